@@ -1,0 +1,1 @@
+"""REST route tables, one module per area. Handlers parse, call the domain, return a model."""

@@ -1,0 +1,94 @@
+"""Meta routes: root index, health, versions (rest.md §5)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from trading.api.io import model_response
+from trading.keys import SETTINGS
+from trading.models.meta import (
+    APIMetadata,
+    APIVersion,
+    HealthResponse,
+    RootIndex,
+    VersionInfo,
+    WebSocketRouteInfo,
+)
+from trading.timefmt import iso_ms
+
+routes = web.RouteTableDef()
+
+API_PREFIX = "/api/v1"
+WS_ROUTES = ("bars", "quotes", "orders", "positions", "executions", "equity", "broker-connection")
+
+V1 = VersionInfo(version=APIVersion.V1, release_date="2025-10-04", status="stable")
+V2 = VersionInfo(
+    version=APIVersion.V2,
+    release_date="TBD",
+    status="planned",
+    breaking_changes=[
+        "Authentication required for all endpoints",
+        "New response format for error messages",
+        "Renamed health endpoint to status",
+    ],
+)
+METADATA = APIMetadata(
+    current_version=APIVersion.V1,
+    available_versions=[V1, V2],
+    documentation_url=f"{API_PREFIX}/docs",
+    support_contact="support@trading-pro.nodomainyet",
+)
+ROOT = RootIndex(
+    name="Trading API",
+    version="1.0.0",
+    current_api_version="v1",
+    documentation=f"{API_PREFIX}/docs",
+    health=f"{API_PREFIX}/health",
+    versions=f"{API_PREFIX}/versions",
+    datafeed=f"{API_PREFIX}/datafeed",
+    udf=f"{API_PREFIX}/udf",
+    websockets={
+        route: WebSocketRouteInfo(
+            endpoint=f"{API_PREFIX}/ws",
+            docs=f"{API_PREFIX}/ws/asyncapi",
+            spec=f"{API_PREFIX}/ws/asyncapi.json",
+            operations=[f"{route}.subscribe", f"{route}.unsubscribe", f"{route}.update"],
+            note="WebSocket endpoints use AsyncAPI spec, not OpenAPI/Swagger",
+        )
+        for route in WS_ROUTES
+    },
+)
+
+
+@routes.get("/")
+async def root(request: web.Request) -> web.Response:
+    return model_response(ROOT)
+
+
+@routes.get(f"{API_PREFIX}/health")
+async def get_health_status(request: web.Request) -> web.Response:
+    now = request.app[SETTINGS].clock.now()
+    return model_response(
+        HealthResponse(
+            status="ok",
+            message="Trading API is running",
+            timestamp=iso_ms(now),
+            api_version="v1",
+            version_info={
+                "version": V1.version.value,
+                "release_date": V1.release_date,
+                "status": V1.status,
+                "deprecation_notice": V1.deprecation_notice,
+            },
+        )
+    )
+
+
+@routes.get(f"{API_PREFIX}/versions")
+async def get_api_versions(request: web.Request) -> web.Response:
+    return model_response(METADATA)
+
+
+@routes.get(f"{API_PREFIX}/version")
+async def get_current_api_version(request: web.Request) -> web.Response:
+    return model_response(V1)

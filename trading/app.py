@@ -1,0 +1,37 @@
+"""Application factory: routes, middlewares and resources wired from one Settings object."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from trading.api import datafeed, meta, udf
+from trading.cors import cors_middleware
+from trading.errors import error_middleware
+from trading.keys import MARKET, SETTINGS
+from trading.market.series import SyntheticMarket
+from trading.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the service. Tests pass their own Settings (temporary data dir, manual clock)."""
+    settings = settings or Settings.from_env()
+    app = web.Application(
+        middlewares=[
+            cors_middleware(settings.cors_origins),
+            error_middleware,
+            web.normalize_path_middleware(
+                append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
+            ),
+        ],
+        client_max_size=1024**2,
+    )
+    app[SETTINGS] = settings
+    app[MARKET] = SyntheticMarket(settings)
+    app.add_routes(meta.routes)
+    app.add_routes(datafeed.routes)
+    app.add_routes(udf.routes)
+    return app

@@ -1,0 +1,121 @@
+"""JSON errors everywhere: ``{"detail": ...}`` bodies as FastAPI's clients expect (rest.md §1).
+
+Handlers raise :class:`ApiError` (a refused but well-formed request) or
+:class:`RequestValidationError` (422 with one item per offending field); the middleware turns
+those, aiohttp's own HTTP exceptions and any bug into JSON. No HTML page ever leaves the app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import pydantic
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """A request the current state refuses (400), or an unknown resource (404)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class RequestValidationError(Exception):
+    """422: the request violates the schema or a field rule; ``errors`` lists every field."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(f"{len(errors)} validation error(s)")
+        self.errors = errors
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return str(value)
+    return value
+
+
+def error_item(
+    location: Iterable[str | int],
+    msg: str,
+    *,
+    type_: str = "value_error",
+    input_: Any = None,
+    ctx: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "type": type_,
+        "loc": list(location),
+        "msg": msg,
+        "input": _jsonable(input_),
+    }
+    if ctx:
+        item["ctx"] = {key: _jsonable(val) for key, val in ctx.items()}
+    return item
+
+
+def validation_items(exc: pydantic.ValidationError, location: str) -> list[dict[str, Any]]:
+    """pydantic's errors as FastAPI items, ``loc`` prefixed with ``query``/``path``/``body``."""
+    items = []
+    for err in exc.errors(include_url=False):
+        missing = err["type"] == "missing"
+        items.append(
+            error_item(
+                [location, *err["loc"]],
+                err["msg"],
+                type_=err["type"],
+                input_=None if missing else err.get("input"),
+                ctx=err.get("ctx"),
+            )
+        )
+    return items
+
+
+def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def error_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    response = json_bytes_response(orjson.dumps({"detail": detail}), status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RequestValidationError as exc:
+        return error_response(422, exc.errors)
+    except ApiError as exc:
+        return error_response(exc.status, exc.detail)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        detail = _phrase(exc.status)
+        if exc.status not in (404, 405) and exc.text and not exc.text.startswith(f"{exc.status}"):
+            detail = exc.text
+        return error_response(exc.status, detail, headers)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Internal Server Error")

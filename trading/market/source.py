@@ -1,0 +1,103 @@
+"""The interface every market data source offers (market.md §7).
+
+The synthetic series is the default; a file-backed or live provider only has to implement
+:class:`MarketSource`. Times are epoch **seconds** here; the REST edge converts to milliseconds.
+Prices travel as integer ticks (``price = ticks / pricescale``) so that aggregation is exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from trading.market.resolution import Resolution
+from trading.market.symbols import SymbolCatalog, SymbolSpec
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Bars:
+    """Columns of bars: labels in epoch seconds, prices in ticks, integer volumes."""
+
+    time: IntArray
+    open: IntArray
+    high: IntArray
+    low: IntArray
+    close: IntArray
+    volume: IntArray
+    pricescale: int
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+    def prices(self, column: IntArray) -> FloatArray:
+        """A price column as floats on the tick grid (``25130 → 251.3``)."""
+        return column / float(self.pricescale)
+
+    @classmethod
+    def empty(cls, pricescale: int) -> Bars:
+        e = np.zeros(0, dtype=np.int64)
+        return cls(e, e, e, e, e, e, pricescale)
+
+
+@dataclass(frozen=True)
+class History:
+    """Result of a history query (market.md §6)."""
+
+    bars: Bars
+    no_data: bool
+    """True only when nothing is available before the query's end (REST ``no_data``)."""
+    next_time: int | None
+    """Label (seconds) of the most recent available bar older than the query's start."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A quote at one second (market.md §5); prices are floats rounded to the tick."""
+
+    symbol: SymbolSpec
+    lp: float
+    bid: float
+    ask: float
+    spread: float
+    open: float
+    high: float
+    low: float
+    prev_close: float
+    volume: int
+    ch: float
+    chp: float
+
+
+class MarketSource(Protocol):
+    @property
+    def catalog(self) -> SymbolCatalog: ...
+
+    def now(self) -> float:
+        """The source's clock, UTC epoch seconds."""
+        ...
+
+    def history(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int = 0,
+    ) -> History:
+        """Available bars with ``start <= time < end`` (or the ``count_back`` most recent
+        before ``end``), capped, ascending; the last one may be the forming bar."""
+        ...
+
+    def quote(self, symbol: SymbolSpec) -> Quote:
+        """The quote at the current second."""
+        ...
+
+    def daily_bar_count(self, symbol: SymbolSpec) -> int:
+        """How many 1D bars are available now (datafeed health)."""
+        ...

@@ -1,0 +1,77 @@
+"""Meta routes: root index, health, API versions (rest.md §5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from trading.models.base import WireModel
+
+
+class APIVersion(StrEnum):
+    V1 = "v1"
+    V2 = "v2"
+
+
+class VersionInfo(WireModel):
+    version: APIVersion
+    release_date: str
+    status: str
+    breaking_changes: list[str] = Field(default_factory=list)
+    deprecation_notice: str | None = None
+    sunset_date: str | None = None
+
+
+class APIMetadata(WireModel):
+    current_version: APIVersion
+    available_versions: list[VersionInfo]
+    documentation_url: str
+    support_contact: str
+
+
+class HealthResponse(WireModel):
+    status: str
+    message: str = ""
+    timestamp: str
+    api_version: str
+    version_info: dict[str, Any]
+
+
+class WebSocketRouteInfo(WireModel):
+    endpoint: str
+    docs: str
+    spec: str
+    operations: list[str]
+    note: str
+
+
+class RootIndex(WireModel):
+    name: str
+    version: str
+    current_api_version: str
+    documentation: str
+    health: str
+    versions: str
+    datafeed: str
+    udf: str
+    websockets: dict[str, WebSocketRouteInfo]
+
+
+class HTTPError(WireModel):
+    """Every non-422 error body: ``{"detail": "<message>"}``."""
+
+    detail: str
+
+
+class ValidationError(WireModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class HTTPValidationError(WireModel):
+    detail: list[ValidationError]

@@ -1,0 +1,66 @@
+"""Query-string models of the JSON datafeed (rest.md §6). Times are epoch milliseconds.
+
+Query values arrive as strings; pydantic's lax mode turns ``"42"`` into 42 and reports
+``int_parsing`` / ``greater_than_equal`` / ``missing`` items that the error middleware returns
+as a 422. ``resolution`` stays a string in the schema (generated clients pass ``"D"`` as well as
+``"1D"``) but is checked and normalized here so that a bad one is listed with the other
+offending fields.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from trading.models.base import WireModel
+
+RESOLUTIONS: tuple[str, ...] = ("1", "5", "15", "30", "60", "1D", "1W", "1M")
+"""Every resolution the service serves (market.md §2); models are leaves, so this mirrors
+``trading.market.symbols.SUPPORTED_RESOLUTIONS`` (a test keeps the two equal)."""
+
+RESOLUTION_ALIASES: dict[str, str] = {"D": "1D", "W": "1W", "M": "1M"}
+
+
+def canonical_resolution(value: str) -> str:
+    """``value`` with its alias resolved (``D`` → ``1D``); unsupported → ``enum`` error."""
+    canonical = RESOLUTION_ALIASES.get(value, value)
+    if canonical not in RESOLUTIONS:
+        expected = ", ".join(f"'{r}'" for r in (*RESOLUTIONS, *RESOLUTION_ALIASES))
+        raise PydanticCustomError(
+            "enum", "Input should be one of {expected}", {"expected": expected}
+        )
+    return canonical
+
+
+class SearchQuery(WireModel):
+    user_input: str = Field(description="Text to look for; may be empty (then every symbol)")
+    exchange: str = Field(default="", description="Exchange filter, case-insensitive")
+    symbol_type: str = Field(default="", description="Symbol type filter (stock, ...)")
+    max_results: int = Field(default=50, ge=1, le=100)
+
+
+class GetBarsQuery(WireModel):
+    symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
+    resolution: str = Field(description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)")
+    from_time: int = Field(ge=0, description="Epoch milliseconds, inclusive")
+    to_time: int = Field(ge=0, description="Epoch milliseconds, exclusive")
+    count_back: int | None = Field(
+        default=None, ge=0, description="When > 0: that many bars before to_time; wins over from"
+    )
+
+    @field_validator("resolution")
+    @classmethod
+    def _known_resolution(cls, value: str) -> str:
+        return canonical_resolution(value)
+
+    @field_validator("to_time")
+    @classmethod
+    def _not_before_from(cls, value: int, info: ValidationInfo) -> int:
+        start = info.data.get("from_time")
+        if start is not None and start > value:
+            raise PydanticCustomError(
+                "value_error",
+                "from_time ({start}) must not be greater than to_time ({end})",
+                {"start": start, "end": value},
+            )
+        return value
