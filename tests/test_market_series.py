@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -84,12 +85,13 @@ def test_intraday_bars_aggregate_their_minutes(name: str, res: Resolution, offse
     for i, label in enumerate(coarse.bars.time):
         inside = (fine.bars.time >= label) & (fine.bars.time < label + step)
         assert int(inside.sum()) == res.minutes
-        sub = Bars(*(c[inside] for c in rows_cols(fine.bars)), pricescale=100)
-        assert bar_at(coarse.bars, i) == aggregate(sub)
+        assert bar_at(coarse.bars, i) == aggregate(select(fine.bars, inside))
 
 
-def rows_cols(b: Bars) -> tuple[np.ndarray, ...]:  # type: ignore[type-arg]
-    return (b.time, b.open, b.high, b.low, b.close, b.volume)
+def select(b: Bars, mask: npt.NDArray[np.bool_]) -> Bars:
+    return Bars(
+        b.time[mask], b.open[mask], b.high[mask], b.low[mask], b.close[mask], b.volume[mask], 100
+    )
 
 
 @settings(max_examples=15, deadline=None)
@@ -242,14 +244,19 @@ def test_count_back_cap_no_data_and_next_time() -> None:
     capped = market(max_bars=100).history(aapl, Resolution.D1, 0, FAR)
     assert rows(capped.bars) == rows(all_daily)[-100:]
     before = MARKET.history(aapl, Resolution.D1, 0, 1000)
-    assert len(before.bars) == 0 and before.no_data and before.next_time is None
+    assert len(before.bars) == 0
+    assert before.no_data
+    assert before.next_time is None
     first = int(all_daily.time[0])
     at_first = MARKET.history(aapl, Resolution.D1, 0, first)
     assert at_first.no_data, "to is exclusive: nothing lies before the first bar"
     gap = MARKET.history(aapl, Resolution.D1, first + 3600, first + 7200)
-    assert len(gap.bars) == 0 and not gap.no_data and gap.next_time == first
+    assert len(gap.bars) == 0
+    assert not gap.no_data
+    assert gap.next_time == first
     future = MARKET.history(aapl, Resolution.M1, NOW + 3600, NOW + 7200)
-    assert len(future.bars) == 0 and not future.no_data
+    assert len(future.bars) == 0
+    assert not future.no_data
     assert future.next_time == NOW // 60 * 60
 
 
@@ -266,7 +273,8 @@ def test_quote_is_consistent_with_the_forming_bars() -> None:
             int(day.volume[-1]),
         )
         assert q.prev_close == day.close[-2] / 100
-        assert q.bid <= q.lp <= q.ask and q.low <= q.lp <= q.high
+        assert q.bid <= q.lp <= q.ask
+        assert q.low <= q.lp <= q.high
         assert q.ch == round(q.lp - q.prev_close, 2)
         assert q.spread == round(q.ask - q.bid, 2)
 
@@ -277,4 +285,5 @@ def test_spread_rounds_half_up_and_can_be_zero() -> None:
     half = round(q.lp * 5 / 20000 / 0.01 + 1e-9)
     assert round((q.ask - q.lp) * 100) == max(1, half)
     flat = market(market_spread_bps=0).quote(aapl)
-    assert flat.bid == flat.lp == flat.ask and flat.spread == 0
+    assert flat.bid == flat.lp == flat.ask
+    assert flat.spread == 0

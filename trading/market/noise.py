@@ -77,7 +77,8 @@ def _noisy(
     path = base + noise
     path = np.where(path > hi, 2 * hi - path, path)  # reflect rather than clip: no flat tops
     path = np.where(path < lo, 2 * lo - path, path)
-    return np.clip(np.rint(path), lo, hi).astype(np.int64)
+    clipped: I64 = np.clip(np.rint(path), lo, hi).astype(np.int64)
+    return clipped
 
 
 def split_path(o: I64, h: I64, lo: I64, c: I64, n: int, keys: U64) -> tuple[I64, I64, I64, I64]:

@@ -207,10 +207,16 @@ class SyntheticMarket:
             step = resolution.seconds
             first = ny_day_start(today - self._depth[resolution.minutes])
             return np.arange(first, now_s - now_s % step + 1, step, dtype=np.int64)
-        ordinals = [period_start(resolution, self._start_ordinal)]
-        while (nxt := next_period_start(resolution, ordinals[-1])) <= today:
-            ordinals.append(nxt)
-        return (np.asarray(ordinals, dtype=np.int64) - label_ordinal(0)) * DAY_S
+        first = period_start(resolution, self._start_ordinal)
+        if resolution is Resolution.MN1:
+            months = [first]
+            while (nxt := next_period_start(resolution, months[-1])) <= today:
+                months.append(nxt)
+            ordinals = np.asarray(months, dtype=np.int64)
+        else:
+            step = 7 if resolution is Resolution.W1 else 1
+            ordinals = np.arange(first, today + 1, step, dtype=np.int64)
+        return (ordinals - label_ordinal(0)) * DAY_S
 
     # -- bars ---------------------------------------------------------------------------------
 

@@ -1,0 +1,117 @@
+"""JSON datafeed routes under ``/api/v1/datafeed`` (rest.md §6). Times are epoch milliseconds.
+
+Handlers parse, call the market source and shape the answer; selection rules (count_back, cap,
+no_data) live in the source. ``/bars`` is a hot path: bars go from numpy columns straight to
+orjson instead of through thousands of pydantic models (the shape is still ``GetBarsResponse``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from trading.api.io import json_response, model_response, models_response, parse_body, parse_query
+from trading.api.market_views import (
+    QUOTE_ITEMS,
+    SEARCH_RESULTS,
+    datafeed_configuration,
+    quote_items,
+    require_symbol,
+    search_results,
+    symbol_info,
+)
+from trading.keys import MARKET
+from trading.market.resolution import Resolution
+from trading.market.source import Bars
+from trading.models.market import DatafeedHealthResponse, GetQuotesRequest
+from trading.models.queries import GetBarsQuery, SearchQuery
+from trading.timefmt import iso_ms
+
+routes = web.RouteTableDef()
+
+PREFIX = "/api/v1/datafeed"
+
+BarDict = dict[str, int | float]
+
+
+def ms_to_s_ceil(ms: int) -> int:
+    """First whole second at or after ``ms``: ``time_ms >= from_ms`` ⇔ ``time_s >= ceil``, and
+    ``time_ms < to_ms`` ⇔ ``time_s < ceil`` (labels are whole seconds)."""
+    return -(-ms // 1000)
+
+
+def bar_dicts(bars: Bars) -> list[BarDict]:
+    """``Bar`` shapes (time in ms, float prices, int volume) straight from the columns: building
+    thousands of pydantic models would dominate the request."""
+    columns = zip(
+        (bars.time * 1000).tolist(),
+        bars.prices(bars.open).tolist(),
+        bars.prices(bars.high).tolist(),
+        bars.prices(bars.low).tolist(),
+        bars.prices(bars.close).tolist(),
+        bars.volume.tolist(),
+        strict=True,
+    )
+    return [
+        {"time": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for t, o, h, lo, c, v in columns
+    ]
+
+
+@routes.get(f"{PREFIX}/config")
+async def get_config(request: web.Request) -> web.Response:
+    return model_response(datafeed_configuration(request.app[MARKET].catalog))
+
+
+@routes.get(f"{PREFIX}/search")
+async def search_symbols(request: web.Request) -> web.Response:
+    query = parse_query(request, SearchQuery)
+    results = search_results(
+        request.app[MARKET].catalog,
+        query.user_input,
+        query.exchange,
+        query.symbol_type,
+        query.max_results,
+    )
+    return models_response(SEARCH_RESULTS, results)
+
+
+@routes.get(f"{PREFIX}/resolve/{{symbol}}")
+async def resolve_symbol(request: web.Request) -> web.Response:
+    spec = require_symbol(request.app[MARKET].catalog, request.match_info["symbol"])
+    return model_response(symbol_info(spec))
+
+
+@routes.get(f"{PREFIX}/bars")
+async def get_bars(request: web.Request) -> web.Response:
+    query = parse_query(request, GetBarsQuery)
+    market = request.app[MARKET]
+    spec = require_symbol(market.catalog, query.symbol)
+    history = market.history(
+        spec,
+        Resolution(query.resolution),
+        ms_to_s_ceil(query.from_time),
+        ms_to_s_ceil(query.to_time),
+        query.count_back or 0,
+    )
+    return json_response({"bars": bar_dicts(history.bars), "no_data": history.no_data})
+
+
+@routes.post(f"{PREFIX}/quotes")
+async def get_quotes(request: web.Request) -> web.Response:
+    body = await parse_body(request, GetQuotesRequest)
+    return models_response(QUOTE_ITEMS, quote_items(request.app[MARKET], body.symbols))
+
+
+@routes.get(f"{PREFIX}/health")
+async def datafeed_health_check(request: web.Request) -> web.Response:
+    market = request.app[MARKET]
+    symbols = market.catalog.symbols
+    return model_response(
+        DatafeedHealthResponse(
+            status="ok",
+            message="Datafeed service is running",
+            symbols_loaded=len(symbols),
+            bars_count=market.daily_bar_count(symbols[0]) if symbols else 0,
+            timestamp=iso_ms(market.now()),
+        )
+    )

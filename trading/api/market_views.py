@@ -1,0 +1,184 @@
+"""Market wire shapes shared by the JSON datafeed and the UDF routes.
+
+Each shape is built in exactly one place so that ``/api/v1/datafeed`` and ``/api/v1/udf`` cannot
+drift apart (udf.md §9): same configuration lists, same SymbolInfo values, same search results,
+same QuoteData items (the WebSocket ``quotes`` route uses :func:`quote_data` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter
+
+from trading.errors import ApiError
+from trading.market.source import MarketSource, Quote
+from trading.market.symbols import SUPPORTED_RESOLUTIONS, SymbolCatalog, SymbolSpec
+from trading.models.market import (
+    DatafeedConfiguration,
+    DatafeedSymbolType,
+    DataStatus,
+    Exchange,
+    QuoteData,
+    QuoteStatus,
+    QuoteValues,
+    SearchSymbolResultItem,
+    SymbolInfo,
+    UdfConfiguration,
+    UdfSymbolInfo,
+)
+
+SYMBOL_NOT_FOUND = "Symbol not found"
+MAX_QUOTE_SYMBOLS = 200
+"""Same limit as ``GetQuotesRequest.symbols`` (rest.md §3), applied to UDF ``/quotes`` too."""
+
+SYMBOL_TYPES: tuple[DatafeedSymbolType, ...] = (
+    DatafeedSymbolType(name="All types", value=""),
+    DatafeedSymbolType(name="Stock", value="stock"),
+    DatafeedSymbolType(name="Crypto", value="crypto"),
+    DatafeedSymbolType(name="Forex", value="forex"),
+)
+"""Always the complete list (rest.md §3), whether or not a symbol of each type is listed."""
+
+INTRADAY_RESOLUTIONS: list[str] = [r for r in SUPPORTED_RESOLUTIONS if r.isdigit()]
+
+SEARCH_RESULTS: TypeAdapter[list[SearchSymbolResultItem]] = TypeAdapter(
+    list[SearchSymbolResultItem]
+)
+QUOTE_ITEMS: TypeAdapter[list[QuoteData]] = TypeAdapter(list[QuoteData])
+
+
+# --- configuration and symbols -------------------------------------------------------------
+
+
+def exchanges(catalog: SymbolCatalog) -> list[Exchange]:
+    """The "All Exchanges" entry, then each exchange of the catalogue in listing order."""
+    names = dict.fromkeys(spec.exchange for spec in catalog.symbols)
+    return [
+        Exchange(value="", name="All Exchanges", desc=""),
+        *(Exchange(value=name, name=name, desc=name) for name in names),
+    ]
+
+
+def datafeed_configuration(catalog: SymbolCatalog) -> DatafeedConfiguration:
+    return DatafeedConfiguration(
+        supported_resolutions=list(SUPPORTED_RESOLUTIONS),
+        supports_marks=False,
+        supports_timescale_marks=False,
+        supports_time=False,
+        exchanges=exchanges(catalog),
+        symbols_types=list(SYMBOL_TYPES),
+    )
+
+
+def udf_configuration(catalog: SymbolCatalog) -> UdfConfiguration:
+    """The REST configuration plus the switches the stock UDF adapter needs (udf.md §2)."""
+    base = datafeed_configuration(catalog)
+    return UdfConfiguration(
+        supported_resolutions=base.supported_resolutions,
+        supports_marks=base.supports_marks,
+        supports_timescale_marks=base.supports_timescale_marks,
+        supports_time=True,
+        exchanges=base.exchanges,
+        symbols_types=base.symbols_types,
+        supports_search=True,
+        supports_group_request=False,
+    )
+
+
+def require_symbol(catalog: SymbolCatalog, text: str) -> SymbolSpec:
+    """The symbol ``text`` names (market.md §1), else 404 ``Symbol not found``."""
+    spec = catalog.lookup(text)
+    if spec is None:
+        raise ApiError(404, SYMBOL_NOT_FOUND)
+    return spec
+
+
+def symbol_info(spec: SymbolSpec) -> SymbolInfo:
+    return SymbolInfo(
+        name=spec.name,
+        description=spec.description,
+        type=spec.type,
+        session=spec.session,
+        timezone=spec.timezone,
+        ticker=spec.ticker,
+        exchange=spec.exchange,
+        listed_exchange=spec.exchange,
+        format="price",
+        pricescale=spec.pricescale,
+        minmov=spec.minmov,
+        has_intraday=True,
+        has_daily=True,
+        supported_resolutions=list(SUPPORTED_RESOLUTIONS),
+        volume_precision=0,
+        data_status=DataStatus.STREAMING,
+    )
+
+
+def udf_symbol_info(spec: SymbolSpec) -> UdfSymbolInfo:
+    """REST SymbolInfo values plus the library fields of udf.md §3."""
+    return UdfSymbolInfo(
+        **dict(symbol_info(spec)),
+        has_weekly_and_monthly=True,
+        intraday_multipliers=list(INTRADAY_RESOLUTIONS),
+        has_empty_bars=False,
+        visible_plots_set="ohlcv",
+    )
+
+
+def search_results(
+    catalog: SymbolCatalog, user_input: str, exchange: str, symbol_type: str, limit: int
+) -> list[SearchSymbolResultItem]:
+    return [
+        SearchSymbolResultItem(
+            symbol=spec.name,
+            description=spec.description,
+            exchange=spec.exchange,
+            ticker=spec.ticker,
+            type=spec.type,
+        )
+        for spec in catalog.search(user_input, exchange, symbol_type, limit)
+    ]
+
+
+# --- quotes ---------------------------------------------------------------------------------
+
+
+def quote_values(quote: Quote) -> QuoteValues:
+    spec = quote.symbol
+    return QuoteValues(
+        lp=quote.lp,
+        ask=quote.ask,
+        bid=quote.bid,
+        spread=quote.spread,
+        open_price=quote.open,
+        high_price=quote.high,
+        low_price=quote.low,
+        prev_close_price=quote.prev_close,
+        volume=quote.volume,
+        ch=quote.ch,
+        chp=quote.chp,
+        short_name=spec.name,
+        exchange=spec.exchange,
+        description=spec.description,
+        original_name=spec.name,
+    )
+
+
+def quote_data(requested: str, quote: Quote | None) -> QuoteData:
+    """The QuoteData item for one requested string (also the WebSocket ``quotes`` payload).
+
+    ``n`` echoes the request as typed; ``quote`` is None for an unknown symbol.
+    """
+    if quote is None:
+        return QuoteData(s=QuoteStatus.ERROR, n=requested, v={"error": SYMBOL_NOT_FOUND})
+    return QuoteData(s=QuoteStatus.OK, n=requested, v=quote_values(quote))
+
+
+def quote_items(market: MarketSource, requested: Sequence[str]) -> list[QuoteData]:
+    """One item per requested string, in order, duplicates kept (market.md §5)."""
+    items = []
+    for text in requested:
+        spec = market.catalog.lookup(text)
+        items.append(quote_data(text, None if spec is None else market.quote(spec)))
+    return items

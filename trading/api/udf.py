@@ -1,0 +1,188 @@
+"""TradingView UDF routes under ``/api/v1/udf`` (udf.md). Times are epoch SECONDS.
+
+TradingView's stock ``UDFCompatibleDatafeed`` ignores HTTP status codes and parses every body
+as JSON, so every answer here is a 200 and a bad parameter is ``{"s":"error","errmsg":...}``
+naming it (never the 422 of the REST API). Parameters are therefore parsed by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from trading.api.io import json_response, model_response, models_response
+from trading.api.market_views import (
+    MAX_QUOTE_SYMBOLS,
+    SEARCH_RESULTS,
+    quote_items,
+    search_results,
+    udf_configuration,
+    udf_symbol_info,
+)
+from trading.keys import MARKET
+from trading.market.resolution import parse_resolution
+from trading.market.source import History
+from trading.models.market import UdfError, UdfQuotes
+
+routes = web.RouteTableDef()
+
+PREFIX = "/api/v1/udf"
+SEARCH_DEFAULT_LIMIT = 30
+SEARCH_MAX_LIMIT = 100
+UNKNOWN_SYMBOL = "unknown_symbol"
+
+_INTEGER = re.compile(r"[+-]?[0-9]{1,64}")  # ASCII, and far below int()'s 4300-digit limit
+
+UdfHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+class UdfRequestError(Exception):
+    """A request the adapter should see as ``{"s":"error","errmsg":<message>}``."""
+
+
+def udf_errors(handler: UdfHandler) -> UdfHandler:
+    """Answer :class:`UdfRequestError` with a 200 UDF error body (the adapter ignores status)."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except UdfRequestError as exc:
+            return model_response(UdfError(errmsg=str(exc)))
+
+    return wrapper
+
+
+def required_param(request: web.Request, name: str) -> str:
+    value = request.query.get(name, "")
+    if not value:
+        raise UdfRequestError(f"Missing required parameter: {name}")
+    return value
+
+
+def int_param(request: web.Request, name: str, default: int | None = None) -> int:
+    """An integer parameter; absent or empty gives ``default`` (an error when there is none)."""
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise UdfRequestError(f"Missing required parameter: {name}")
+        return default
+    if not _INTEGER.fullmatch(raw):
+        raise UdfRequestError(f"Invalid parameter {name}: expected an integer, got {raw[:32]!r}")
+    return int(raw)
+
+
+def history_payload(history: History) -> dict[str, Any]:
+    """Columns in seconds, or ``no_data`` with ``nextTime``.
+
+    orjson writes numpy arrays natively but only C-contiguous ones, hence the (usually no-op)
+    ``ascontiguousarray`` on columns a source may hand out as views.
+    """
+    bars = history.bars
+    if len(bars) == 0:
+        if history.next_time is None:
+            return {"s": "no_data"}
+        return {"s": "no_data", "nextTime": history.next_time}
+    return {
+        "s": "ok",
+        "t": np.ascontiguousarray(bars.time),
+        "o": bars.prices(bars.open),
+        "h": bars.prices(bars.high),
+        "l": bars.prices(bars.low),
+        "c": bars.prices(bars.close),
+        "v": np.ascontiguousarray(bars.volume),
+    }
+
+
+@routes.get(f"{PREFIX}/config")
+async def udf_config(request: web.Request) -> web.Response:
+    return model_response(udf_configuration(request.app[MARKET].catalog))
+
+
+@routes.get(f"{PREFIX}/symbols")
+@udf_errors
+async def udf_symbols(request: web.Request) -> web.Response:
+    spec = request.app[MARKET].catalog.lookup(required_param(request, "symbol"))
+    if spec is None:
+        raise UdfRequestError(UNKNOWN_SYMBOL)
+    return model_response(udf_symbol_info(spec))
+
+
+@routes.get(f"{PREFIX}/search")
+@udf_errors
+async def udf_search(request: web.Request) -> web.Response:
+    limit = int_param(request, "limit", SEARCH_DEFAULT_LIMIT)
+    results = search_results(
+        request.app[MARKET].catalog,
+        request.query.get("query", ""),
+        request.query.get("exchange", ""),
+        request.query.get("type", ""),
+        min(max(limit, 1), SEARCH_MAX_LIMIT),
+    )
+    return models_response(SEARCH_RESULTS, results)
+
+
+@routes.get(f"{PREFIX}/history")
+@udf_errors
+async def udf_history(request: web.Request) -> web.Response:
+    symbol = required_param(request, "symbol")
+    resolution_text = required_param(request, "resolution")
+    start = int_param(request, "from")
+    end = int_param(request, "to")
+    count_back = int_param(request, "countback", 0)
+    if start > end:
+        raise UdfRequestError(f"Invalid parameters from/to: from ({start}) is after to ({end})")
+    if count_back < 0:
+        raise UdfRequestError(f"Invalid parameter countback: {count_back} is negative")
+    resolution = parse_resolution(resolution_text)
+    if resolution is None:
+        raise UdfRequestError(f"Unsupported resolution: {resolution_text}")
+    market = request.app[MARKET]
+    spec = market.catalog.lookup(symbol)
+    if spec is None:
+        raise UdfRequestError(UNKNOWN_SYMBOL)
+    history = market.history(spec, resolution, start, end, count_back)
+    return json_response(history_payload(history))
+
+
+@routes.get(f"{PREFIX}/quotes")
+@udf_errors
+async def udf_quotes(request: web.Request) -> web.Response:
+    symbols = [s.strip() for s in request.query.get("symbols", "").split(",") if s.strip()]
+    if not symbols:
+        raise UdfRequestError("Missing required parameter: symbols")
+    if len(symbols) > MAX_QUOTE_SYMBOLS:
+        raise UdfRequestError(
+            f"Invalid parameter symbols: {len(symbols)} given, at most {MAX_QUOTE_SYMBOLS}"
+        )
+    return model_response(UdfQuotes(d=quote_items(request.app[MARKET], symbols)))
+
+
+@routes.get(f"{PREFIX}/time")
+async def udf_time(request: web.Request) -> web.Response:
+    """Bare integer seconds, ``text/plain`` (udf.md §7)."""
+    return web.Response(text=str(math.floor(request.app[MARKET].now())), content_type="text/plain")
+
+
+@routes.get(f"{PREFIX}/marks")
+async def udf_marks(request: web.Request) -> web.Response:
+    """Not advertised (``supports_marks`` false); answers an empty list if called."""
+    return json_response([])
+
+
+@routes.get(f"{PREFIX}/timescale_marks")
+async def udf_timescale_marks(request: web.Request) -> web.Response:
+    """Not advertised (``supports_timescale_marks`` false); answers an empty list if called."""
+    return json_response([])
+
+
+@routes.get(f"{PREFIX}/symbol_info")
+async def udf_symbol_info_group(request: web.Request) -> web.Response:
+    """Group requests are not advertised (``supports_group_request`` false)."""
+    return model_response(UdfError(errmsg="group requests are not supported"))
