@@ -6,12 +6,13 @@ import logging
 
 from aiohttp import web
 
-from trading.api import datafeed, meta, udf
+from trading.api import datafeed, meta, streaming, udf
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.keys import MARKET, SETTINGS
 from trading.market.series import SyntheticMarket
 from trading.settings import Settings
+from trading.ws.setup import setup_streaming
 
 log = logging.getLogger(__name__)
 
@@ -34,4 +35,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(meta.routes)
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
+    setup_streaming(app)
+    app.add_routes(streaming.routes)
+    if settings.bench:
+        app.add_routes(streaming.bench_routes)
+        log.warning("benchmark hooks enabled under /api/v1/__bench (TRADING_BENCH=1)")
     return app

@@ -5,7 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.market.source import MarketSource
+from trading.market.stream import MarketStream
 from trading.settings import Settings
+from trading.ws.hub import Hub
 
 SETTINGS = web.AppKey("settings", Settings)
 MARKET = web.AppKey("market", MarketSource)
+HUB = web.AppKey("hub", Hub)
+STREAM = web.AppKey("stream", MarketStream)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,17 @@ class Settings:
     market_spread_bps: float = 5.0
     quotes_slow_interval_s: float = 10.0
 
+    ws_max_connections: int = 20_000
+    ws_max_subscriptions: int = 200
+    ws_max_message_bytes: int = 65_536
+    ws_send_queue: int = 1024
+    ws_send_timeout_s: float = 10.0
+    ws_heartbeat_s: float = 20.0
+    ws_idle_timeout_s: float = 0.0
+    ws_max_lifetime_s: float = 0.0
+    ws_compress: bool = False
+    equity_interval_s: float = 1.0
+
     clock: Clock = field(default_factory=SystemClock, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +87,13 @@ class Settings:
             raise SettingsError("TRADING_TICK_INTERVAL_S must be positive")
         if self.debug_routes not in {"loopback", "on", "off"}:
             raise SettingsError("TRADING_DEBUG_ROUTES must be loopback, on or off")
+        for name in ("ws_max_connections", "ws_max_subscriptions", "ws_send_queue"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"TRADING_{name.upper()} must be at least 1")
+        if self.ws_max_message_bytes < 1024:
+            raise SettingsError("TRADING_WS_MAX_MESSAGE_BYTES must be at least 1024")
+        if self.ws_send_timeout_s <= 0 or self.ws_heartbeat_s < 0:
+            raise SettingsError("WebSocket timeouts must be positive")
         if sorted(self.intraday_depth_days) != [1, 5, 15, 30, 60]:
             raise SettingsError("TRADING_INTRADAY_DEPTH_DAYS must give 1, 5, 15, 30 and 60")
         if any(days < 1 for days in self.intraday_depth_days.values()):
@@ -86,41 +104,48 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``TRADING_<FIELD>`` variables; unset ones keep their defaults."""
         env = os.environ if environ is None else environ
         kwargs: dict[str, object] = {}
-
-        def get(name: str) -> str | None:
-            return env.get(f"TRADING_{name}")
-
-        try:
-            if (v := get("HOST")) is not None:
-                kwargs["host"] = v
-            if (v := get("PORT")) is not None:
-                kwargs["port"] = int(v)
-            if (v := get("LOG_LEVEL")) is not None:
-                kwargs["log_level"] = v.upper()
-            if (v := get("DATA_DIR")) is not None:
-                kwargs["data_dir"] = Path(v)
-            if (v := get("CORS_ORIGINS")) is not None:
-                kwargs["cors_origins"] = tuple(o.strip() for o in v.split(",") if o.strip())
-            if (v := get("DEBUG_ROUTES")) is not None:
-                kwargs["debug_routes"] = v.strip().lower()
-            if (v := get("BENCH")) is not None:
-                kwargs["bench"] = _bool(v)
-            if (v := get("MARKET_SEED")) is not None:
-                kwargs["market_seed"] = int(v)
-            if (v := get("HISTORY_START")) is not None:
-                kwargs["history_start"] = dt.date.fromisoformat(v)
-            if (v := get("INTRADAY_DEPTH_DAYS")) is not None:
-                kwargs["intraday_depth_days"] = parse_depths(v)
-            if (v := get("MAX_BARS")) is not None:
-                kwargs["max_bars"] = int(v)
-            if (v := get("TICK_INTERVAL_S")) is not None:
-                kwargs["tick_interval_s"] = float(v)
-            if (v := get("MARKET_SPREAD_BPS")) is not None:
-                kwargs["market_spread_bps"] = float(v)
-            if (v := get("QUOTES_SLOW_INTERVAL_S")) is not None:
-                kwargs["quotes_slow_interval_s"] = float(v)
-        except ValueError as exc:
-            raise SettingsError(str(exc)) from exc
+        for name, convert in _FROM_TEXT.items():
+            text = env.get(f"TRADING_{name.upper()}")
+            if text is None:
+                continue
+            try:
+                kwargs[name] = convert(text)
+            except ValueError as exc:
+                raise SettingsError(f"TRADING_{name.upper()}={text!r}: {exc}") from exc
         return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
+
+
+_FROM_TEXT: dict[str, Callable[[str], object]] = {
+    "host": str.strip,
+    "port": int,
+    "log_level": str.upper,
+    "data_dir": Path,
+    "cors_origins": _origins,
+    "debug_routes": lambda text: text.strip().lower(),
+    "bench": _bool,
+    "market_seed": int,
+    "history_start": dt.date.fromisoformat,
+    "intraday_depth_days": parse_depths,
+    "max_bars": int,
+    "tick_interval_s": float,
+    "market_spread_bps": float,
+    "quotes_slow_interval_s": float,
+    "ws_max_connections": int,
+    "ws_max_subscriptions": int,
+    "ws_max_message_bytes": int,
+    "ws_send_queue": int,
+    "ws_send_timeout_s": float,
+    "ws_heartbeat_s": float,
+    "ws_idle_timeout_s": float,
+    "ws_max_lifetime_s": float,
+    "ws_compress": _bool,
+    "equity_interval_s": float,
+}
+"""How each setting is read from its environment variable (``TRADING_`` + upper-case name)."""

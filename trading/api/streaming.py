@@ -1,0 +1,108 @@
+"""Streaming introspection (``GET /api/v1/ws/stats``) and the benchmark hooks.
+
+The hooks (``/api/v1/__bench/*``, only with ``TRADING_BENCH=1``) follow the load tools'
+contract (shared/bench/README.md): publish N bar updates at a rate through the real hub path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import statistics
+import time
+
+import pydantic
+from aiohttp import web
+
+from trading.api.io import json_response, model_response, parse_body
+from trading.errors import RequestValidationError, error_item
+from trading.keys import HUB, STREAM
+from trading.models.base import WireModel
+from trading.ws.connection import Connection
+from trading.ws.protocol import ROUTES
+
+routes = web.RouteTableDef()
+bench_routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/ws/stats")
+async def get_streaming_stats(request: web.Request) -> web.Response:
+    return model_response(request.app[HUB].stats())
+
+
+class BenchPublish(WireModel):
+    route: str = "bars"
+    params: dict[str, object]
+    rate: float = pydantic.Field(gt=0)
+    count: int = pydantic.Field(ge=1, le=10_000_000)
+
+
+@bench_routes.post("/api/v1/__bench/publish")
+async def bench_publish(request: web.Request) -> web.Response:
+    body = await parse_body(request, BenchPublish)
+    if body.route != "bars":
+        raise RequestValidationError(
+            [error_item(["body", "route"], "only 'bars' is supported", input_=body.route)]
+        )
+    route = ROUTES["bars"]
+    try:
+        topic = route.topic(route.request_model.model_validate(body.params))
+    except pydantic.ValidationError as exc:
+        raise RequestValidationError(
+            [error_item(["body", "params"], str(exc), input_=body.params)]
+        ) from None
+    hub, stream = request.app[HUB], request.app[STREAM]
+    stream.mute(topic)
+    calls: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    try:
+        for i in range(body.count):
+            delay = start + i / body.rate - time.perf_counter()
+            await asyncio.sleep(max(delay, 0.0))  # when behind, still let writers run
+            item = {
+                "time": time.time_ns() // 1000,
+                "open": 100.0,
+                "high": 101.0,
+                "low": 99.0,
+                "close": 100.5,
+                "volume": i,
+            }
+            t0 = time.perf_counter()
+            try:
+                hub.publish("bars", topic, item)
+            except Exception:
+                errors += 1
+            calls.append(time.perf_counter() - t0)
+    finally:
+        stream.unmute(topic)
+    elapsed = time.perf_counter() - start
+    calls.sort()
+    return json_response(
+        {
+            "published": body.count,
+            "errors": errors,
+            "elapsed_s": elapsed,
+            "achieved_rate": body.count / elapsed,
+            "publish_call_ms": {
+                "p50": statistics.median(calls) * 1e3,
+                "p99": calls[max(0, int(len(calls) * 0.99) - 1)] * 1e3,
+                "max": calls[-1] * 1e3,
+            },
+        }
+    )
+
+
+@bench_routes.get("/api/v1/__bench/stats")
+async def bench_stats(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    stats = hub.stats().model_dump()
+    queued = [c.queued for c in hub.connections if isinstance(c, Connection)]
+    stats.update(
+        tasks=len(asyncio.all_tasks()),
+        queued_messages=sum(queued),
+        max_queue_depth=max(queued, default=0),
+        stream_feeds=request.app[STREAM].watched(),
+        gc_counts=gc.get_count(),
+    )
+    return json_response(stats)

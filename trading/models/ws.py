@@ -1,0 +1,99 @@
+"""WebSocket wire models (websocket.md §2-§3): envelope, requests, replies, errors."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, StrictStr
+
+from trading.models.base import WireModel
+
+
+class StrictRequest(WireModel):
+    """Subscription requests check strings strictly: ``"resolution": 1`` is invalid."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class BarsSubscriptionRequest(StrictRequest):
+    symbol: StrictStr
+    resolution: StrictStr = "1"
+
+
+class QuoteDataSubscriptionRequest(StrictRequest):
+    symbols: list[StrictStr] = Field(default_factory=list)
+    fast_symbols: list[StrictStr] = Field(default_factory=list)
+
+
+class OrderSubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+
+
+class PositionSubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+
+
+class ExecutionSubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+    symbol: StrictStr | None = None
+
+
+class EquitySubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+
+
+class BrokerConnectionSubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+
+
+class SubscriptionStatus(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+
+
+class SubscriptionResponse(WireModel):
+    status: SubscriptionStatus
+    message: str
+    topic: str
+
+
+class WsErrorCode(StrEnum):
+    INVALID_JSON = "invalid_json"
+    INVALID_ENVELOPE = "invalid_envelope"
+    UNKNOWN_TYPE = "unknown_type"
+    UNSUPPORTED_FRAME = "unsupported_frame"
+    INTERNAL_ERROR = "internal_error"
+
+
+class WsError(WireModel):
+    code: WsErrorCode
+    message: str
+    request_type: str | None = None
+
+
+class Envelope(WireModel):
+    """Every frame: ``{"type": ..., "payload": ...}``; extra top-level keys are ignored."""
+
+    type: str
+    payload: Any = None
+
+
+class UpdatePayload(WireModel):
+    """``<route>.update`` payload: the topic and one item of the route's update model."""
+
+    topic: str
+    payload: Any
+
+
+class StreamingStats(WireModel):
+    connections: int
+    topics: int
+    subscriptions: int
+    messages_sent: int
+    messages_coalesced: int
+    slow_consumer_closes: int
+    protocol_errors: int
+
+
+PingType = Literal["ping"]

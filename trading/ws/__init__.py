@@ -1,0 +1,1 @@
+"""The multiplexed WebSocket: protocol (registry, topics), hub (fan-out), connections, handler."""

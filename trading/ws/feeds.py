@@ -1,0 +1,109 @@
+"""Per-route feeds: what each WebSocket route checks, snapshots and starts (websocket.md §3).
+
+Thin adapters: market rules live in :class:`~trading.market.stream.MarketStream`, shapes in
+the wire models; here the two meet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trading.api.market_views import quote_data
+from trading.clock import Clock
+from trading.market.source import Bars, Quote
+from trading.market.stream import MarketStream
+from trading.models.broker import BrokerConnectionStatus
+from trading.models.market import Bar
+from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
+
+Item = dict[str, Any]
+
+
+def bar_item(bars: Bars) -> Item:
+    """The first bar of ``bars`` as a ``Bar`` (time in milliseconds, float prices)."""
+    scale = float(bars.pricescale)
+    return Bar(
+        time=int(bars.time[0]) * 1000,
+        open=int(bars.open[0]) / scale,
+        high=int(bars.high[0]) / scale,
+        low=int(bars.low[0]) / scale,
+        close=int(bars.close[0]) / scale,
+        volume=int(bars.volume[0]),
+    ).model_dump(mode="json")
+
+
+def quote_item(requested: str, quote: Quote | None) -> Item:
+    return quote_data(requested, quote).model_dump(mode="json")
+
+
+class BarsFeed:
+    def __init__(self, stream: MarketStream) -> None:
+        self._stream = stream
+
+    def check(self, request: BarsSubscriptionRequest) -> str | None:
+        return self._stream.bars_problem(request.symbol, request.resolution)
+
+    def activate(self, topic: str, request: BarsSubscriptionRequest) -> None:
+        self._stream.watch_bars(topic, request.symbol, request.resolution)
+
+    def deactivate(self, topic: str) -> None:
+        self._stream.unwatch(topic)
+
+    def snapshot(self, topic: str, request: BarsSubscriptionRequest) -> list[Item]:
+        return [bar_item(self._stream.current_bar(request.symbol, request.resolution))]
+
+
+class QuotesFeed:
+    def __init__(self, stream: MarketStream) -> None:
+        self._stream = stream
+
+    def check(self, request: QuoteDataSubscriptionRequest) -> str | None:
+        return self._stream.quotes_problem(request.symbols, request.fast_symbols)
+
+    def activate(self, topic: str, request: QuoteDataSubscriptionRequest) -> None:
+        self._stream.watch_quotes(topic, request.symbols, request.fast_symbols)
+
+    def deactivate(self, topic: str) -> None:
+        self._stream.unwatch(topic)
+
+    def snapshot(self, topic: str, request: QuoteDataSubscriptionRequest) -> list[Item]:
+        return [
+            quote_item(text, quote)
+            for text, quote in self._stream.quote_snapshot(request.symbols, request.fast_symbols)
+        ]
+
+
+class AccountFeed:
+    """Broker routes: one paper account answers every non-empty ``accountId``.
+
+    The broker publishes whether or not anyone listens, so there is nothing to start here.
+    """
+
+    def check(self, request: Any) -> str | None:
+        return None if request.accountId else "accountId must not be empty"
+
+    def activate(self, topic: str, request: Any) -> None:
+        return None
+
+    def deactivate(self, topic: str) -> None:
+        return None
+
+    def snapshot(self, topic: str, request: Any) -> list[Item]:
+        return []
+
+
+class BrokerConnectionFeed(AccountFeed):
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def snapshot(self, topic: str, request: Any) -> list[Item]:
+        return [connection_status(self._clock, connected=True)]
+
+
+def connection_status(clock: Clock, *, connected: bool) -> Item:
+    status = BrokerConnectionStatus(
+        status=1 if connected else 3,
+        message="Connected to demo broker" if connected else "Server shutting down",
+        timestamp=int(clock.now() * 1000),
+    )
+    return status.model_dump(mode="json")

@@ -1,0 +1,157 @@
+"""``GET /api/v1/ws``: one socket, a read loop that dispatches requests in order, and a writer
+task per connection (:class:`~trading.ws.connection.Connection`).
+
+Every request is handled synchronously, without yielding: validation, hub registration, the
+reply and the snapshot are queued atomically, so no update can precede its reply and none can
+slip between the snapshot and the first live push (websocket.md §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+import pydantic
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from trading.cors import origin_allowed
+from trading.errors import ApiError
+from trading.keys import HUB, SETTINGS
+from trading.models.ws import WsErrorCode
+from trading.settings import Settings
+from trading.ws import protocol
+from trading.ws.connection import Connection
+from trading.ws.hub import Hub
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/api/v1/ws"
+routes = web.RouteTableDef()
+
+
+@routes.get(WS_PATH)
+async def websocket(request: web.Request) -> web.StreamResponse:
+    settings, hub = request.app[SETTINGS], request.app[HUB]
+    origin = request.headers.get("Origin")
+    if origin and not origin_allowed(origin, settings.cors_origins):
+        raise ApiError(403, "Origin not allowed")
+    ws = web.WebSocketResponse(
+        heartbeat=settings.ws_heartbeat_s or None,
+        max_msg_size=settings.ws_max_message_bytes,
+        compress=settings.ws_compress,
+        timeout=2.0,
+    )
+    if not ws.can_prepare(request).ok:
+        raise ApiError(426, "WebSocket upgrade required")
+    if len(hub.connections) >= settings.ws_max_connections:
+        raise ApiError(503, "Too many WebSocket connections")
+    await ws.prepare(request)
+    conn = Connection(
+        ws,
+        request,
+        hub.counters,
+        queue_size=settings.ws_send_queue,
+        send_timeout_s=settings.ws_send_timeout_s,
+    )
+    hub.connections.add(conn)
+    lifetime = None
+    if settings.ws_max_lifetime_s > 0:
+        lifetime = asyncio.get_running_loop().call_later(
+            settings.ws_max_lifetime_s, conn.close_soon, WSCloseCode.GOING_AWAY,
+            "Max connection lifetime reached",
+        )  # fmt: skip
+    try:
+        await _read_loop(ws, conn, hub, settings)
+    finally:
+        if lifetime is not None:
+            lifetime.cancel()
+        hub.drop(conn)
+        await conn.stop()
+    return ws
+
+
+async def _read_loop(
+    ws: web.WebSocketResponse, conn: Connection, hub: Hub, settings: Settings
+) -> None:
+    idle = settings.ws_idle_timeout_s or None
+    while True:
+        try:
+            msg = await ws.receive(timeout=idle)
+        except TimeoutError:
+            await conn.close(WSCloseCode.GOING_AWAY, "Idle timeout")
+            return
+        if msg.type is WSMsgType.TEXT:
+            handle_text(hub, conn, msg.data, settings.ws_max_subscriptions)
+        elif msg.type is WSMsgType.BINARY:
+            _error(hub, conn, WsErrorCode.UNSUPPORTED_FRAME, "Binary frames are not supported")
+        else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a frame over the size limit: 1009)
+            return
+
+
+def _error(hub: Hub, conn: Connection, code: WsErrorCode, message: str, rtype: Any = None) -> None:
+    hub.counters.protocol_errors += 1
+    conn.send(protocol.error(code, message, rtype if isinstance(rtype, str) else None))
+
+
+def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: int) -> None:
+    try:
+        envelope = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        _error(hub, conn, WsErrorCode.INVALID_JSON, f"Invalid JSON: {exc.msg}")
+        return
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
+        _error(hub, conn, WsErrorCode.INVALID_ENVELOPE, 'Expected {"type": string, "payload": ...}')
+        return
+    message_type: str = envelope["type"]
+    try:
+        _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+    except Exception:
+        log.exception("WebSocket request %s failed", message_type)
+        _error(hub, conn, WsErrorCode.INTERNAL_ERROR, "Internal error", message_type)
+
+
+def _dispatch(
+    hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
+) -> None:
+    if message_type == "ping":
+        conn.send(protocol.encode("pong", payload))
+        return
+    parsed = protocol.parse_type(message_type)
+    if parsed is None:
+        _error(hub, conn, WsErrorCode.UNKNOWN_TYPE, f"No matching type: {message_type}",
+               message_type)  # fmt: skip
+        return
+    route, operation = parsed
+
+    def reply(ok: bool, message: str, topic: str) -> None:
+        if not ok:
+            hub.counters.protocol_errors += 1
+        conn.send(protocol.response(route.name, operation, ok, message, topic))
+
+    try:
+        request = route.request_model.model_validate(payload)
+    except pydantic.ValidationError as exc:
+        reply(False, protocol.payload_problem(exc), "")
+        return
+    topic = route.topic(request)
+    feed = hub.feed(route.name)
+    if operation == "unsubscribe":
+        if topic not in conn.topics:
+            reply(False, "Not subscribed", topic)
+            return
+        hub.unsubscribe(conn, topic)
+        reply(True, "Unsubscribed", topic)
+        return
+    problem = feed.check(request)
+    if problem is None and topic not in conn.topics and len(conn.topics) >= max_subscriptions:
+        problem = f"Subscription limit reached ({max_subscriptions})"
+    if problem is not None:
+        reply(False, problem, topic)
+        return
+    hub.subscribe(conn, route.name, topic, request)
+    reply(True, "Subscribed", topic)
+    for item in feed.snapshot(topic, request):
+        conn.send(protocol.update(route.name, topic, item),
+                  protocol.coalesce_key(route.name, topic, item))  # fmt: skip

@@ -1,0 +1,126 @@
+"""The broadcast hub: topic → subscribers, reference-counted feeds, fan-out of shared bytes.
+
+``publish`` serializes an update **once** and hands the same bytes to every subscriber's
+bounded queue; it never awaits a socket (design.md "The hub"). A feed learns about a topic
+only on its 0↔1 transitions, so producers run exactly while someone listens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from trading.models.ws import StreamingStats, StrictRequest
+from trading.ws import protocol
+
+log = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    topics: set[str]
+
+    def send(self, data: bytes, key: Hashable | None = None) -> None:
+        """Queue a frame without waiting (coalescing or closing on overflow)."""
+        ...
+
+
+class Feed(Protocol):
+    """What a route does beyond bookkeeping: semantic checks, snapshots, producers."""
+
+    def check(self, request: Any) -> str | None:
+        """Why a subscribe must be refused (websocket.md §3), or None."""
+        ...
+
+    def activate(self, topic: str, request: Any) -> None:
+        """The topic got its first subscriber."""
+        ...
+
+    def deactivate(self, topic: str) -> None:
+        """The topic lost its last subscriber."""
+        ...
+
+    def snapshot(self, topic: str, request: Any) -> list[dict[str, Any]]:
+        """Update items sent right after an ``ok`` subscribe reply."""
+        ...
+
+
+@dataclass
+class Counters:
+    messages_sent: int = 0
+    messages_coalesced: int = 0
+    slow_consumer_closes: int = 0
+    protocol_errors: int = 0
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._topics: dict[str, set[Subscriber]] = {}
+        self._feeds: dict[str, Feed] = {}
+        self.connections: set[Subscriber] = set()
+        self.counters = Counters()
+
+    def register_feed(self, route: str, feed: Feed) -> None:
+        self._feeds[route] = feed
+
+    def feed(self, route: str) -> Feed:
+        return self._feeds[route]
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def subscribe(self, conn: Subscriber, route: str, topic: str, request: StrictRequest) -> None:
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            subscribers = self._topics[topic] = set()
+            self._feeds[route].activate(topic, request)
+        subscribers.add(conn)
+        conn.topics.add(topic)
+
+    def unsubscribe(self, conn: Subscriber, topic: str) -> None:
+        conn.topics.discard(topic)
+        subscribers = self._topics.get(topic)
+        if subscribers is None:
+            return
+        subscribers.discard(conn)
+        if not subscribers:
+            del self._topics[topic]
+            self._feeds[topic.partition(":")[0]].deactivate(topic)
+
+    def drop(self, conn: Subscriber) -> None:
+        """Release every topic of a connection that is going away."""
+        for topic in list(conn.topics):
+            self.unsubscribe(conn, topic)
+        self.connections.discard(conn)
+
+    def has_subscribers(self, topic: str) -> bool:
+        return topic in self._topics
+
+    def topics_of(self, route: str) -> list[str]:
+        prefix = f"{route}:"
+        return [t for t in self._topics if t.startswith(prefix)]
+
+    # -- fan-out ------------------------------------------------------------------------------
+
+    def publish(self, route: str, topic: str, item: dict[str, Any]) -> int:
+        """Queue one ``<route>.update`` for every subscriber of ``topic``; returns how many."""
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return 0
+        data = protocol.update(route, topic, item)
+        key = protocol.coalesce_key(route, topic, item)
+        for conn in subscribers:
+            conn.send(data, key)
+        return len(subscribers)
+
+    def stats(self) -> StreamingStats:
+        c = self.counters
+        return StreamingStats(
+            connections=len(self.connections),
+            topics=len(self._topics),
+            subscriptions=sum(len(s) for s in self._topics.values()),
+            messages_sent=c.messages_sent,
+            messages_coalesced=c.messages_coalesced,
+            slow_consumer_closes=c.slow_consumer_closes,
+            protocol_errors=c.protocol_errors,
+        )

@@ -1,0 +1,126 @@
+"""The WebSocket route registry and the topic-string rule (websocket.md §3-§4).
+
+:data:`ROUTES` is the single source for dispatch, payload validation, topic keys and the
+AsyncAPI document: route name → request model, update model, tag, and whether its updates
+are market state (coalescable under back-pressure, websocket.md §7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pydantic
+
+from trading.models.broker import (
+    BrokerConnectionStatus,
+    EquityData,
+    Execution,
+    PlacedOrder,
+    Position,
+)
+from trading.models.market import Bar, QuoteData
+from trading.models.ws import (
+    BarsSubscriptionRequest,
+    BrokerConnectionSubscriptionRequest,
+    EquitySubscriptionRequest,
+    ExecutionSubscriptionRequest,
+    OrderSubscriptionRequest,
+    PositionSubscriptionRequest,
+    QuoteDataSubscriptionRequest,
+    StrictRequest,
+    SubscriptionResponse,
+    SubscriptionStatus,
+    WsError,
+    WsErrorCode,
+)
+
+
+@dataclass(frozen=True)
+class WsRoute:
+    name: str
+    request_model: type[StrictRequest]
+    update_model: type[pydantic.BaseModel]
+    tag: str
+    summary: str
+    market_state: bool
+    """Updates carry state (latest wins), so a full queue may replace a queued twin."""
+
+    def topic(self, request: StrictRequest) -> str:
+        """``<route>:`` + the request without nulls, keys sorted, compact, non-ASCII as-is."""
+        fields = request.model_dump(mode="json", exclude_none=True)
+        return f"{self.name}:{orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()}"
+
+
+ROUTES: dict[str, WsRoute] = {
+    r.name: r
+    for r in (
+        WsRoute("bars", BarsSubscriptionRequest, Bar, "datafeed",
+                "Live bars of one symbol at one resolution", True),
+        WsRoute("quotes", QuoteDataSubscriptionRequest, QuoteData, "datafeed",
+                "Live quotes of a list of symbols", True),
+        WsRoute("orders", OrderSubscriptionRequest, PlacedOrder, "broker",
+                "Order changes of the paper account", False),
+        WsRoute("positions", PositionSubscriptionRequest, Position, "broker",
+                "Position changes of the paper account", False),
+        WsRoute("executions", ExecutionSubscriptionRequest, Execution, "broker",
+                "Fills of the paper account", False),
+        WsRoute("equity", EquitySubscriptionRequest, EquityData, "broker",
+                "Balance, equity and P&L of the paper account", True),
+        WsRoute("broker-connection", BrokerConnectionSubscriptionRequest,
+                BrokerConnectionStatus, "broker", "Broker connection status", True),
+    )
+}  # fmt: skip
+
+OPERATIONS = ("subscribe", "unsubscribe")
+
+
+def parse_type(message_type: str) -> tuple[WsRoute, str] | None:
+    """``"bars.subscribe"`` → (bars route, "subscribe"); None for anything a client can't send."""
+    name, _, operation = message_type.rpartition(".")
+    route = ROUTES.get(name)
+    if route is None or operation not in OPERATIONS:
+        return None
+    return route, operation
+
+
+def payload_problem(exc: pydantic.ValidationError) -> str:
+    """``Invalid payload: <field>: <problem>; ...`` (websocket.md §6)."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{field}: {err['msg']}")
+    return "Invalid payload: " + "; ".join(parts)
+
+
+def encode(message_type: str, payload: Any) -> bytes:
+    return orjson.dumps({"type": message_type, "payload": payload})
+
+
+def response(route: str, operation: str, ok: bool, message: str, topic: str) -> bytes:
+    status = SubscriptionStatus.OK if ok else SubscriptionStatus.ERROR
+    body = SubscriptionResponse(status=status, message=message, topic=topic)
+    return encode(f"{route}.{operation}.response", body.model_dump(mode="json"))
+
+
+def error(code: WsErrorCode, message: str, request_type: str | None) -> bytes:
+    body = WsError(code=code, message=message, request_type=request_type)
+    return encode("error", body.model_dump(mode="json"))
+
+
+def update(route: str, topic: str, item: Any) -> bytes:
+    """One ``<route>.update`` frame; ``item`` is the route's update model as JSON data."""
+    return encode(f"{route}.update", {"topic": topic, "payload": item})
+
+
+def coalesce_key(route: str, topic: str, item: dict[str, Any]) -> Hashable | None:
+    """Which queued update a newer one may replace (websocket.md §7); None = never."""
+    if route == "bars":
+        return (topic, item["time"])
+    if route == "quotes":
+        return (topic, item["n"])
+    if ROUTES[route].market_state:
+        return topic
+    return None

@@ -1,0 +1,74 @@
+"""Wiring of the streaming side: hub, market stream, feeds, routes and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import WSCloseCode, web
+
+from trading.keys import HUB, MARKET, SETTINGS, STREAM
+from trading.market.source import Bars, Quote
+from trading.market.stream import MarketStream
+from trading.ws import handler
+from trading.ws.connection import Connection
+from trading.ws.feeds import (
+    AccountFeed,
+    BarsFeed,
+    BrokerConnectionFeed,
+    QuotesFeed,
+    bar_item,
+    connection_status,
+    quote_item,
+)
+from trading.ws.hub import Hub
+
+SHUTDOWN_FLUSH_S = 1.0
+
+
+def setup_streaming(app: web.Application) -> None:
+    settings, market = app[SETTINGS], app[MARKET]
+    hub = Hub()
+
+    def emit_bar(topic: str, bars: Bars) -> None:
+        hub.publish("bars", topic, bar_item(bars))
+
+    def emit_quote(topic: str, requested: str, quote: Quote | None) -> None:
+        hub.publish("quotes", topic, quote_item(requested, quote))
+
+    stream = MarketStream(
+        market,
+        tick_interval_s=settings.tick_interval_s,
+        quotes_slow_interval_s=settings.quotes_slow_interval_s,
+        emit_bar=emit_bar,
+        emit_quote=emit_quote,
+    )
+    hub.register_feed("bars", BarsFeed(stream))
+    hub.register_feed("quotes", QuotesFeed(stream))
+    for route in ("orders", "positions", "executions", "equity"):
+        hub.register_feed(route, AccountFeed())
+    hub.register_feed("broker-connection", BrokerConnectionFeed(settings.clock))
+    app[HUB] = hub
+    app[STREAM] = stream
+    app.add_routes(handler.routes)
+    app.on_shutdown.append(_shutdown)
+    app.cleanup_ctx.append(_stream_lifetime)
+
+
+async def _stream_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[STREAM].close()
+
+
+async def _shutdown(app: web.Application) -> None:
+    """Tell broker-connection subscribers, then close every socket with 1001."""
+    hub = app[HUB]
+    status = connection_status(app[SETTINGS].clock, connected=False)
+    for topic in hub.topics_of("broker-connection"):
+        hub.publish("broker-connection", topic, status)
+    connections = [c for c in hub.connections if isinstance(c, Connection)]
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SHUTDOWN_FLUSH_S):
+            await asyncio.gather(*(c.flush() for c in connections))
+    await asyncio.gather(*(c.close(WSCloseCode.GOING_AWAY, "Server shutdown") for c in connections))
