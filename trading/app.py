@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import datafeed, meta, streaming, udf
+from trading.api import broker, datafeed, meta, streaming, udf
+from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
-from trading.keys import MARKET, SETTINGS
+from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.series import SyntheticMarket
 from trading.settings import Settings
 from trading.ws.setup import setup_streaming
@@ -31,13 +34,33 @@ def create_app(settings: Settings | None = None) -> web.Application:
         client_max_size=1024**2,
     )
     app[SETTINGS] = settings
-    app[MARKET] = SyntheticMarket(settings)
+    market = settings.market_factory(settings) if settings.market_factory else None
+    app[MARKET] = market or SyntheticMarket(settings)
+    app[BROKER] = BrokerService(
+        app[MARKET],
+        settings.clock,
+        settings.data_dir,
+        initial_balance=Decimal(repr(settings.initial_balance)),
+        commission_rate=Decimal(repr(settings.commission_rate)),
+        default_leverage=Decimal(repr(settings.default_leverage)),
+        tick_interval_s=settings.tick_interval_s,
+        equity_interval_s=settings.equity_interval_s,
+    )
+    app.cleanup_ctx.append(_broker_lifetime)
     app.add_routes(meta.routes)
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
+    app.add_routes(broker.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     if settings.bench:
         app.add_routes(streaming.bench_routes)
         log.warning("benchmark hooks enabled under /api/v1/__bench (TRADING_BENCH=1)")
     return app
+
+
+async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Load the persisted account before serving; close the database after the sockets."""
+    await app[BROKER].start()
+    yield
+    await app[BROKER].stop()

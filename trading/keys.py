@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from trading.broker.service import BrokerService
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
 from trading.settings import Settings
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 MARKET = web.AppKey("market", MarketSource)
 HUB = web.AppKey("hub", Hub)
 STREAM = web.AppKey("stream", MarketStream)
+BROKER = web.AppKey("broker", BrokerService)

@@ -12,8 +12,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trading.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from trading.market.source import MarketSource
 
 DEFAULT_INTRADAY_DEPTH: Mapping[int, int] = {1: 7, 5: 30, 15: 90, 30: 180, 60: 365}
 
@@ -76,7 +80,13 @@ class Settings:
     ws_compress: bool = False
     equity_interval_s: float = 1.0
 
+    initial_balance: float = 100_000.0
+    commission_rate: float = 0.001
+    default_leverage: float = 10.0
+
     clock: Clock = field(default_factory=SystemClock, compare=False)
+    market_factory: Callable[[Settings], MarketSource] | None = field(default=None, compare=False)
+    """Builds the market source (default: the synthetic series); tests script prices here."""
 
     def __post_init__(self) -> None:
         if self.max_bars < 1:
@@ -90,6 +100,10 @@ class Settings:
         for name in ("ws_max_connections", "ws_max_subscriptions", "ws_send_queue"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"TRADING_{name.upper()} must be at least 1")
+        if self.initial_balance <= 0 or not 0 <= self.commission_rate < 1:
+            raise SettingsError("initial balance must be positive, commission rate in [0, 1)")
+        if not 1 <= self.default_leverage <= 100:
+            raise SettingsError("TRADING_DEFAULT_LEVERAGE must be between 1 and 100")
         if self.ws_max_message_bytes < 1024:
             raise SettingsError("TRADING_WS_MAX_MESSAGE_BYTES must be at least 1024")
         if self.ws_send_timeout_s <= 0 or self.ws_heartbeat_s < 0:
@@ -147,5 +161,8 @@ _FROM_TEXT: dict[str, Callable[[str], object]] = {
     "ws_max_lifetime_s": float,
     "ws_compress": _bool,
     "equity_interval_s": float,
+    "initial_balance": float,
+    "commission_rate": float,
+    "default_leverage": float,
 }
 """How each setting is read from its environment variable (``TRADING_`` + upper-case name)."""

@@ -22,11 +22,11 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         raise RequestValidationError(validation_items(exc, "query")) from None
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    """Validate a JSON body into ``model``; unparsable JSON is one ``json_invalid`` item."""
+async def read_json(request: web.Request) -> Any:
+    """The JSON body; unparsable JSON is one ``json_invalid`` item at ``["body", offset]``."""
     raw = await request.read()
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise RequestValidationError(
             [
@@ -39,10 +39,18 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
                 )
             ]
         ) from None
+
+
+def validate_body(data: Any, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         raise RequestValidationError(validation_items(exc, "body")) from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """Validate a JSON body into ``model``; 422 lists every offending field."""
+    return validate_body(await read_json(request), model)
 
 
 def model_response(model: pydantic.BaseModel, status: int = 200) -> web.Response:

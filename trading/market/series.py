@@ -35,7 +35,7 @@ from trading.market.resolution import (
     ny_ordinal,
     period_start,
 )
-from trading.market.source import Bars, History, Quote
+from trading.market.source import Bars, History, Quote, Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.settings import Settings
 
@@ -55,6 +55,42 @@ _LEVEL_NOISE = 10
 # Aggregated OHLCV columns of one piece of the series.
 Ohlcv = tuple[I64, I64, I64, I64, I64]
 Agg = tuple[int, int, int, int, int]
+
+
+def half_spread(lp: int, spread_bps: Decimal) -> int:
+    """Half the bid/ask spread in ticks: ``lp·bps/20000`` rounded half up, at least 1 tick
+    when the spread is on (market.md §5; AAPL at 260.00 with 5 bps gives 6.5 → 7)."""
+    if spread_bps <= 0:
+        return 0
+    return max(1, int((Decimal(lp) * spread_bps / 20000).quantize(Decimal(1), ROUND_HALF_UP)))
+
+
+def make_quote(
+    symbol: SymbolSpec,
+    touch: Touch,
+    day_open: int,
+    day_high: int,
+    day_low: int,
+    day_volume: int,
+    prev_close: int,
+) -> Quote:
+    """A Quote from tick prices (market.md §5), rounded to 2 decimals."""
+    scale = symbol.pricescale
+    ch = (touch.lp - prev_close) / scale
+    return Quote(
+        symbol=symbol,
+        lp=touch.lp / scale,
+        bid=touch.bid / scale,
+        ask=touch.ask / scale,
+        spread=(touch.ask - touch.bid) / scale,
+        open=day_open / scale,
+        high=max(day_high, touch.lp) / scale,
+        low=min(day_low, touch.lp) / scale,
+        prev_close=prev_close / scale,
+        volume=day_volume,
+        ch=round(ch, 2),
+        chp=round(ch / (prev_close / scale) * 100, 2),
+    )
 
 
 class _LRU(Generic[K, V]):
@@ -168,35 +204,20 @@ class SyntheticMarket:
         bars = self._bars(symbol, resolution, labels[first:stop], now_s)
         return History(bars=bars, no_data=False, next_time=None)
 
+    def touch(self, symbol: SymbolSpec, second: int) -> Touch:
+        prices, _ = self._second_cols(symbol.name, second - second % 60)
+        lp = int(prices[second % 60])
+        half = half_spread(lp, self._spread_bps)
+        return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
+
     def quote(self, symbol: SymbolSpec) -> Quote:
         now_s = math.floor(self.now())
-        today = ny_ordinal(now_s)
-        prices, _ = self._second_cols(symbol.name, now_s - now_s % 60)
-        lp = int(prices[now_s % 60])
+        touch = self.touch(symbol, now_s)
         day_open, day_high, day_low, _, day_volume = self._partial(
-            symbol.name, ny_day_start(today), now_s
+            symbol.name, ny_day_start(ny_ordinal(now_s)), now_s
         )
-        prev_close = day_open  # the market has no gaps: today's open is yesterday's close
-        half = 0
-        if self._spread_bps > 0:
-            half = int((Decimal(lp) * self._spread_bps / 20000).quantize(Decimal(1), ROUND_HALF_UP))
-            half = max(half, 1)
-        scale = symbol.pricescale
-        ch = (lp - prev_close) / scale
-        return Quote(
-            symbol=symbol,
-            lp=lp / scale,
-            bid=(lp - half) / scale,
-            ask=(lp + half) / scale,
-            spread=2 * half / scale,
-            open=day_open / scale,
-            high=day_high / scale,
-            low=day_low / scale,
-            prev_close=prev_close / scale,
-            volume=day_volume,
-            ch=round(ch, 2),
-            chp=round(ch / (prev_close / scale) * 100, 2),
-        )
+        # the market has no gaps: today's open is yesterday's close
+        return make_quote(symbol, touch, day_open, day_high, day_low, day_volume, day_open)
 
     # -- labels -------------------------------------------------------------------------------
 

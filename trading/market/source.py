@@ -74,6 +74,16 @@ class Quote:
     chp: float
 
 
+@dataclass(frozen=True)
+class Touch:
+    """Last price, bid and ask of one second, in ticks: what the broker trades at."""
+
+    time: int
+    lp: int
+    bid: int
+    ask: int
+
+
 class MarketSource(Protocol):
     @property
     def catalog(self) -> SymbolCatalog: ...
@@ -96,6 +106,10 @@ class MarketSource(Protocol):
 
     def quote(self, symbol: SymbolSpec) -> Quote:
         """The quote at the current second."""
+        ...
+
+    def touch(self, symbol: SymbolSpec, second: int) -> Touch:
+        """Prices of one second (any second up to now; the broker replays missed ones)."""
         ...
 
     def daily_bar_count(self, symbol: SymbolSpec) -> int:

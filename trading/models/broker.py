@@ -99,3 +99,88 @@ class BrokerConnectionStatus(WireModel):
 
 
 CustomFields = dict[str, Any]
+
+
+class PreOrder(WireModel):
+    """An order as a client places or modifies it; rules beyond types: broker.md §2.1."""
+
+    symbol: str
+    type: OrderType
+    side: Side
+    qty: float = Field(gt=0)
+    limitPrice: float | None = None
+    stopPrice: float | None = None
+    takeProfit: float | None = Field(default=None, gt=0)
+    stopLoss: float | None = Field(default=None, gt=0)
+    guaranteedStop: float | None = Field(default=None, gt=0)
+    trailingStopPips: float | None = Field(default=None, gt=0)
+    stopType: StopType | None = None
+
+
+class PlaceOrderResult(WireModel):
+    orderId: str
+
+
+class OrderPreviewSectionRow(WireModel):
+    title: str
+    value: str
+
+
+class OrderPreviewSection(WireModel):
+    rows: list[OrderPreviewSectionRow]
+    header: str | None = None
+
+
+class OrderPreviewResult(WireModel):
+    sections: list[OrderPreviewSection]
+    confirmId: str | None = None
+    warnings: list[str] | None = None
+    errors: list[str] | None = None
+
+
+class Brackets(WireModel):
+    stopLoss: float | None = Field(default=None, gt=0)
+    guaranteedStop: float | None = Field(default=None, gt=0)
+    takeProfit: float | None = Field(default=None, gt=0)
+    trailingStopPips: float | None = Field(default=None, gt=0)
+
+
+class Body_editPositionBrackets(WireModel):
+    brackets: Brackets
+    customFields: CustomFields | None = None
+
+
+class LeverageSetParams(WireModel):
+    symbol: str
+    orderType: OrderType
+    side: Side
+    leverage: float
+    customFields: CustomFields | None = None
+
+
+class LeverageInfo(WireModel):
+    title: str
+    leverage: float
+    min: float
+    max: float
+    step: float
+
+
+class LeverageSetResult(WireModel):
+    leverage: float
+
+
+class LeveragePreviewResult(WireModel):
+    infos: list[str] | None = None
+    warnings: list[str] | None = None
+    errors: list[str] | None = None
+
+
+class ClosePositionQuery(WireModel):
+    amount: float | None = Field(default=None, gt=0, description="Units to close; all if absent")
+
+
+class LeverageInfoQuery(WireModel):
+    symbol: str
+    orderType: OrderType
+    side: Side

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from trading.api import broker_views
 from trading.api.market_views import quote_data
+from trading.broker.engine import Engine
+from trading.broker.state import Fill
 from trading.clock import Clock
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
+from trading.market.symbols import SymbolCatalog
 from trading.models.broker import BrokerConnectionStatus
 from trading.models.market import Bar
 from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
+from trading.ws.hub import Hub
 
 Item = dict[str, Any]
 
@@ -76,8 +83,14 @@ class QuotesFeed:
 class AccountFeed:
     """Broker routes: one paper account answers every non-empty ``accountId``.
 
-    The broker publishes whether or not anyone listens, so there is nothing to start here.
+    The broker publishes whether or not anyone listens (:class:`BrokerPublisher`), so there
+    is nothing to start; a subscribe gets the current state as its snapshot.
     """
+
+    def __init__(self, route: str, engine: Engine | None, clock: Clock) -> None:
+        self._route = route
+        self._engine = engine
+        self._clock = clock
 
     def check(self, request: Any) -> str | None:
         return None if request.accountId else "accountId must not be empty"
@@ -89,12 +102,50 @@ class AccountFeed:
         return None
 
     def snapshot(self, topic: str, request: Any) -> list[Item]:
-        return []
+        engine = self._engine
+        if engine is None:
+            return []
+        items: list[object]
+        if self._route == "orders":
+            items = list(engine.working_orders())
+        elif self._route == "positions":
+            items = list(engine.positions.values())
+        elif self._route == "equity":
+            items = [engine.equity(self._clock.now())]
+        else:
+            items = []  # executions are events: replaying them would duplicate them
+        return [broker_views.wire(self._route, item) for item in items]
+
+
+class BrokerPublisher:
+    """Pushes each committed broker event to every topic of its route (any accountId);
+    ``executions`` topics with a ``symbol`` only get that symbol's fills."""
+
+    def __init__(self, hub: Hub, catalog: SymbolCatalog) -> None:
+        self._hub = hub
+        self._catalog = catalog
+
+    def __call__(self, route: str, item: object) -> None:
+        topics = self._hub.topics_of(route)
+        if not topics:
+            return
+        payload = broker_views.wire(route, item)
+        for topic in topics:
+            if route == "executions" and not self._matches(topic, item):
+                continue
+            self._hub.publish(route, topic, payload)
+
+    def _matches(self, topic: str, fill: object) -> bool:
+        wanted = orjson.loads(topic.partition(":")[2]).get("symbol")
+        if not wanted:
+            return True
+        spec = self._catalog.lookup(wanted)
+        return spec is not None and isinstance(fill, Fill) and spec.name == fill.symbol
 
 
 class BrokerConnectionFeed(AccountFeed):
     def __init__(self, clock: Clock) -> None:
-        self._clock = clock
+        super().__init__("broker-connection", None, clock)
 
     def snapshot(self, topic: str, request: Any) -> list[Item]:
         return [connection_status(self._clock, connected=True)]

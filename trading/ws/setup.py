@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import HUB, MARKET, SETTINGS, STREAM
+from trading.keys import BROKER, HUB, MARKET, SETTINGS, STREAM
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
 from trading.ws import handler
@@ -17,6 +17,7 @@ from trading.ws.feeds import (
     AccountFeed,
     BarsFeed,
     BrokerConnectionFeed,
+    BrokerPublisher,
     QuotesFeed,
     bar_item,
     connection_status,
@@ -46,8 +47,10 @@ def setup_streaming(app: web.Application) -> None:
     )
     hub.register_feed("bars", BarsFeed(stream))
     hub.register_feed("quotes", QuotesFeed(stream))
+    broker = app[BROKER]
     for route in ("orders", "positions", "executions", "equity"):
-        hub.register_feed(route, AccountFeed())
+        hub.register_feed(route, AccountFeed(route, broker.engine, settings.clock))
+    broker.subscribe(BrokerPublisher(hub, market.catalog))
     hub.register_feed("broker-connection", BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
     app[STREAM] = stream

@@ -1,0 +1,215 @@
+"""Paper-broker routes under ``/api/v1/broker`` (rest.md §7). Rules live in trading.broker."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import pydantic
+from aiohttp import web
+
+from trading.api import broker_views as views
+from trading.api.io import (
+    json_response,
+    model_response,
+    parse_query,
+    read_json,
+    validate_body,
+)
+from trading.broker.engine import BracketRequest
+from trading.broker.money import to_decimal, to_tick
+from trading.broker.preview import leverage_preview, order_preview
+from trading.broker.rules import BrokerError, RuleViolations, required_price_items_raw
+from trading.errors import ApiError, RequestValidationError, error_item, validation_items
+from trading.keys import BROKER, SETTINGS
+from trading.models.broker import (
+    AccountMetainfo,
+    Body_editPositionBrackets,
+    ClosePositionQuery,
+    LeverageInfo,
+    LeverageInfoQuery,
+    LeverageSetParams,
+    LeverageSetResult,
+    PlaceOrderResult,
+    PreOrder,
+    SuccessResponse,
+)
+
+routes = web.RouteTableDef()
+PREFIX = "/api/v1/broker"
+ACCOUNT = AccountMetainfo(id="DEMO-ACCOUNT", name="Demo Trading Account")
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Broker refusals as HTTP errors: rule violations → 422, state refusals → 400/404."""
+    try:
+        yield
+    except RuleViolations as exc:
+        raise RequestValidationError(exc.errors) from None
+    except BrokerError as exc:
+        raise ApiError(exc.status, exc.detail) from None
+
+
+async def parse_pre_order(request: web.Request) -> PreOrder:
+    """PreOrder with every failing field reported, type-specific prices included."""
+    raw = await read_json(request)
+    try:
+        return PreOrder.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        items = validation_items(exc, "body")
+        seen = {tuple(i["loc"]) for i in items}
+        items += [i for i in required_price_items_raw(raw) if tuple(i["loc"]) not in seen]
+        raise RequestValidationError(items) from None
+
+
+@routes.post(f"{PREFIX}/orders")
+async def place_order(request: web.Request) -> web.Response:
+    pre = await parse_pre_order(request)
+    with domain_errors():
+        order = await request.app[BROKER].place(pre)
+    return model_response(PlaceOrderResult(orderId=order.id))
+
+
+@routes.post(f"{PREFIX}/orders/preview")
+async def preview_order(request: web.Request) -> web.Response:
+    pre = validate_body(await read_json(request), PreOrder)
+    broker = request.app[BROKER]
+    result = await broker.read(lambda e: order_preview(e, pre, broker.clock.now()))
+    return model_response(views.order_preview(result))
+
+
+@routes.put(f"{PREFIX}/orders/{{order_id}}")
+async def modify_order(request: web.Request) -> web.Response:
+    pre = await parse_pre_order(request)
+    with domain_errors():
+        await request.app[BROKER].modify(request.match_info["order_id"], pre)
+    return model_response(SuccessResponse())
+
+
+@routes.delete(f"{PREFIX}/orders/{{order_id}}")
+async def cancel_order(request: web.Request) -> web.Response:
+    with domain_errors():
+        await request.app[BROKER].cancel(request.match_info["order_id"])
+    return model_response(SuccessResponse())
+
+
+@routes.get(f"{PREFIX}/orders")
+async def get_orders(request: web.Request) -> web.Response:
+    orders = await request.app[BROKER].orders()
+    return json_response([views.placed_order(o).model_dump(mode="json") for o in orders])
+
+
+@routes.get(f"{PREFIX}/positions")
+async def get_positions(request: web.Request) -> web.Response:
+    positions = await request.app[BROKER].positions()
+    return json_response([views.position(p).model_dump(mode="json") for p in positions])
+
+
+@routes.get(f"{PREFIX}/executions/{{symbol}}")
+async def get_executions(request: web.Request) -> web.Response:
+    broker = request.app[BROKER]
+    spec = broker.engine.catalog.lookup(request.match_info["symbol"])
+    fills = await broker.executions(spec.name) if spec else []
+    return json_response([views.execution(f).model_dump(mode="json") for f in fills])
+
+
+@routes.get(f"{PREFIX}/account")
+async def get_account_info(request: web.Request) -> web.Response:
+    return model_response(ACCOUNT)
+
+
+@routes.get(f"{PREFIX}/equity")
+async def get_equity(request: web.Request) -> web.Response:
+    return model_response(views.equity(await request.app[BROKER].equity()))
+
+
+@routes.delete(f"{PREFIX}/positions/{{position_id}}")
+async def close_position(request: web.Request) -> web.Response:
+    query = parse_query(request, ClosePositionQuery)
+    amount = None if query.amount is None else to_decimal(query.amount)
+    if amount is not None and amount % 1 != 0:
+        raise RequestValidationError(
+            [error_item(["query", "amount"], "amount must be a multiple of 1", input_=query.amount)]
+        )
+    position_id = request.match_info["position_id"]
+    with domain_errors():
+        await request.app[BROKER].close_position(position_id, amount)
+    if amount is None:
+        return model_response(SuccessResponse(message=f"Closed position {position_id}"))
+    return model_response(
+        SuccessResponse(message=f"Partially closed position {position_id} ({float(amount)} units)")
+    )
+
+
+@routes.put(f"{PREFIX}/positions/{{position_id}}/brackets")
+async def edit_position_brackets(request: web.Request) -> web.Response:
+    body = validate_body(await read_json(request), Body_editPositionBrackets)
+    position_id = request.match_info["position_id"]
+    broker = request.app[BROKER]
+    b = body.brackets
+
+    def price(value: float | None) -> Decimal | None:
+        return None if value is None else to_tick(to_decimal(value), 100)
+
+    brackets = BracketRequest(
+        take_profit=price(b.takeProfit),
+        stop_loss=price(b.stopLoss),
+        guaranteed_stop=price(b.guaranteedStop),
+        trailing_stop_pips=None if b.trailingStopPips is None else to_decimal(b.trailingStopPips),
+    )
+    with domain_errors():
+        await broker.edit_brackets(position_id, brackets)
+    return model_response(SuccessResponse(message=f"Updated brackets for position {position_id}"))
+
+
+@routes.get(f"{PREFIX}/leverage/info")
+async def leverage_info(request: web.Request) -> web.Response:
+    query = parse_query(request, LeverageInfoQuery)
+    broker = request.app[BROKER]
+    spec = broker.engine.catalog.lookup(query.symbol)
+    if spec is None:
+        raise ApiError(400, f"Symbol {query.symbol} not found")
+    value = await broker.read(lambda e: e.leverage_of(spec.name))
+    return model_response(
+        LeverageInfo(
+            title=f"Leverage for {spec.name}", leverage=float(value), min=1.0, max=100.0, step=1.0
+        )
+    )
+
+
+@routes.put(f"{PREFIX}/leverage/set")
+async def set_leverage(request: web.Request) -> web.Response:
+    params = validate_body(await read_json(request), LeverageSetParams)
+    with domain_errors():
+        await request.app[BROKER].set_leverage(params.symbol, to_decimal(params.leverage))
+    return model_response(LeverageSetResult(leverage=params.leverage))
+
+
+@routes.post(f"{PREFIX}/leverage/preview")
+async def preview_leverage(request: web.Request) -> web.Response:
+    params = validate_body(await read_json(request), LeverageSetParams)
+    result = await request.app[BROKER].read(
+        lambda e: leverage_preview(e, to_decimal(params.leverage))
+    )
+    return model_response(views.leverage_preview(result))
+
+
+def debug_allowed(request: web.Request) -> bool:
+    mode = request.app[SETTINGS].debug_routes
+    if mode != "loopback":
+        return mode == "on"
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+@routes.post(f"{PREFIX}/debug/reset")
+async def reset_broker_state(request: web.Request) -> web.Response:
+    if not debug_allowed(request):
+        raise ApiError(404, "Not Found")
+    await request.app[BROKER].reset()
+    return model_response(SuccessResponse(message="Broker service state reset successfully"))

@@ -1,0 +1,98 @@
+"""Broker wire shapes, built in one place for REST and the WebSocket (rest.md §3).
+
+Decimals become floats here: prices on the tick grid, average prices with at most 8 decimals.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from trading.broker.preview import LeveragePreview, Preview
+from trading.broker.state import Equity, Fill, Order, Position
+from trading.models.broker import (
+    EquityData,
+    Execution,
+    LeveragePreviewResult,
+    OrderPreviewResult,
+    OrderPreviewSection,
+    OrderPreviewSectionRow,
+    PlacedOrder,
+)
+from trading.models.broker import Position as PositionModel
+
+
+def _f(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def placed_order(o: Order) -> PlacedOrder:
+    return PlacedOrder(
+        id=o.id,
+        symbol=o.symbol,
+        type=o.type,
+        side=o.side,
+        qty=float(o.qty),
+        status=o.status,
+        limitPrice=_f(o.limit_price),
+        stopPrice=_f(o.stop_price),
+        takeProfit=_f(o.take_profit),
+        stopLoss=_f(o.stop_loss),
+        guaranteedStop=_f(o.guaranteed_stop),
+        trailingStopPips=_f(o.trailing_stop_pips),
+        stopType=o.stop_type,
+        filledQty=float(o.filled_qty),
+        avgPrice=_f(o.avg_price),
+        updateTime=o.update_time,
+    )
+
+
+def position(p: Position) -> PositionModel:
+    return PositionModel(
+        id=p.symbol, symbol=p.symbol, qty=float(abs(p.q)), side=p.side,
+        avgPrice=float(round(p.avg, 8)),
+    )  # fmt: skip
+
+
+def execution(f: Fill) -> Execution:
+    return Execution(symbol=f.symbol, price=float(f.price), qty=float(f.qty), side=f.side,
+                     time=f.time)  # fmt: skip
+
+
+def equity(e: Equity) -> EquityData:
+    return EquityData(
+        equity=float(e.equity), balance=float(e.balance), unrealizedPL=float(e.unrealized),
+        realizedPL=float(e.realized),
+    )  # fmt: skip
+
+
+def order_preview(p: Preview) -> OrderPreviewResult:
+    return OrderPreviewResult(
+        sections=[
+            OrderPreviewSection(
+                header=header, rows=[OrderPreviewSectionRow(title=t, value=v) for t, v in rows]
+            )
+            for header, rows in p.sections
+        ],
+        confirmId=p.confirm_id,
+        warnings=p.warnings or None,
+        errors=p.errors or None,
+    )
+
+
+def leverage_preview(p: LeveragePreview) -> LeveragePreviewResult:
+    return LeveragePreviewResult(
+        infos=p.infos or None, warnings=p.warnings or None, errors=p.errors or None
+    )
+
+
+def wire(route: str, item: object) -> dict[str, object]:
+    """A broker event as the JSON payload of ``<route>.update``."""
+    if isinstance(item, Order):
+        return placed_order(item).model_dump(mode="json")
+    if isinstance(item, Position):
+        return position(item).model_dump(mode="json")
+    if isinstance(item, Fill):
+        return execution(item).model_dump(mode="json")
+    if isinstance(item, Equity):
+        return equity(item).model_dump(mode="json")
+    raise TypeError(f"no wire shape for {route} item {type(item).__name__}")

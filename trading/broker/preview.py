@@ -1,0 +1,145 @@
+"""Order and leverage previews (broker.md §7, §8): the texts a ticket shows before placing.
+
+Previews never change state; every reason a placement would fail goes into ``errors``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trading.broker.engine import Engine
+from trading.broker.money import money, one_decimal
+from trading.broker.rules import BrokerError, RuleViolations, entry_price, field_rules
+from trading.broker.rules import bracket_side_rules as side_rules
+from trading.models.broker import OrderType, PreOrder, Side
+
+TYPE_NAMES = {
+    OrderType.MARKET: "Market",
+    OrderType.LIMIT: "Limit",
+    OrderType.STOP: "Stop",
+    OrderType.STOP_LIMIT: "Stop Limit",
+}
+
+
+@dataclass
+class Preview:
+    sections: list[tuple[str, list[tuple[str, str]]]]
+    confirm_id: str
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def order_preview(engine: Engine, pre: PreOrder, now: float) -> Preview:
+    spec = engine.catalog.lookup(pre.symbol)
+    order_spec, violations = field_rules(pre, spec.pricescale if spec else 100)
+    errors = [str(v["msg"]) for v in violations]
+    entry: Decimal | None = None
+    if spec is None:
+        errors.append(f"Symbol {pre.symbol} not found")
+    else:
+        prices = engine.prices(spec.name, math.floor(now))
+        entry = entry_price(order_spec, prices.bid, prices.ask)
+        if entry is not None:
+            errors += [
+                str(v["msg"])
+                for v in side_rules(order_spec.side, entry, order_spec.take_profit,
+                                    order_spec.stop_loss, order_spec.guaranteed_stop)
+            ]  # fmt: skip
+    if not errors and spec is not None and entry is not None:
+        try:
+            engine._check_buying_power(spec.name, pre.side, order_spec.qty, entry, now)
+        except (BrokerError, RuleViolations) as exc:
+            errors.append(str(exc))
+
+    qty = order_spec.qty
+    details = [
+        ("Symbol", spec.name if spec else pre.symbol),
+        ("Side", "Buy" if pre.side is Side.BUY else "Sell"),
+        ("Quantity", f"{qty:.2f}"),
+        ("Order Type", TYPE_NAMES[pre.type]),
+    ]
+    if order_spec.limit_price is not None:
+        details.append(("Limit Price", money(order_spec.limit_price)))
+    if order_spec.stop_price is not None:
+        details.append(("Stop Price", money(order_spec.stop_price)))
+    sections = [("Order Details", details), ("Cost Analysis", _costs(engine, spec, qty, entry))]
+    risk = _risk(order_spec.take_profit, order_spec.stop_loss, order_spec.guaranteed_stop,
+                 order_spec.trailing_stop_pips, entry, qty)  # fmt: skip
+    if risk:
+        sections.append(("Risk Management", risk))
+    warnings = []
+    if pre.type is OrderType.MARKET:
+        warnings.append("Market orders execute immediately at current market price")
+    if qty > 1000:
+        warnings.append("Large order size may experience slippage")
+    return Preview(sections, str(uuid.uuid4()), warnings, errors)
+
+
+def _costs(
+    engine: Engine, spec: object, qty: Decimal, entry: Decimal | None
+) -> list[tuple[str, str]]:
+    titles = ("Estimated Price", "Order Value", "Commission", "Margin Required", "Total Cost")
+    if spec is None or entry is None:
+        return [(t, "n/a") for t in titles]
+    value = qty * entry
+    commission = value * engine.commission_rate
+    margin = value / engine.leverage_of(getattr(spec, "name", ""))
+    amounts = (entry, value, commission, margin, value + commission)
+    return [(t, money(a)) for t, a in zip(titles, amounts, strict=True)]
+
+
+def _risk(
+    tp: Decimal | None,
+    sl: Decimal | None,
+    gs: Decimal | None,
+    trailing: Decimal | None,
+    entry: Decimal | None,
+    qty: Decimal,
+) -> list[tuple[str, str]]:
+    rows = []
+    if tp is not None:
+        gain = f" (+{money(abs(tp - entry) * qty)})" if entry is not None else ""
+        rows.append(("Take Profit", f"{money(tp)}{gain}"))
+    if sl is not None:
+        loss = f" (-{money(abs(sl - entry) * qty)})" if entry is not None else ""
+        rows.append(("Stop Loss", f"{money(sl)}{loss}"))
+    if gs is not None:
+        rows.append(("Guaranteed Stop", money(gs)))
+    if trailing is not None:
+        rows.append(("Trailing Stop", f"{one_decimal(trailing)} pips"))
+    return rows
+
+
+@dataclass
+class LeveragePreview:
+    infos: list[str]
+    warnings: list[str]
+    errors: list[str]
+
+
+def leverage_preview(engine: Engine, value: Decimal) -> LeveragePreview:
+    problem = engine.leverage_problem(value)
+    if problem is not None:
+        return LeveragePreview([], [], [problem])
+    lev = one_decimal(value)
+    infos = [f"Margin requirement: {Decimal(100) / value:.2f}%"]
+    if value == 1:
+        infos.append("No leverage applied (1:1 ratio)")
+    else:
+        infos.append(
+            f"With {lev}x leverage, a $1,000 investment controls ${1000 * value:,.2f} in assets"
+        )
+    warnings = []
+    if value > 50:
+        warnings.append(
+            f"High leverage ({lev}x) significantly increases risk. "
+            "You may lose more than your initial investment."
+        )
+    elif value > 20:
+        warnings.append(
+            f"Moderate leverage ({lev}x) increases risk. Ensure adequate risk management."
+        )
+    return LeveragePreview(infos, warnings, [])

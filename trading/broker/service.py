@@ -1,0 +1,169 @@
+"""The broker as a service: serialized mutations, commit-then-publish, the fill loop.
+
+Every call that reads or changes state takes one lock, so requests see a consistent state
+and never an uncommitted one. A mutation runs in the engine (synchronously), is committed to
+SQLite, and only then are its events handed to ``publish`` (broker.md §10, §12).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+from trading.broker.engine import BracketRequest, Engine
+from trading.broker.state import Changes, Equity, Fill, Order, Position
+from trading.broker.store import Store
+from trading.clock import Clock
+from trading.market.source import MarketSource
+from trading.models.broker import PreOrder
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Publish = Callable[[str, object], None]
+"""(route, domain object): an Order, Position, Fill or Equity to push."""
+
+DB_FILE = "trading.sqlite3"
+
+
+class BrokerService:
+    def __init__(
+        self,
+        market: MarketSource,
+        clock: Clock,
+        data_dir: Path,
+        *,
+        initial_balance: Decimal,
+        commission_rate: Decimal,
+        default_leverage: Decimal,
+        tick_interval_s: float,
+        equity_interval_s: float,
+    ) -> None:
+        self.engine = Engine(
+            market.catalog,
+            market.touch,
+            initial_balance=initial_balance,
+            commission_rate=commission_rate,
+            default_leverage=default_leverage,
+        )
+        self.clock = clock
+        self.store = Store(data_dir / DB_FILE)
+        self._initial_balance = initial_balance
+        self._lock = asyncio.Lock()
+        self._tick = tick_interval_s
+        self._equity_interval = equity_interval_s
+        self._listeners: list[Publish] = []
+        self._task: asyncio.Task[None] | None = None
+        self._last_equity: Equity | None = None
+        self._last_equity_push = 0.0
+
+    def subscribe(self, publish: Publish) -> None:
+        self._listeners.append(publish)
+
+    async def start(self) -> None:
+        snap = await self.store.open(self._initial_balance)
+        self.engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="broker-fills")
+        log.info(
+            "broker state loaded from %s: %d orders, %d positions",
+            self.store.path, len(snap.orders), len(snap.positions),
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        async with self._lock:
+            await self.store.close()
+
+    # -- reads (under the lock: never an uncommitted state) --------------------------------
+
+    async def read(self, fn: Callable[[Engine], T]) -> T:
+        async with self._lock:
+            return fn(self.engine)
+
+    async def orders(self) -> list[Order]:
+        return await self.read(lambda e: list(e.orders.values()))
+
+    async def positions(self) -> list[Position]:
+        return await self.read(lambda e: list(e.positions.values()))
+
+    async def executions(self, symbol: str) -> list[Fill]:
+        return await self.read(lambda e: e.fills_of(symbol))
+
+    async def equity(self) -> Equity:
+        return await self.read(lambda e: e.equity(self.clock.now()))
+
+    # -- mutations ----------------------------------------------------------------------------
+
+    async def _mutate(self, fn: Callable[[Engine, float], tuple[T, Changes]]) -> T:
+        async with self._lock:
+            result, changes = fn(self.engine, self.clock.now())
+            await self._commit(changes)
+        return result
+
+    async def _commit(self, changes: Changes) -> None:
+        if not changes:
+            return
+        engine = self.engine
+        await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
+        for route, item in changes.events:
+            if route == "equity" and isinstance(item, Equity):
+                self._last_equity = item
+            for publish in self._listeners:
+                publish(route, item)
+
+    async def place(self, pre: PreOrder) -> Order:
+        return await self._mutate(lambda e, now: e.place(pre, now))
+
+    async def modify(self, order_id: str, pre: PreOrder) -> None:
+        await self._mutate(lambda e, now: (None, e.modify(order_id, pre, now)))
+
+    async def cancel(self, order_id: str) -> None:
+        await self._mutate(lambda e, now: (None, e.cancel(order_id, now)))
+
+    async def close_position(self, position_id: str, amount: Decimal | None) -> None:
+        await self._mutate(lambda e, now: (None, e.close_position(position_id, amount, now)))
+
+    async def edit_brackets(self, position_id: str, brackets: BracketRequest) -> None:
+        await self._mutate(lambda e, now: (None, e.edit_brackets(position_id, brackets, now)))
+
+    async def set_leverage(self, symbol: str, value: Decimal) -> None:
+        await self._mutate(lambda e, now: (None, e.set_leverage(symbol, value, now)))
+
+    async def reset(self) -> None:
+        await self._mutate(lambda e, now: (None, e.reset(now)))
+
+    # -- the fill loop ------------------------------------------------------------------------
+
+    async def evaluate(self) -> None:
+        """Evaluate working orders up to now and push equity when it moved (rate-limited)."""
+        async with self._lock:
+            now = self.clock.now()
+            await self._commit(self.engine.evaluate(now))
+            if not self.engine.positions:
+                return
+            if time.monotonic() - self._last_equity_push < self._equity_interval:
+                return
+            equity = self.engine.equity(now)
+            if equity != self._last_equity:
+                self._last_equity = equity
+                self._last_equity_push = time.monotonic()
+                for publish in self._listeners:
+                    publish("equity", equity)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick - time.time() % self._tick)
+            try:
+                await self.evaluate()
+            except Exception:
+                log.exception("broker evaluation failed")

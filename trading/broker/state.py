@@ -1,0 +1,146 @@
+"""The broker's state: orders, positions, executions, account totals (broker.md §2-§6).
+
+Prices and quantities are Decimals; the wire floats are made at the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+
+from trading.broker.money import ZERO, round2
+from trading.models.broker import OrderStatus, OrderType, Side, StopType
+
+
+class BracketRole(StrEnum):
+    TAKE_PROFIT = "tp"
+    STOP = "stop"
+
+
+@dataclass
+class Order:
+    id: str
+    seq: int
+    symbol: str
+    type: OrderType
+    side: Side
+    qty: Decimal
+    status: OrderStatus
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    take_profit: Decimal | None = None
+    stop_loss: Decimal | None = None
+    guaranteed_stop: Decimal | None = None
+    trailing_stop_pips: Decimal | None = None
+    stop_type: StopType | None = None
+    filled_qty: Decimal = ZERO
+    avg_price: Decimal | None = None
+    update_time: int = 0
+    parent: str | None = None
+    """Symbol of the position this order protects (bracket children only)."""
+    role: BracketRole | None = None
+    triggered: bool = False
+    """A STOP_LIMIT whose stop was reached (it now acts as a LIMIT)."""
+
+    @property
+    def working(self) -> bool:
+        return self.status is OrderStatus.WORKING
+
+    @property
+    def guaranteed(self) -> bool:
+        return self.parent is not None and self.stop_type is StopType.GUARANTEED_STOP
+
+    @property
+    def trailing(self) -> bool:
+        return self.parent is not None and self.stop_type is StopType.TRAILING_STOP
+
+    @property
+    def has_brackets(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.take_profit, self.stop_loss, self.guaranteed_stop,
+                      self.trailing_stop_pips)
+        )  # fmt: skip
+
+
+@dataclass
+class Position:
+    """Signed quantity ``q`` (long > 0) and average price ``A`` (broker.md §5)."""
+
+    symbol: str
+    q: Decimal = ZERO
+    avg: Decimal = ZERO
+
+    @property
+    def side(self) -> Side:
+        return Side.BUY if self.q >= 0 else Side.SELL
+
+    def unrealized(self, lp: Decimal) -> Decimal:
+        return round2((lp - self.avg) * self.q)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One execution with what it booked."""
+
+    seq: int
+    order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    time: int
+    commission: Decimal
+    realized: Decimal
+
+
+@dataclass
+class Account:
+    initial_balance: Decimal
+    realized: Decimal = ZERO
+    commissions: Decimal = ZERO
+    order_seq: int = 0
+    fill_seq: int = 0
+
+    @property
+    def balance(self) -> Decimal:
+        return self.initial_balance + self.realized - self.commissions
+
+
+@dataclass(frozen=True)
+class Equity:
+    equity: Decimal
+    balance: Decimal
+    unrealized: Decimal
+    realized: Decimal
+    margin_used: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.equity - self.margin_used
+
+
+@dataclass
+class Changes:
+    """What one mutation did: events to publish (in order) and rows to persist."""
+
+    events: list[tuple[str, object]] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    positions: set[str] = field(default_factory=set)
+    fills: list[Fill] = field(default_factory=list)
+    leverage: set[str] = field(default_factory=set)
+    account: bool = False
+    reset: bool = False
+
+    def order(self, order: Order) -> None:
+        """Record an order change; the event keeps a copy of the order as it is now."""
+        self.orders[order.id] = order
+        self.events.append(("orders", replace(order)))
+
+    def position(self, position: Position) -> None:
+        self.positions.add(position.symbol)
+        self.events.append(("positions", replace(position)))
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.orders or self.positions or self.leverage or self.account)
