@@ -90,10 +90,13 @@ def split_path(o: I64, h: I64, lo: I64, c: I64, n: int, keys: U64) -> tuple[I64,
     """
     rows = np.arange(o.shape[0])
     u = uniforms(keys, 3 * n + 5, stream=1)
-    hi_i = np.minimum((u[:, 0] * n).astype(np.int64), n - 1)
-    lo_i = np.minimum((u[:, 1] * n).astype(np.int64), n - 1)
-    ph = hi_i + 0.2 + 0.6 * u[:, 2]
-    pl = lo_i + 0.2 + 0.6 * u[:, 3]
+    # The high and the low are reached inside the middle 70 % of the parent and at least a
+    # fifth of it apart: anchors near an edge or near each other would force a steep jump.
+    ph = n * (0.15 + 0.7 * u[:, 0])
+    pl = n * (0.15 + 0.7 * u[:, 1])
+    pl = np.where(np.abs(ph - pl) < 0.2 * n, np.where(ph > n / 2, ph - 0.2 * n, ph + 0.2 * n), pl)
+    hi_i = np.minimum(ph.astype(np.int64), n - 1)
+    lo_i = np.minimum(pl.astype(np.int64), n - 1)
     high_first = ph < pl
     p1 = np.where(high_first, ph, pl)
     p2 = np.maximum(np.where(high_first, pl, ph), p1 + 1e-6)
@@ -124,9 +127,13 @@ def split_points(o: I64, h: I64, lo: I64, c: I64, n: int, keys: U64) -> I64:
     """
     rows = np.arange(o.shape[0])
     u = uniforms(keys, n + 2, stream=3)
-    hi_i = 1 + np.minimum((u[:, 0] * (n - 2)).astype(np.int64), n - 3)
-    lo_i = 1 + np.minimum((u[:, 1] * (n - 3)).astype(np.int64), n - 4)
-    lo_i = np.where(lo_i >= hi_i, lo_i + 1, lo_i)
+    # as in split_path: extremes inside the middle 70 %, at least a fifth of the points apart
+    first, span, gap = round(0.15 * n), round(0.7 * n), round(0.2 * n)
+    hi_i = first + np.minimum((u[:, 0] * span).astype(np.int64), span - 1)
+    lo_i = first + np.minimum((u[:, 1] * span).astype(np.int64), span - 1)
+    lo_i = np.where(
+        np.abs(hi_i - lo_i) < gap, np.where(hi_i > n // 2, hi_i - gap, hi_i + gap), lo_i
+    )
     high_first = hi_i < lo_i
     p1 = np.where(high_first, hi_i, lo_i).astype(np.float64)
     p2 = np.where(high_first, lo_i, hi_i).astype(np.float64)
