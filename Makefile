@@ -5,8 +5,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 SPECS_DIR ?= specs
+# Node tools of the spec checks (AsyncAPI parser, openapi-typescript, tsc), pinned by
+# tools/node/package-lock.json and installed into tools/node/node_modules only.
+NODE_DIR := tools/node
+NODE_BIN := $(NODE_DIR)/node_modules/.bin
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
+CLIENT_DIR := $(NODE_DIR)/client-check
 
-.PHONY: install dev run test pytest lint lint-check format typecheck export-openapi export-specs bench clean
+.PHONY: install dev run test pytest lint lint-check format typecheck export-openapi export-specs \
+	bench screenshot clean node-deps node-deps-required client-check fuzz
 
 $(STAMP): pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +28,7 @@ run: install
 dev: install
 	$(VENV)/bin/watchfiles --filter python '$(PY) -m trading serve' trading
 
-test: install lint-check typecheck pytest
+test: install lint-check typecheck node-deps pytest
 
 pytest: install
 	$(PY) -m pytest
@@ -43,8 +50,46 @@ typecheck: install
 export-openapi export-specs: install
 	$(PY) -m trading export-specs --out $(SPECS_DIR)
 
+# Without npm, `make test` still runs: the AsyncAPI parser test then skips with its reason.
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(NODE_STAMP); \
+	else \
+		echo "node-deps: npm not found, skipping (the AsyncAPI parser test will be skipped;" \
+			"install Node.js >= 18 for it and for make client-check)"; \
+	fi
+
+node-deps-required:
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js >= 18" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci
+	touch $@
+
+# TypeScript types generated from the committed specs/openapi.json, type-checked (tsc --strict)
+# together with a small typed usage example (what a frontend would write). Request and response
+# share one schema per model (rest.md §1), so defaulted fields must stay optional in the types:
+# --default-non-nullable false.
+client-check: node-deps-required
+	$(NODE_BIN)/openapi-typescript $(SPECS_DIR)/openapi.json --default-non-nullable false \
+		-o $(CLIENT_DIR)/generated/api.d.ts
+	$(NODE_BIN)/tsc -p $(CLIENT_DIR)/tsconfig.json
+	@echo "client-check: generated types and usage example type-check (tsc --strict)"
+
+# Longer schemathesis run than the one in `make test` (same test, bigger budget).
+fuzz: install
+	TRADING_FUZZ_EXAMPLES=$${TRADING_FUZZ_EXAMPLES:-300} \
+	TRADING_FUZZ_PHASES=examples,coverage,fuzzing,stateful TRADING_FUZZ_TIMEOUT_S=1800 \
+		$(PY) -m pytest -q tests/test_fuzz.py
+
 bench: install
 	$(PY) scripts/bench_rest.py
 
+# docs/screenshot.png: the /app/ page at 1280x800 (needs Debian's chromium)
+screenshot: install
+	$(PY) scripts/screenshot.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .hypothesis \
+		$(NODE_DIR)/node_modules $(CLIENT_DIR)/generated

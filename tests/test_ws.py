@@ -476,6 +476,7 @@ async def test_idle_timeout_and_lifetime_when_configured(
         assert (msg.data, msg.extra) == (1001, "Max connection lifetime reached")
 
 
+@pytest.mark.spec_unchecked  # publishes synthetic {"n", "blob"} items, not PlacedOrders
 async def test_slow_consumer_is_closed_while_others_get_everything(
     aiohttp_client: AiohttpClient, tmp_path: Path
 ) -> None:

@@ -1,15 +1,17 @@
-"""Command line: ``python -m trading serve``."""
+"""Command line: ``python -m trading serve`` and ``python -m trading export-specs``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from trading.app import create_app
 from trading.settings import Settings, SettingsError
+from trading.specs.export import build_documents, export_specs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +20,16 @@ def main(argv: list[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="run the HTTP/WebSocket server")
     serve.add_argument("--host", help="bind address (default TRADING_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default TRADING_PORT or 8000)")
+    export = commands.add_parser(
+        "export-specs", help="write openapi.json and asyncapi.json (deterministic)"
+    )
+    export.add_argument("--out", type=Path, default=Path("specs"), help="directory (default specs)")
+    export.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files are out of date"
+    )
     args = parser.parse_args(argv)
+    if args.command == "export-specs":
+        return _export_specs(args.out, check=args.check)
 
     try:
         settings = Settings.from_env()
@@ -33,6 +44,22 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port or settings.port
         web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
     return 0
+
+
+def _export_specs(out: Path, *, check: bool) -> int:
+    """Built from the code with default settings: the environment never changes the output."""
+    if not check:
+        for path in export_specs(out):
+            print(f"wrote {path}")
+        return 0
+    stale = [
+        name
+        for name, text in build_documents().items()
+        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
+    ]
+    for name in stale:
+        print(f"{out / name} is out of date: run `make export-specs`", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import broker, datafeed, meta, streaming, udf
+from trading.api import broker, datafeed, docs, meta, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.series import SyntheticMarket
 from trading.settings import Settings
+from trading.web import setup_web
 from trading.ws.setup import setup_streaming
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(broker.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
+    # --- API documents and doc UIs (issue 6): keep after every documented route table -------
+    docs.setup_docs(app)
+    setup_web(app)
     if settings.bench:
         app.add_routes(streaming.bench_routes)
         log.warning("benchmark hooks enabled under /api/v1/__bench (TRADING_BENCH=1)")

@@ -22,8 +22,18 @@ from trading.api.market_views import (
 from trading.keys import MARKET
 from trading.market.resolution import Resolution
 from trading.market.source import Bars
-from trading.models.market import DatafeedHealthResponse, GetQuotesRequest
-from trading.models.queries import GetBarsQuery, SearchQuery
+from trading.models.market import (
+    DatafeedConfiguration,
+    DatafeedHealthResponse,
+    GetBarsResponse,
+    GetQuotesRequest,
+    QuoteData,
+    SearchSymbolResultItem,
+    SymbolInfo,
+)
+from trading.models.meta import HTTPError, HTTPValidationError
+from trading.models.queries import GetBarsQuery, SearchQuery, SymbolPath
+from trading.specs.operation import operation
 from trading.timefmt import iso_ms
 
 routes = web.RouteTableDef()
@@ -58,11 +68,24 @@ def bar_dicts(bars: Bars) -> list[BarDict]:
 
 
 @routes.get(f"{PREFIX}/config")
+@operation(
+    "getConfig",
+    tag="datafeed",
+    summary="Datafeed configuration (resolutions, exchanges, symbol types)",
+    responses={200: DatafeedConfiguration},
+)
 async def get_config(request: web.Request) -> web.Response:
     return model_response(datafeed_configuration(request.app[MARKET].catalog))
 
 
 @routes.get(f"{PREFIX}/search")
+@operation(
+    "searchSymbols",
+    tag="datafeed",
+    summary="Search symbols by name, description or ticker",
+    query=SearchQuery,
+    responses={200: list[SearchSymbolResultItem], 422: HTTPValidationError},
+)
 async def search_symbols(request: web.Request) -> web.Response:
     query = parse_query(request, SearchQuery)
     results = search_results(
@@ -76,12 +99,26 @@ async def search_symbols(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/resolve/{{symbol}}")
+@operation(
+    "resolveSymbol",
+    tag="datafeed",
+    summary="Symbol information",
+    path=SymbolPath,
+    responses={200: SymbolInfo, 404: HTTPError},
+)
 async def resolve_symbol(request: web.Request) -> web.Response:
     spec = require_symbol(request.app[MARKET].catalog, request.match_info["symbol"])
     return model_response(symbol_info(spec))
 
 
 @routes.get(f"{PREFIX}/bars")
+@operation(
+    "getBars",
+    tag="datafeed",
+    summary="Historical bars (times in epoch milliseconds)",
+    query=GetBarsQuery,
+    responses={200: GetBarsResponse, 404: HTTPError, 422: HTTPValidationError},
+)
 async def get_bars(request: web.Request) -> web.Response:
     query = parse_query(request, GetBarsQuery)
     market = request.app[MARKET]
@@ -97,12 +134,25 @@ async def get_bars(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/quotes")
+@operation(
+    "getQuotes",
+    tag="datafeed",
+    summary="Quotes of a list of symbols, one item per requested symbol",
+    body=GetQuotesRequest,
+    responses={200: list[QuoteData], 422: HTTPValidationError},
+)
 async def get_quotes(request: web.Request) -> web.Response:
     body = await parse_body(request, GetQuotesRequest)
     return models_response(QUOTE_ITEMS, quote_items(request.app[MARKET], body.symbols))
 
 
 @routes.get(f"{PREFIX}/health")
+@operation(
+    "datafeedHealthCheck",
+    tag="datafeed",
+    summary="Datafeed health",
+    responses={200: DatafeedHealthResponse},
+)
 async def datafeed_health_check(request: web.Request) -> web.Response:
     market = request.app[MARKET]
     symbols = market.catalog.symbols

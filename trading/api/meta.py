@@ -14,6 +14,7 @@ from trading.models.meta import (
     VersionInfo,
     WebSocketRouteInfo,
 )
+from trading.specs.operation import operation
 from trading.timefmt import iso_ms
 
 routes = web.RouteTableDef()
@@ -61,11 +62,13 @@ ROOT = RootIndex(
 
 
 @routes.get("/")
+@operation("root__get", tags=["root"], summary="Service index", responses={200: RootIndex})
 async def root(request: web.Request) -> web.Response:
     return model_response(ROOT)
 
 
 @routes.get(f"{API_PREFIX}/health")
+@operation("getHealthStatus", tag="health", summary="Health check", responses={200: HealthResponse})
 async def get_health_status(request: web.Request) -> web.Response:
     now = request.app[SETTINGS].clock.now()
     return model_response(
@@ -85,10 +88,22 @@ async def get_health_status(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{API_PREFIX}/versions")
+@operation(
+    "getAPIVersions",
+    tag="versioning",
+    summary="Every API version and its status",
+    responses={200: APIMetadata},
+)
 async def get_api_versions(request: web.Request) -> web.Response:
     return model_response(METADATA)
 
 
 @routes.get(f"{API_PREFIX}/version")
+@operation(
+    "getCurrentAPIVersion",
+    tag="versioning",
+    summary="The version this server answers",
+    responses={200: VersionInfo},
+)
 async def get_current_api_version(request: web.Request) -> web.Response:
     return model_response(V1)

@@ -18,6 +18,8 @@ from trading.api.io import json_response, model_response, parse_body
 from trading.errors import RequestValidationError, error_item
 from trading.keys import HUB, STREAM
 from trading.models.base import WireModel
+from trading.models.ws import StreamingStats
+from trading.specs.operation import operation
 from trading.ws.connection import Connection
 from trading.ws.protocol import ROUTES
 
@@ -26,6 +28,12 @@ bench_routes = web.RouteTableDef()
 
 
 @routes.get("/api/v1/ws/stats")
+@operation(
+    "getStreamingStats",
+    tag="health",
+    summary="WebSocket counters since start",
+    responses={200: StreamingStats},
+)
 async def get_streaming_stats(request: web.Request) -> web.Response:
     return model_response(request.app[HUB].stats())
 
@@ -38,6 +46,7 @@ class BenchPublish(WireModel):
 
 
 @bench_routes.post("/api/v1/__bench/publish")
+@operation("benchPublish", tag="bench", summary="Benchmark: publish bar updates", hidden=True)
 async def bench_publish(request: web.Request) -> web.Response:
     body = await parse_body(request, BenchPublish)
     if body.route != "bars":
@@ -94,6 +103,7 @@ async def bench_publish(request: web.Request) -> web.Response:
 
 
 @bench_routes.get("/api/v1/__bench/stats")
+@operation("benchStats", tag="bench", summary="Benchmark: hub and task counters", hidden=True)
 async def bench_stats(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     stats = hub.stats().model_dump()

@@ -28,7 +28,22 @@ from trading.api.market_views import (
 from trading.keys import MARKET
 from trading.market.resolution import parse_resolution
 from trading.market.source import History
-from trading.models.market import UdfError, UdfQuotes
+from trading.models.market import (
+    SearchSymbolResultItem,
+    UdfConfiguration,
+    UdfError,
+    UdfHistory,
+    UdfNoData,
+    UdfQuotes,
+    UdfSymbolInfo,
+)
+from trading.models.queries import (
+    UdfHistoryQuery,
+    UdfQuotesQuery,
+    UdfSearchQuery,
+    UdfSymbolsQuery,
+)
+from trading.specs.operation import Content, operation
 
 routes = web.RouteTableDef()
 
@@ -101,11 +116,24 @@ def history_payload(history: History) -> dict[str, Any]:
 
 
 @routes.get(f"{PREFIX}/config")
+@operation(
+    "udfConfig",
+    tag="udf",
+    summary="UDF datafeed configuration",
+    responses={200: UdfConfiguration},
+)
 async def udf_config(request: web.Request) -> web.Response:
     return model_response(udf_configuration(request.app[MARKET].catalog))
 
 
 @routes.get(f"{PREFIX}/symbols")
+@operation(
+    "udfSymbols",
+    tag="udf",
+    summary="UDF symbol information (unknown symbol: s=error)",
+    query=UdfSymbolsQuery,
+    responses={200: UdfSymbolInfo | UdfError},
+)
 @udf_errors
 async def udf_symbols(request: web.Request) -> web.Response:
     spec = request.app[MARKET].catalog.lookup(required_param(request, "symbol"))
@@ -115,6 +143,13 @@ async def udf_symbols(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/search")
+@operation(
+    "udfSearch",
+    tag="udf",
+    summary="UDF symbol search",
+    query=UdfSearchQuery,
+    responses={200: list[SearchSymbolResultItem] | UdfError},
+)
 @udf_errors
 async def udf_search(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", SEARCH_DEFAULT_LIMIT)
@@ -129,6 +164,13 @@ async def udf_search(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/history")
+@operation(
+    "udfHistory",
+    tag="udf",
+    summary="UDF bars in columns (times in epoch seconds)",
+    query=UdfHistoryQuery,
+    responses={200: UdfHistory | UdfNoData | UdfError},
+)
 @udf_errors
 async def udf_history(request: web.Request) -> web.Response:
     symbol = required_param(request, "symbol")
@@ -152,6 +194,13 @@ async def udf_history(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/quotes")
+@operation(
+    "udfQuotes",
+    tag="udf",
+    summary="UDF quotes",
+    query=UdfQuotesQuery,
+    responses={200: UdfQuotes | UdfError},
+)
 @udf_errors
 async def udf_quotes(request: web.Request) -> web.Response:
     symbols = [s.strip() for s in request.query.get("symbols", "").split(",") if s.strip()]
@@ -165,24 +214,33 @@ async def udf_quotes(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/time")
+@operation(
+    "udfTime",
+    tag="udf",
+    summary="Server time in epoch seconds (text/plain)",
+    responses={200: Content(int, media_type="text/plain")},
+)
 async def udf_time(request: web.Request) -> web.Response:
     """Bare integer seconds, ``text/plain`` (udf.md §7)."""
     return web.Response(text=str(math.floor(request.app[MARKET].now())), content_type="text/plain")
 
 
 @routes.get(f"{PREFIX}/marks")
+@operation("udfMarks", tag="udf", summary="Marks (not advertised)", hidden=True)
 async def udf_marks(request: web.Request) -> web.Response:
     """Not advertised (``supports_marks`` false); answers an empty list if called."""
     return json_response([])
 
 
 @routes.get(f"{PREFIX}/timescale_marks")
+@operation("udfTimescaleMarks", tag="udf", summary="Timescale marks (not advertised)", hidden=True)
 async def udf_timescale_marks(request: web.Request) -> web.Response:
     """Not advertised (``supports_timescale_marks`` false); answers an empty list if called."""
     return json_response([])
 
 
 @routes.get(f"{PREFIX}/symbol_info")
+@operation("udfSymbolInfo", tag="udf", summary="Group symbol info (not advertised)", hidden=True)
 async def udf_symbol_info_group(request: web.Request) -> web.Response:
     """Group requests are not advertised (``supports_group_request`` false)."""
     return model_response(UdfError(errmsg="group requests are not supported"))

@@ -10,6 +10,7 @@ offending fields.
 from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator
+from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from trading.models.base import WireModel
@@ -39,9 +40,16 @@ class SearchQuery(WireModel):
     max_results: int = Field(default=50, ge=1, le=100)
 
 
+RESOLUTION_ENUM: JsonDict = {"enum": [*RESOLUTIONS, *RESOLUTION_ALIASES]}
+"""Documents the accepted values (generated clients get a string union); parsing stays here."""
+
+
 class GetBarsQuery(WireModel):
     symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
-    resolution: str = Field(description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)")
+    resolution: str = Field(
+        description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)",
+        json_schema_extra=RESOLUTION_ENUM,
+    )
     from_time: int = Field(ge=0, description="Epoch milliseconds, inclusive")
     to_time: int = Field(ge=0, description="Epoch milliseconds, exclusive")
     count_back: int | None = Field(
@@ -64,3 +72,40 @@ class GetBarsQuery(WireModel):
                 {"start": start, "end": value},
             )
         return value
+
+
+class SymbolPath(WireModel):
+    symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
+
+
+# --- TradingView UDF (udf.md) -------------------------------------------------------------
+# The UDF handlers parse their parameters by hand (errors are 200 ``{"s":"error"}`` bodies, never
+# a 422), so these models only describe the parameters in the OpenAPI document.
+
+
+class UdfSymbolsQuery(WireModel):
+    symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
+
+
+class UdfSearchQuery(WireModel):
+    query: str = Field(default="", description="Text to look for (case-insensitive)")
+    type: str = Field(default="", description="Symbol type filter (stock, ...)")
+    exchange: str = Field(default="", description="Exchange filter, case-insensitive")
+    limit: int = Field(default=30, description="Maximum number of results, clamped to 1-100")
+
+
+class UdfHistoryQuery(WireModel):
+    symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
+    resolution: str = Field(
+        description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)",
+        json_schema_extra=RESOLUTION_ENUM,
+    )
+    from_: int = Field(alias="from", description="Epoch seconds, inclusive")
+    to: int = Field(description="Epoch seconds, exclusive")
+    countback: int = Field(
+        default=0, description="When > 0: that many bars before `to`; wins over `from`"
+    )
+
+
+class UdfQuotesQuery(WireModel):
+    symbols: str = Field(description="Comma-separated symbols (at most 200)")

@@ -1,0 +1,339 @@
+"""The OpenAPI document (rest.md §1, §4; udf.md §1): valid 3.1, the contract's operationIds,
+tags, parameters, component names and declared errors, and no undocumented route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from openapi_spec_validator import validate
+
+from trading.app import create_app
+from trading.settings import Settings
+from trading.specs.openapi import UndocumentedRouteError, build_openapi
+from trading.specs.operation import operation, operation_of
+
+# rest.md §4 and udf.md §1: (method, path) → (operationId, tags, error statuses)
+V1 = "v1"
+ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
+    ("get", "/"): ("root__get", ["root"], set()),
+    ("get", "/api/v1/health"): ("getHealthStatus", [V1, "health"], set()),
+    ("get", "/api/v1/versions"): ("getAPIVersions", [V1, "versioning"], set()),
+    ("get", "/api/v1/version"): ("getCurrentAPIVersion", [V1, "versioning"], set()),
+    ("get", "/api/v1/datafeed/config"): ("getConfig", [V1, "datafeed"], set()),
+    ("get", "/api/v1/datafeed/search"): ("searchSymbols", [V1, "datafeed"], {422}),
+    ("get", "/api/v1/datafeed/resolve/{symbol}"): ("resolveSymbol", [V1, "datafeed"], {404}),
+    ("get", "/api/v1/datafeed/bars"): ("getBars", [V1, "datafeed"], {404, 422}),
+    ("post", "/api/v1/datafeed/quotes"): ("getQuotes", [V1, "datafeed"], {422}),
+    ("get", "/api/v1/datafeed/health"): ("datafeedHealthCheck", [V1, "datafeed"], set()),
+    ("post", "/api/v1/broker/orders"): ("placeOrder", [V1, "broker"], {400, 422}),
+    ("post", "/api/v1/broker/orders/preview"): ("previewOrder", [V1, "broker"], {422}),
+    ("put", "/api/v1/broker/orders/{order_id}"): ("modifyOrder", [V1, "broker"], {400, 422}),
+    ("delete", "/api/v1/broker/orders/{order_id}"): ("cancelOrder", [V1, "broker"], {400}),
+    ("get", "/api/v1/broker/orders"): ("getOrders", [V1, "broker"], set()),
+    ("get", "/api/v1/broker/positions"): ("getPositions", [V1, "broker"], set()),
+    ("get", "/api/v1/broker/executions/{symbol}"): ("getExecutions", [V1, "broker"], set()),
+    ("get", "/api/v1/broker/account"): ("getAccountInfo", [V1, "broker"], set()),
+    ("delete", "/api/v1/broker/positions/{position_id}"): (
+        "closePosition",
+        [V1, "broker"],
+        {400, 404, 422},
+    ),
+    ("put", "/api/v1/broker/positions/{position_id}/brackets"): (
+        "editPositionBrackets",
+        [V1, "broker"],
+        {404, 422},
+    ),
+    ("get", "/api/v1/broker/leverage/info"): ("leverageInfo", [V1, "broker"], {400, 422}),
+    ("put", "/api/v1/broker/leverage/set"): ("setLeverage", [V1, "broker"], {400, 422}),
+    ("post", "/api/v1/broker/leverage/preview"): ("previewLeverage", [V1, "broker"], {422}),
+    ("get", "/api/v1/broker/equity"): ("getEquity", [V1, "broker"], set()),
+    ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),
+    ("get", "/api/v1/udf/config"): ("udfConfig", [V1, "udf"], set()),
+    ("get", "/api/v1/udf/symbols"): ("udfSymbols", [V1, "udf"], set()),
+    ("get", "/api/v1/udf/search"): ("udfSearch", [V1, "udf"], set()),
+    ("get", "/api/v1/udf/history"): ("udfHistory", [V1, "udf"], set()),
+    ("get", "/api/v1/udf/quotes"): ("udfQuotes", [V1, "udf"], set()),
+    ("get", "/api/v1/udf/time"): ("udfTime", [V1, "udf"], set()),
+}
+
+# rest.md §1: these names exactly (generated clients use them).
+REQUIRED_COMPONENTS = [
+    "APIMetadata",
+    "APIVersion",
+    "AccountMetainfo",
+    "Bar",
+    "Body_editPositionBrackets",
+    "Brackets",
+    "DatafeedConfiguration",
+    "DatafeedHealthResponse",
+    "DatafeedSymbolType",
+    "Exchange",
+    "Execution",
+    "GetBarsResponse",
+    "GetQuotesRequest",
+    "HTTPValidationError",
+    "HealthResponse",
+    "LeverageInfo",
+    "LeveragePreviewResult",
+    "LeverageSetParams",
+    "LeverageSetResult",
+    "OrderPreviewResult",
+    "OrderPreviewSection",
+    "OrderPreviewSectionRow",
+    "OrderStatus",
+    "OrderType",
+    "PlaceOrderResult",
+    "PlacedOrder",
+    "Position",
+    "PreOrder",
+    "QuoteData",
+    "QuoteValues",
+    "SearchSymbolResultItem",
+    "Side",
+    "StopType",
+    "SuccessResponse",
+    "SymbolInfo",
+    "ValidationError",
+    "VersionInfo",
+    "HTTPError",
+    "EquityData",
+    "RootIndex",
+    "StreamingStats",
+]
+
+
+def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): op
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+    }
+
+
+def test_document_is_valid_openapi_3_1(openapi_document: dict[str, Any]) -> None:
+    assert openapi_document["openapi"] == "3.1.0"
+    validate(openapi_document)
+
+
+def test_every_route_of_the_index_with_its_operation_id_and_tags(
+    openapi_document: dict[str, Any],
+) -> None:
+    ops = operations(openapi_document)
+    assert set(ops) == set(ROUTE_INDEX), "documented routes differ from rest.md §4 + udf.md §1"
+    for key, (operation_id, tags, _) in ROUTE_INDEX.items():
+        assert ops[key]["operationId"] == operation_id, key
+        assert ops[key]["tags"] == tags, key
+        assert ops[key]["summary"], key
+
+
+def test_declared_statuses_are_200_and_the_contract_errors(
+    openapi_document: dict[str, Any],
+) -> None:
+    ops = operations(openapi_document)
+    for key, (_, _, errors) in ROUTE_INDEX.items():
+        assert set(ops[key]["responses"]) == {"200", *map(str, errors)}, key
+        for status in errors:
+            body = "HTTPValidationError" if status == 422 else "HTTPError"
+            schema = ops[key]["responses"][str(status)]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{body}"}, (key, status)
+
+
+def test_component_names_are_the_contract_names(openapi_document: dict[str, Any]) -> None:
+    names = set(openapi_document["components"]["schemas"])
+    assert set(REQUIRED_COMPONENTS) <= names, sorted(set(REQUIRED_COMPONENTS) - names)
+    assert not [n for n in names if n.endswith(("-Input", "-Output", "Input", "Output"))]
+    assert all("__" not in n for n in names), "pydantic disambiguated a name clash"
+
+
+def test_error_bodies(openapi_document: dict[str, Any]) -> None:
+    schemas = openapi_document["components"]["schemas"]
+    assert schemas["HTTPError"]["properties"] == {"detail": {"title": "Detail", "type": "string"}}
+    assert schemas["HTTPError"]["required"] == ["detail"]
+    detail = schemas["HTTPValidationError"]["properties"]["detail"]
+    assert detail["items"] == {"$ref": "#/components/schemas/ValidationError"}
+    assert set(schemas["ValidationError"]["required"]) == {"type", "loc", "msg"}
+
+
+def test_enums_are_integers_with_the_tradingview_values(openapi_document: dict[str, Any]) -> None:
+    schemas = openapi_document["components"]["schemas"]
+    assert schemas["Side"] == {"enum": [1, -1], "title": "Side", "type": "integer"}
+    assert schemas["OrderType"]["enum"] == [1, 2, 3, 4]
+    assert schemas["OrderStatus"]["enum"] == [1, 2, 3, 4, 5, 6]
+    assert schemas["StopType"]["enum"] == [0, 1, 2]
+    assert schemas["APIVersion"]["enum"] == ["v1", "v2"]
+
+
+def params(document: dict[str, Any], method: str, path: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = document["paths"][path][method].get("parameters", [])
+    return result
+
+
+def test_parameters_names_order_location_and_required(openapi_document: dict[str, Any]) -> None:
+    def shape(method: str, path: str) -> list[tuple[str, str, bool]]:
+        return [(p["name"], p["in"], p["required"]) for p in params(openapi_document, method, path)]
+
+    assert shape("get", "/api/v1/datafeed/bars") == [
+        ("symbol", "query", True),
+        ("resolution", "query", True),
+        ("from_time", "query", True),
+        ("to_time", "query", True),
+        ("count_back", "query", False),
+    ]
+    assert shape("get", "/api/v1/datafeed/search") == [
+        ("user_input", "query", True),
+        ("exchange", "query", False),
+        ("symbol_type", "query", False),
+        ("max_results", "query", False),
+    ]
+    assert shape("get", "/api/v1/datafeed/resolve/{symbol}") == [("symbol", "path", True)]
+    assert shape("delete", "/api/v1/broker/positions/{position_id}") == [
+        ("position_id", "path", True),
+        ("amount", "query", False),
+    ]
+    assert shape("get", "/api/v1/broker/leverage/info") == [
+        ("symbol", "query", True),
+        ("orderType", "query", True),
+        ("side", "query", True),
+    ]
+    assert shape("get", "/api/v1/udf/history") == [
+        ("symbol", "query", True),
+        ("resolution", "query", True),
+        ("from", "query", True),
+        ("to", "query", True),
+        ("countback", "query", False),
+    ]
+
+
+def test_parameter_schemas_carry_types_enums_and_bounds(openapi_document: dict[str, Any]) -> None:
+    bars = {p["name"]: p for p in params(openapi_document, "get", "/api/v1/datafeed/bars")}
+    assert bars["from_time"]["schema"] == {"minimum": 0, "type": "integer"}
+    assert bars["count_back"]["schema"] == {"minimum": 0, "type": "integer"}, "no null in query"
+    assert bars["resolution"]["schema"]["enum"][:8] == [
+        "1",
+        "5",
+        "15",
+        "30",
+        "60",
+        "1D",
+        "1W",
+        "1M",
+    ]
+    search = {p["name"]: p for p in params(openapi_document, "get", "/api/v1/datafeed/search")}
+    assert search["max_results"]["schema"] == {
+        "default": 50,
+        "maximum": 100,
+        "minimum": 1,
+        "type": "integer",
+    }
+    leverage = {
+        p["name"]: p for p in params(openapi_document, "get", "/api/v1/broker/leverage/info")
+    }
+    assert leverage["side"]["schema"] == {"$ref": "#/components/schemas/Side"}
+    close = params(openapi_document, "delete", "/api/v1/broker/positions/{position_id}")
+    assert close[1]["schema"] == {"exclusiveMinimum": 0, "type": "number"}
+
+
+def test_request_bodies(openapi_document: dict[str, Any]) -> None:
+    ops = operations(openapi_document)
+    bodies = {
+        key: op["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for key, op in ops.items()
+        if "requestBody" in op
+    }
+    assert bodies == {
+        ("post", "/api/v1/datafeed/quotes"): "GetQuotesRequest",
+        ("post", "/api/v1/broker/orders"): "PreOrder",
+        ("post", "/api/v1/broker/orders/preview"): "PreOrder",
+        ("put", "/api/v1/broker/orders/{order_id}"): "PreOrder",
+        ("put", "/api/v1/broker/positions/{position_id}/brackets"): "Body_editPositionBrackets",
+        ("put", "/api/v1/broker/leverage/set"): "LeverageSetParams",
+        ("post", "/api/v1/broker/leverage/preview"): "LeverageSetParams",
+    }
+    assert all(ops[key]["requestBody"]["required"] for key in bodies)
+
+
+def test_list_responses_and_udf_unions(openapi_document: dict[str, Any]) -> None:
+    def ok(method: str, path: str) -> Any:
+        op = openapi_document["paths"][path][method]
+        return op["responses"]["200"]["content"]
+
+    assert ok("get", "/api/v1/broker/orders")["application/json"]["schema"] == {
+        "items": {"$ref": "#/components/schemas/PlacedOrder"},
+        "type": "array",
+    }
+    history = ok("get", "/api/v1/udf/history")["application/json"]["schema"]["anyOf"]
+    assert [s["$ref"].rsplit("/", 1)[1] for s in history] == ["UdfHistory", "UdfNoData", "UdfError"]
+    assert ok("get", "/api/v1/udf/time") == {"text/plain": {"schema": {"type": "integer"}}}
+
+
+def test_hidden_and_infrastructure_routes_are_not_documented(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data", bench=True))
+    paths = build_openapi(app)["paths"]
+    for hidden in (
+        "/api/v1/broker/debug/reset",
+        "/api/v1/__bench/publish",
+        "/api/v1/__bench/stats",
+        "/api/v1/ws",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/api/v1/redoc",
+        "/api/v1/ws/asyncapi.json",
+        "/api/v1/ws/asyncapi",
+        "/api/v1/udf/marks",
+        "/api/v1/udf/timescale_marks",
+        "/api/v1/udf/symbol_info",
+    ):
+        assert hidden not in paths
+    assert not any("head" in item for item in paths.values())
+    assert not any(p.startswith("/api/v1/docs/static") for p in paths)
+
+
+def test_a_route_without_metadata_fails_the_build(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+
+    async def forgotten(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app.router.add_get("/api/v1/forgotten", forgotten)
+    with pytest.raises(UndocumentedRouteError, match="GET /api/v1/forgotten"):
+        build_openapi(app)
+
+
+def test_operation_ids_must_be_unique(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data"))
+
+    @operation("getConfig", tag="datafeed", summary="a clash")
+    async def clash(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app.router.add_get("/api/v1/clash", clash)
+    with pytest.raises(ValueError, match="operationId 'getConfig'"):
+        build_openapi(app)
+
+
+def test_operation_decorator_keeps_the_handler_and_follows_wraps() -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    decorated = operation("x", tags=["root"], summary="s")(handler)
+    assert decorated is handler
+    meta = operation_of(handler)
+    assert meta is not None
+    assert meta.tags == ("root",)
+    assert meta.responses == {200: None}
+    with pytest.raises(TypeError, match="exactly one of tag= or tags="):
+        operation("y", tag="a", tags=["b"], summary="s")
+
+
+async def test_served_document_is_the_built_one(
+    trading_client: Any, openapi_document: dict[str, Any]
+) -> None:
+    response = await trading_client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert await response.json() == openapi_document
+    again = await trading_client.get("/api/v1/openapi.json")
+    assert await again.read() == await response.read(), "cached and stable"

@@ -1,0 +1,266 @@
+"""The AsyncAPI 3.0 document of ``/api/v1/ws``, built from the WS route registry.
+
+:data:`trading.ws.protocol.ROUTES` is what the handler dispatches on, so the document cannot list
+a route the server does not serve (or miss one it does). Per route: one channel (the topic
+family), operations for subscribe and unsubscribe (received, each with its reply) and for
+updates (sent); payloads come from the same pydantic models. A ``system`` channel carries
+``ping``/``pong`` and the ``error`` message. Every frame is the envelope
+``{"type": <literal>, "payload": ...}``, so each message payload is an envelope schema named
+``<Route><Kind>Message`` whose ``type`` is a constant (clients and the test suite find the schema
+of a received frame by that constant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from trading import __version__
+from trading.models.ws import SubscriptionResponse, WsError, WsErrorCode
+from trading.specs.schemas import JsonSchema, SchemaSet, reachable
+from trading.ws.handler import WS_PATH
+from trading.ws.protocol import ROUTES, WsRoute
+
+ASYNCAPI_VERSION = "3.0.0"
+SYSTEM_CHANNEL = "system"
+
+TOPIC_RULE = (
+    "The topic of a subscription is `<route>:` followed by its request payload after "
+    "validation (unknown fields dropped, defaults filled in), without null fields, serialized "
+    "as compact JSON with keys sorted and non-ASCII characters written as themselves (like "
+    "JavaScript's `JSON.stringify` on a key-sorted object). Values are never normalized "
+    "(`D` and `1D` are distinct topics). Match replies and updates by exact topic string."
+)
+
+DESCRIPTION = f"""\
+One multiplexed WebSocket at `{WS_PATH}` carries every live feed.
+
+**Envelope.** Every frame is a UTF-8 text frame holding one JSON object
+`{{"type": string, "payload": ...}}`; extra top-level keys are ignored. Clients send
+`<route>.subscribe` / `<route>.unsubscribe` with the route's request model as payload (and
+optionally `ping`). The server answers `<route>.subscribe.response` /
+`<route>.unsubscribe.response` (a SubscriptionResponse), pushes `<route>.update` frames
+`{{"topic": string, "payload": <route's update model>}}` (the snapshot after an `ok` subscribe
+is sent as ordinary updates), answers `ping` with `pong`, and reports frames it cannot attribute
+to a route operation with `error` (a WsError).
+
+**Topics.** {TOPIC_RULE}
+
+**Errors.** No recoverable error closes the socket. Not JSON → `error` `invalid_json`; not an
+object or no string `type` → `invalid_envelope`; a `type` that is not a client operation →
+`unknown_type`; binary frame → `unsupported_frame`; unexpected server failure →
+`internal_error`. A known operation with an absent or invalid payload gets its `.response` with
+`status: "error"`, `message: "Invalid payload: <field>: <problem>; ..."` and `topic: ""`;
+semantic refusals (unknown symbol, subscription limit, `Not subscribed`) carry the canonical
+topic.
+
+**Close codes.** 1000 normal, 1001 server shutdown / idle timeout / lifetime limit, 1008 slow
+consumer, 1009 inbound message too big, 1011 internal error. Updates can arrive at any moment,
+including between a request and its reply: match replies by `type` and `payload.topic`.
+"""
+
+
+def pascal(route: str) -> str:
+    """``broker-connection`` → ``BrokerConnection`` (schema names)."""
+    return "".join(part.capitalize() for part in route.split("-"))
+
+
+def camel(route: str) -> str:
+    """``broker-connection`` → ``brokerConnection`` (message and operation keys)."""
+    name = pascal(route)
+    return name[0].lower() + name[1:]
+
+
+def _envelope(
+    message_type: str, payload: JsonSchema | None, *, required: bool = True
+) -> JsonSchema:
+    schema: JsonSchema = {
+        "type": "object",
+        "properties": {"type": {"type": "string", "const": message_type}},
+        "required": ["type", "payload"] if required else ["type"],
+    }
+    schema["properties"]["payload"] = payload if payload is not None else {}
+    return schema
+
+
+def _ref(kind: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+class _Builder:
+    def __init__(self, by_key: dict[Hashable, JsonSchema]) -> None:
+        self.by_key = by_key
+        self.schemas: dict[str, JsonSchema] = {}
+        self.messages: dict[str, Any] = {}
+        self.channels: dict[str, Any] = {}
+        self.operations: dict[str, Any] = {}
+
+    def message(
+        self, channel: str, key: str, message_type: str, payload: JsonSchema, summary: str
+    ) -> dict[str, str]:
+        """Register schema + message, attach it to ``channel``; return the channel-local ref."""
+        schema_name = key[0].upper() + key[1:] + "Message"
+        self.schemas[schema_name] = payload
+        self.messages[key] = {
+            "name": message_type,
+            "title": message_type,
+            "summary": summary,
+            "contentType": "application/json",
+            "payload": _ref("schemas", schema_name),
+        }
+        self.channels[channel]["messages"][key] = _ref("messages", key)
+        return {"$ref": f"#/channels/{channel}/messages/{key}"}
+
+    def route(self, route: WsRoute) -> None:
+        name, key = route.name, camel(route.name)
+        self.channels[name] = {
+            "address": WS_PATH,
+            "title": name,
+            "summary": route.summary,
+            "description": (
+                f"`{name}` topics: `{name}:` + the canonical request, e.g. "
+                f"`{name}:{_example_topic(route)}` (topic rule: see the document description)."
+            ),
+            "messages": {},
+        }
+        channel_ref = {"$ref": f"#/channels/{name}"}
+        tags = [{"name": route.tag}]
+        request = self.by_key[("request", name)]
+        reply = self.by_key["SubscriptionResponse"]
+        for op in ("subscribe", "unsubscribe"):
+            op_key = f"{key}{op.capitalize()}"
+            sent = self.message(
+                name, op_key, f"{name}.{op}", _envelope(f"{name}.{op}", request),
+                f"{op.capitalize()} to a `{name}` topic",
+            )  # fmt: skip
+            answer = self.message(
+                name, f"{op_key}Response", f"{name}.{op}.response",
+                _envelope(f"{name}.{op}.response", reply),
+                f"Reply to `{name}.{op}`: status, message and the canonical topic",
+            )  # fmt: skip
+            self.operations[op_key] = {
+                "action": "receive",
+                "channel": channel_ref,
+                "title": f"{name}.{op}",
+                "summary": f"{op.capitalize()}: {route.summary[0].lower()}{route.summary[1:]}",
+                "tags": tags,
+                "messages": [sent],
+                "reply": {"channel": channel_ref, "messages": [answer]},
+            }
+        update_payload: JsonSchema = {
+            "type": "object",
+            "properties": {
+                "topic": {"type": "string", "description": "The subscription's topic"},
+                "payload": self.by_key[("update", name)],
+            },
+            "required": ["topic", "payload"],
+        }
+        update = self.message(
+            name, f"{key}Update", f"{name}.update", _envelope(f"{name}.update", update_payload),
+            f"One `{name}` item for a topic this connection holds (snapshot or live push)",
+        )  # fmt: skip
+        self.operations[f"{key}Update"] = {
+            "action": "send",
+            "channel": channel_ref,
+            "title": f"{name}.update",
+            "summary": route.summary,
+            "tags": tags,
+            "messages": [update],
+        }
+
+    def system(self) -> None:
+        self.channels[SYSTEM_CHANNEL] = {
+            "address": WS_PATH,
+            "title": "system",
+            "summary": "Keep-alive and protocol errors, not tied to a route",
+            "messages": {},
+        }
+        channel_ref = {"$ref": f"#/channels/{SYSTEM_CHANNEL}"}
+        tags = [{"name": "system"}]
+        ping = self.message(
+            SYSTEM_CHANNEL, "ping", "ping", _envelope("ping", None, required=False),
+            "Application keep-alive; the payload (any JSON value, optional) is echoed",
+        )  # fmt: skip
+        pong = self.message(
+            SYSTEM_CHANNEL, "pong", "pong", _envelope("pong", {}),
+            "Answer to `ping`: its payload, or null",
+        )  # fmt: skip
+        codes = ", ".join(f"`{c.value}`" for c in WsErrorCode)
+        error = self.message(
+            SYSTEM_CHANNEL, "error", "error", _envelope("error", self.by_key["WsError"]),
+            f"A frame that cannot be attributed to a route operation ({codes})",
+        )  # fmt: skip
+        self.operations["ping"] = {
+            "action": "receive",
+            "channel": channel_ref,
+            "title": "ping",
+            "summary": "Application keep-alive",
+            "tags": tags,
+            "messages": [ping],
+            "reply": {"channel": channel_ref, "messages": [pong]},
+        }
+        self.operations["error"] = {
+            "action": "send",
+            "channel": channel_ref,
+            "title": "error",
+            "summary": "Protocol error report",
+            "tags": tags,
+            "messages": [error],
+        }
+
+
+def _example_topic(route: WsRoute) -> str:
+    examples: dict[str, dict[str, Any]] = {
+        "bars": {"symbol": "AAPL", "resolution": "1D"},
+        "quotes": {"symbols": ["AAPL", "MSFT"], "fast_symbols": ["GOOGL"]},
+    }
+    request = route.request_model.model_validate(examples.get(route.name, {"accountId": "A"}))
+    return route.topic(request).partition(":")[2]
+
+
+def build_asyncapi() -> dict[str, Any]:
+    """The AsyncAPI document as plain JSON data (deterministic)."""
+    schemas = SchemaSet()
+    for route in ROUTES.values():
+        schemas.add(("request", route.name), route.request_model)
+        schemas.add(("update", route.name), route.update_model)
+    schemas.add("SubscriptionResponse", SubscriptionResponse)
+    schemas.add("WsError", WsError)
+    by_key, definitions = schemas.build()
+
+    builder = _Builder(by_key)
+    for route in ROUTES.values():
+        builder.route(route)
+    builder.system()
+
+    model_schemas = reachable(builder.schemas.values(), definitions)
+    clash = set(model_schemas) & set(builder.schemas)
+    if clash:
+        raise ValueError(f"envelope schema names clash with model names: {sorted(clash)}")
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {
+            "title": "Trading API WebSocket",
+            "version": __version__,
+            "description": DESCRIPTION,
+            "tags": [
+                {"name": "datafeed", "description": "Live market data"},
+                {"name": "broker", "description": "Paper-trading account changes"},
+                {"name": "system", "description": "Keep-alive and protocol errors"},
+            ],
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "localhost:8000",
+                "protocol": "ws",
+                "description": "Development server (`python -m trading serve`)",
+            }
+        },
+        "channels": builder.channels,
+        "operations": builder.operations,
+        "components": {
+            "schemas": {**model_schemas, **dict(sorted(builder.schemas.items()))},
+            "messages": dict(sorted(builder.messages.items())),
+        },
+    }

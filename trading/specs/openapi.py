@@ -1,0 +1,223 @@
+"""The OpenAPI 3.1 document, built with apispec from the router and the handlers' metadata.
+
+Walks ``app.router`` (skipping the automatic HEAD routes and static files), reads the
+:func:`~trading.specs.operation.operation` metadata of each handler and asks pydantic for the
+schemas of the models named there. A non-hidden route without metadata is an error
+(:class:`UndocumentedRouteError`): new routes cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import pydantic
+from aiohttp import hdrs, web
+from apispec import APISpec
+
+from trading import __version__
+from trading.specs.operation import API_TAG, Content, Operation, operation_of
+from trading.specs.schemas import JsonSchema, SchemaSet, reachable
+
+OPENAPI_VERSION = "3.1.0"
+TITLE = "Trading API"
+DESCRIPTION = (
+    "Market data (JSON datafeed and TradingView UDF), live streaming and a paper-trading broker. "
+    "JSON API times are epoch milliseconds, UDF times epoch seconds. Errors are "
+    '`{"detail": ...}` bodies (422: a list of validation items). The WebSocket at `/api/v1/ws` '
+    "is described by the AsyncAPI document at `/api/v1/ws/asyncapi.json`."
+)
+TAGS: tuple[tuple[str, str], ...] = (
+    (API_TAG, "Version 1 of the API (the first tag of every versioned operation)"),
+    ("health", "Liveness and streaming counters"),
+    ("versioning", "API versions"),
+    ("datafeed", "JSON market data: configuration, symbols, bars, quotes (times in ms)"),
+    ("udf", "TradingView UDF datafeed (times in seconds; errors are 200 with s=error)"),
+    ("broker", "Paper-trading account: orders, positions, executions, leverage, equity"),
+    ("root", "Service index"),
+)
+_PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
+
+
+class UndocumentedRouteError(RuntimeError):
+    """A route has no :func:`~trading.specs.operation.operation` metadata."""
+
+
+@dataclass(frozen=True)
+class DocumentedRoute:
+    method: str
+    path: str
+    operation: Operation
+
+
+def documented_routes(app: web.Application) -> Iterator[DocumentedRoute]:
+    """Every (method, path, metadata) of the router, hidden ones included, HEAD excluded."""
+    for route in app.router.routes():
+        if route.method in (hdrs.METH_HEAD, hdrs.METH_ANY):
+            continue
+        resource = route.resource
+        if resource is None or isinstance(resource, web.StaticResource):
+            continue
+        meta = operation_of(route.handler)
+        if meta is None:
+            raise UndocumentedRouteError(
+                f"{route.method} {resource.canonical} ({route.handler!r}) has no @operation "
+                "metadata: document it (trading.specs.operation) or mark it hidden=True"
+            )
+        path = _PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", resource.canonical)
+        yield DocumentedRoute(route.method, path, meta)
+
+
+def build_openapi(app: web.Application) -> dict[str, Any]:
+    """The OpenAPI document of ``app`` as plain JSON data."""
+    routes = [r for r in documented_routes(app) if not r.operation.hidden]
+    _check_unique_ids(routes)
+    schemas = SchemaSet()
+    for r in routes:
+        _register(schemas, r)
+    by_key, definitions = schemas.build()
+
+    spec = APISpec(
+        title=TITLE,
+        version=__version__,
+        openapi_version=OPENAPI_VERSION,
+        info={"description": DESCRIPTION},
+        tags=[{"name": name, "description": text} for name, text in TAGS],
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for r in routes:
+        paths.setdefault(r.path, {})[r.method.lower()] = _operation(r, by_key, definitions)
+    for path in sorted(paths):
+        spec.path(path=path, operations=paths[path])
+    document = spec.to_dict()
+    for name, schema in reachable([document["paths"]], definitions).items():
+        spec.components.schema(name, schema)
+    return spec.to_dict()
+
+
+def _check_unique_ids(routes: list[DocumentedRoute]) -> None:
+    seen: dict[str, DocumentedRoute] = {}
+    for r in routes:
+        other = seen.setdefault(r.operation.operation_id, r)
+        if other is not r:
+            raise ValueError(
+                f"operationId {r.operation.operation_id!r} used by {other.method} {other.path} "
+                f"and {r.method} {r.path}"
+            )
+
+
+def _response_schema(spec: object) -> tuple[Any, str, str | None]:
+    """(type, media type, description) of one ``responses`` value."""
+    if isinstance(spec, Content):
+        return spec.schema, spec.media_type, spec.description
+    return spec, "application/json", None
+
+
+def _register(schemas: SchemaSet, r: DocumentedRoute) -> None:
+    op = r.operation
+    for part in (op.body, op.query, op.path):
+        if part is not None:
+            schemas.add(part, part)
+    for status, spec in op.responses.items():
+        schema, _media, _ = _response_schema(spec)
+        if schema is not None:
+            schemas.add((op.operation_id, status), schema)
+
+
+def _model_fields(
+    model: type[pydantic.BaseModel], by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
+) -> tuple[dict[str, JsonSchema], set[str]]:
+    """Properties and required names of a query/path model, from its component schema."""
+    ref = by_key[model]["$ref"]
+    schema = defs[ref.rsplit("/", 1)[-1]]
+    return schema.get("properties", {}), set(schema.get("required", ()))
+
+
+def _parameters(
+    r: DocumentedRoute, by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Path parameters first (route order), then query parameters in model field order."""
+    params: list[dict[str, Any]] = []
+    names = _PATH_PARAM.findall(r.path)
+    op = r.operation
+    path_fields = _model_fields(op.path, by_key, defs)[0] if op.path is not None else {}
+    unknown = set(path_fields) - set(names)
+    if unknown:
+        raise ValueError(f"{op.operation_id}: path model fields {unknown} are not in {r.path}")
+    for name in names:
+        prop = dict(path_fields.get(name, {"type": "string"}))
+        params.append(_parameter(name, "path", prop, required=True))
+    if op.query is not None:
+        props, required = _model_fields(op.query, by_key, defs)
+        for name, prop in props.items():
+            params.append(_parameter(name, "query", dict(prop), required=name in required))
+    return params
+
+
+def _without_null(prop: JsonSchema) -> JsonSchema:
+    """``T | None`` → ``T``: a query parameter is absent, never null (clients would send
+    ``?amount=null`` otherwise)."""
+    branches = prop.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches:
+        rest = [b for b in branches if b != {"type": "null"}]
+        prop = {k: v for k, v in prop.items() if k != "anyOf"}
+        prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        if prop.get("default", 0) is None:
+            del prop["default"]
+    return prop
+
+
+def _parameter(name: str, where: str, prop: JsonSchema, *, required: bool) -> dict[str, Any]:
+    prop = _without_null(prop)
+    prop.pop("title", None)
+    description = prop.pop("description", None)
+    param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": prop}
+    if description:
+        param["description"] = description
+    return param
+
+
+def _describe(status: int) -> str:
+    if status == 200:
+        return "Successful Response"
+    if status == 422:
+        return "Validation Error"
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Response"
+
+
+def _operation(
+    r: DocumentedRoute, by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
+) -> dict[str, Any]:
+    op = r.operation
+    out: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "tags": list(op.tags),
+        "summary": op.summary,
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.deprecated:
+        out["deprecated"] = True
+    params = _parameters(r, by_key, defs)
+    if params:
+        out["parameters"] = params
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": by_key[op.body]}},
+        }
+    responses: dict[str, Any] = {}
+    for status, spec in sorted(op.responses.items()):
+        schema, media, description = _response_schema(spec)
+        response: dict[str, Any] = {"description": description or _describe(status)}
+        if schema is not None:
+            response["content"] = {media: {"schema": by_key[(op.operation_id, status)]}}
+        responses[str(status)] = response
+    out["responses"] = responses
+    return out

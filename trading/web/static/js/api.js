@@ -1,0 +1,91 @@
+// REST client for the public contract (/api/v1, rest.md). Every call resolves with the JSON
+// body of a 200 or throws an ApiError carrying the status and the `detail` of the error body.
+
+/** Base of the API, relative to the page (/app/ → /api/v1/), so a path prefix keeps working. */
+export const API_BASE = new URL("../api/v1/", document.baseURI);
+
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(ApiError.describe(status, detail));
+    this.name = "ApiError";
+    this.status = status;
+    this.detail = detail;
+  }
+
+  static describe(status, detail) {
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) return detail.map((item) => item.msg).join("; ");
+    return `HTTP ${status}`;
+  }
+
+  /**
+   * For a 422: the messages by field, keyed by the `loc` path after its first element
+   * ("body", "query" or "path") joined with dots ("qty", "brackets.takeProfit", "amount").
+   */
+  get fieldErrors() {
+    const errors = new Map();
+    if (this.status !== 422 || !Array.isArray(this.detail)) return errors;
+    for (const item of this.detail) {
+      const loc = Array.isArray(item.loc) ? item.loc.slice(1) : [];
+      const key = loc.filter((part) => typeof part === "string").join(".");
+      const messages = errors.get(key) ?? [];
+      messages.push(item.msg);
+      errors.set(key, messages);
+    }
+    return errors;
+  }
+}
+
+async function request(method, path, { query, body } = {}) {
+  const url = new URL(path, API_BASE);
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value !== null && value !== undefined) url.searchParams.set(name, String(value));
+  }
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(url, init);
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      throw new ApiError(response.status, `Unreadable response (HTTP ${response.status})`);
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText);
+  return data;
+}
+
+const segment = (value) => encodeURIComponent(value);
+
+export const api = {
+  // datafeed
+  config: () => request("GET", "datafeed/config"),
+  search: (userInput, maxResults = 20) =>
+    request("GET", "datafeed/search", { query: { user_input: userInput, max_results: maxResults } }),
+  resolve: (symbol) => request("GET", `datafeed/resolve/${segment(symbol)}`),
+  bars: ({ symbol, resolution, fromTime = 0, toTime, countBack }) =>
+    request("GET", "datafeed/bars", {
+      query: {
+        symbol, resolution, from_time: fromTime, to_time: toTime, count_back: countBack,
+      },
+    }),
+  // broker
+  previewOrder: (preOrder) => request("POST", "broker/orders/preview", { body: preOrder }),
+  placeOrder: (preOrder) => request("POST", "broker/orders", { body: preOrder }),
+  modifyOrder: (orderId, preOrder) =>
+    request("PUT", `broker/orders/${segment(orderId)}`, { body: preOrder }),
+  cancelOrder: (orderId) => request("DELETE", `broker/orders/${segment(orderId)}`),
+  orders: () => request("GET", "broker/orders"),
+  positions: () => request("GET", "broker/positions"),
+  executions: (symbol) => request("GET", `broker/executions/${segment(symbol)}`),
+  equity: () => request("GET", "broker/equity"),
+  closePosition: (positionId, amount = null) =>
+    request("DELETE", `broker/positions/${segment(positionId)}`, { query: { amount } }),
+  editBrackets: (positionId, brackets) =>
+    request("PUT", `broker/positions/${segment(positionId)}/brackets`, { body: { brackets } }),
+};

@@ -1,0 +1,215 @@
+// The paper account as the page sees it, kept live over the WebSocket:
+// working orders, open positions, executions, equity, broker connection and the quotes
+// needed to value positions. Listeners are told after every change.
+
+import { api } from "./api.js";
+import { ORDER_STATUS, ORDER_TYPE } from "./format.js";
+
+const MAX_EXECUTIONS = 500;
+
+const executionKey = (e) => `${e.symbol}|${e.time}|${e.side}|${e.qty}|${e.price}`;
+
+export class BrokerState {
+  orders = new Map(); // id → PlacedOrder, WORKING only
+  positions = new Map(); // symbol → Position, open only
+  executions = []; // newest first
+  equity = null; // EquityData
+  connection = null; // BrokerConnectionStatus
+  quotes = new Map(); // symbol → QuoteValues
+
+  #socket;
+  #accountId;
+  #listeners = new Set();
+  #quoteSubscription = null;
+  #chartSymbol = null;
+  #symbols = []; // the catalogue, for the executions history
+  #executionsLoading = false;
+  #bufferedExecutions = [];
+  #notifyQueued = false;
+
+  constructor(socket, accountId) {
+    this.#socket = socket;
+    this.#accountId = accountId;
+  }
+
+  onChange(listener) {
+    this.#listeners.add(listener);
+  }
+
+  /** Subscribe to every broker route; `symbols` is the catalogue (executions history). */
+  start(symbols) {
+    this.#symbols = symbols;
+    const account = { accountId: this.#accountId };
+    this.#socket.subscribe("orders", account, {
+      onSubscribed: () => this.#reset(this.orders),
+      onUpdate: (order) => this.#onOrder(order),
+    });
+    this.#socket.subscribe("positions", account, {
+      onSubscribed: () => this.#reset(this.positions),
+      onUpdate: (position) => this.#onPosition(position),
+    });
+    this.#socket.subscribe("executions", account, {
+      onUpdate: (execution) => this.#onExecution(execution),
+    });
+    this.#socket.subscribe("equity", account, {
+      onUpdate: (equity) => {
+        this.equity = equity;
+        this.#notify();
+      },
+    });
+    this.#socket.subscribe("broker-connection", account, {
+      onUpdate: (status) => {
+        this.connection = status;
+        this.#notify();
+      },
+    });
+    this.#socket.onOpen(() => this.#loadExecutions());
+    this.#socket.onStateChange((state) => {
+      if (state !== "connected" && this.connection) {
+        this.connection = { ...this.connection, status: 3, message: "Connection lost" };
+        this.#notify();
+      }
+    });
+  }
+
+  /** The chart's symbol is quoted too (quote strip). */
+  setChartSymbol(symbol) {
+    this.#chartSymbol = symbol;
+    this.#updateQuoteSubscription();
+  }
+
+  /** Unrealized P&L of a position at the last price, or null without a quote. */
+  unrealized(position) {
+    const quote = this.quotes.get(position.symbol);
+    if (!quote) return null;
+    const signedQty = position.qty * position.side;
+    return Math.round((quote.lp - position.avgPrice) * signedQty * 100) / 100;
+  }
+
+  /**
+   * The working bracket orders of a position. The wire has no parent link, so they are
+   * recognised by shape (broker.md §3): same symbol, opposite side, the position's quantity;
+   * a LIMIT is the take-profit, a STOP with a stopType the stop-loss.
+   */
+  bracketsOf(position) {
+    const result = { takeProfit: null, stopLoss: null };
+    for (const order of this.orders.values()) {
+      if (order.symbol !== position.symbol || order.side !== -position.side) continue;
+      if (order.qty !== position.qty) continue;
+      if (order.type === ORDER_TYPE.LIMIT && !result.takeProfit) result.takeProfit = order;
+      if (order.type === ORDER_TYPE.STOP && order.stopType !== null && !result.stopLoss) {
+        result.stopLoss = order;
+      }
+    }
+    return result;
+  }
+
+  /** "TP" / "SL" when an order looks like a position's bracket child, else "". */
+  bracketRole(order) {
+    const position = this.positions.get(order.symbol);
+    if (!position) return "";
+    const brackets = this.bracketsOf(position);
+    if (brackets.takeProfit?.id === order.id) return "TP";
+    if (brackets.stopLoss?.id === order.id) return "SL";
+    return "";
+  }
+
+  #reset(map) {
+    map.clear(); // the snapshot that follows the `ok` reply refills it
+    this.#notify();
+  }
+
+  #onOrder(order) {
+    if (order.status === ORDER_STATUS.WORKING) this.orders.set(order.id, order);
+    else this.orders.delete(order.id);
+    this.#updateQuoteSubscription();
+    this.#notify();
+  }
+
+  #onPosition(position) {
+    if (position.qty > 0) this.positions.set(position.symbol, position);
+    else this.positions.delete(position.symbol);
+    this.#updateQuoteSubscription();
+    this.#notify();
+  }
+
+  #onExecution(execution) {
+    if (this.#executionsLoading) this.#bufferedExecutions.push(execution);
+    else this.#addExecutions([execution]);
+    this.#notify();
+  }
+
+  #addExecutions(items) {
+    this.executions = items.concat(this.executions);
+    this.executions.sort((a, b) => b.time - a.time);
+    this.executions.length = Math.min(this.executions.length, MAX_EXECUTIONS);
+  }
+
+  /**
+   * Executions are events, not replayed on subscribe: after each (re)connect read the history
+   * (one request per symbol, there is no "all symbols" route), then add the live ones that
+   * arrived meanwhile and are not in it.
+   */
+  async #loadExecutions() {
+    this.#executionsLoading = true;
+    this.#bufferedExecutions = [];
+    try {
+      const lists = await Promise.all(this.#symbols.map((symbol) => api.executions(symbol)));
+      const history = lists.flat();
+      const seen = new Map();
+      for (const execution of history) {
+        const key = executionKey(execution);
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+      }
+      const fresh = this.#bufferedExecutions.filter((execution) => {
+        const key = executionKey(execution);
+        const count = seen.get(key) ?? 0;
+        if (count > 0) {
+          seen.set(key, count - 1);
+          return false;
+        }
+        return true;
+      });
+      this.executions = [];
+      this.#addExecutions(history.concat(fresh));
+    } catch (error) {
+      console.warn("Could not load executions:", error.message);
+      this.#addExecutions(this.#bufferedExecutions);
+    } finally {
+      this.#executionsLoading = false;
+      this.#bufferedExecutions = [];
+      this.#notify();
+    }
+  }
+
+  /** One `quotes` topic, all fast: the chart symbol plus every symbol with orders/positions. */
+  #updateQuoteSubscription() {
+    const symbols = new Set();
+    if (this.#chartSymbol) symbols.add(this.#chartSymbol);
+    for (const symbol of this.positions.keys()) symbols.add(symbol);
+    for (const order of this.orders.values()) symbols.add(order.symbol);
+    const wanted = [...symbols].sort();
+    const previous = this.#quoteSubscription;
+    const request = { symbols: [], fast_symbols: wanted };
+    if (previous && previous.key === wanted.join(",")) return;
+    // subscribe to the new set first, then drop the old one: no gap in the quote strip
+    const subscription = this.#socket.subscribe("quotes", request, {
+      onUpdate: (quote) => {
+        if (quote.s === "ok") this.quotes.set(quote.n, quote.v);
+        this.#notify();
+      },
+    });
+    this.#quoteSubscription = { ...subscription, key: wanted.join(",") };
+    previous?.unsubscribe();
+  }
+
+  /** Coalesce notifications: a fill pushes several frames in one burst. */
+  #notify() {
+    if (this.#notifyQueued) return;
+    this.#notifyQueued = true;
+    queueMicrotask(() => {
+      this.#notifyQueued = false;
+      for (const listener of this.#listeners) listener(this);
+    });
+  }
+}

@@ -1,0 +1,300 @@
+// Wires the page together: symbol + resolution (kept in the URL hash), chart, quote strip,
+// ticket, blotter and the WebSocket connection badge.
+//
+// `window.__app` exposes a small read-only snapshot of the page state for tests and debugging.
+
+import { api, API_BASE } from "./api.js";
+import { BrokerState } from "./broker.js";
+import { Blotter } from "./blotter.js";
+import { PriceChart, RESOLUTION_LABEL } from "./chart.js";
+import {
+  formatPercent, formatPrice, formatSignedPrice, formatVolume, h, ORDER_TYPE, priceDecimals,
+  SIDE_LABEL, TYPE_SHORT, formatQty, trendOf,
+} from "./format.js";
+import { SOCKET_STATE, TradingSocket } from "./socket.js";
+import { SymbolSearch, symbolInfo } from "./symbols.js";
+import { OrderTicket } from "./ticket.js";
+import { initToasts, toast } from "./toast.js";
+
+const ACCOUNT_ID = "ACCOUNT-web";
+const DEFAULT_SYMBOL = "AAPL";
+const DEFAULT_RESOLUTION = "1";
+
+const $ = (selector) => document.querySelector(selector);
+
+const socketUrl = new URL("ws", API_BASE);
+socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
+const socket = new TradingSocket(socketUrl.href);
+const broker = new BrokerState(socket, ACCOUNT_ID);
+
+const view = {
+  info: null, // SymbolInfo of the chart symbol
+  resolution: DEFAULT_RESOLUTION,
+  resolutions: [],
+  barsSubscription: null,
+};
+
+const chart = new PriceChart($("#chart"), $("#chart-legend"), $("#chart-status"), {
+  onChange: () => publishState(),
+});
+
+function publishState() {
+  const chartState = chart.state;
+  window.__app = Object.freeze({
+    ...chartState,
+    connection: socket.state,
+    brokerConnected: broker.connection?.status === 1,
+    orders: [...broker.orders.keys()],
+    positions: [...broker.positions.keys()],
+    executions: broker.executions.length,
+    equity: broker.equity,
+    quote: view.info ? broker.quotes.get(view.info.name) ?? null : null,
+  });
+}
+
+// --- URL hash: #symbol=AAPL&resolution=5 ------------------------------------------------
+
+function readHash() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  return {
+    symbol: params.get("symbol") || DEFAULT_SYMBOL,
+    resolution: params.get("resolution") || DEFAULT_RESOLUTION,
+  };
+}
+
+function writeHash() {
+  const params = new URLSearchParams({ symbol: view.info.name, resolution: view.resolution });
+  history.replaceState(null, "", `#${params}`);
+}
+
+// --- chart symbol and resolution -------------------------------------------------------
+
+async function showChart(symbol, resolution) {
+  let info;
+  try {
+    info = await symbolInfo(symbol);
+  } catch (error) {
+    toast(error.status === 404 ? `Unknown symbol: ${symbol}` : error.message, "error");
+    search.value = view.info?.name ?? "";
+    return;
+  }
+  if (!info.supported_resolutions.includes(resolution)) resolution = DEFAULT_RESOLUTION;
+  view.info = info;
+  view.resolution = resolution;
+  writeHash();
+  search.value = info.name;
+  document.title = `${info.name} · Trading desk`;
+  renderResolutions();
+  ticket.setSymbol(info);
+  broker.setChartSymbol(info.name);
+  renderQuote();
+  renderPriceLines();
+
+  // live bars first (buffered by the chart while history loads), then the history
+  view.barsSubscription?.unsubscribe();
+  view.barsSubscription = socket.subscribe(
+    "bars",
+    { symbol: info.name, resolution },
+    {
+      onUpdate: (bar) => chart.update(bar),
+      onError: (message) => toast(`Live bars: ${message}`, "error"),
+    },
+  );
+  try {
+    await chart.load(info, resolution);
+  } catch (error) {
+    toast(`Bars: ${error.message}`, "error");
+  }
+  renderPriceLines();
+}
+
+function renderResolutions() {
+  const group = $("#resolutions");
+  const buttons = view.resolutions.map((resolution) => {
+    const pressed = resolution === view.resolution;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "seg",
+        "aria-pressed": String(pressed),
+        "data-resolution": resolution,
+        title: `Resolution ${resolution}`,
+        onclick: () => {
+          if (resolution !== view.resolution) showChart(view.info.name, resolution);
+        },
+      },
+      RESOLUTION_LABEL[resolution] ?? resolution,
+    );
+  });
+  const focused = document.activeElement?.dataset?.resolution;
+  group.replaceChildren(...buttons);
+  if (focused) group.querySelector(`[data-resolution="${focused}"]`)?.focus();
+}
+
+// --- quote strip ------------------------------------------------------------------------
+
+function renderQuote() {
+  const info = view.info;
+  if (!info) return;
+  const quote = broker.quotes.get(info.name);
+  const decimals = priceDecimals(info);
+  const set = (id, text, trend = null) => {
+    const element = $(`#${id}`);
+    if (element.textContent !== text) element.textContent = text;
+    if (trend !== null) element.dataset.trend = trend;
+  };
+  set("q-symbol", info.name);
+  set("q-desc", `${info.description} · ${info.exchange}`);
+  set("q-last", formatPrice(quote?.lp, decimals), trendOf(quote?.ch));
+  set("q-change", formatSignedPrice(quote?.ch, decimals), trendOf(quote?.ch));
+  set("q-change-pct", formatPercent(quote?.chp), trendOf(quote?.ch));
+  set("q-bid", formatPrice(quote?.bid, decimals));
+  set("q-ask", formatPrice(quote?.ask, decimals));
+  set("q-spread", formatPrice(quote?.spread, decimals));
+  set("q-open", formatPrice(quote?.open_price, decimals));
+  set("q-high", formatPrice(quote?.high_price, decimals));
+  set("q-low", formatPrice(quote?.low_price, decimals));
+  set("q-volume", formatVolume(quote?.volume));
+}
+
+// --- price lines: working orders, their brackets, the position ---------------------------
+
+let lastLinesKey = "";
+
+function renderPriceLines() {
+  const info = view.info;
+  if (!info) return;
+  const decimals = priceDecimals(info);
+  const lines = [];
+  for (const order of broker.orders.values()) {
+    if (order.symbol !== info.name) continue;
+    const role = broker.bracketRole(order);
+    const qty = formatQty(order.qty);
+    if (role === "TP") {
+      lines.push({ price: order.limitPrice, title: `TP ${qty}`, kind: "takeProfit" });
+      continue;
+    }
+    if (role === "SL") {
+      lines.push({ price: order.stopPrice, title: `SL ${qty}`, kind: "stopLoss" });
+      continue;
+    }
+    const kind = order.side === 1 ? "buy" : "sell";
+    const label = `${SIDE_LABEL[order.side].toUpperCase()} ${TYPE_SHORT[order.type]} ${qty}`;
+    if (order.type === ORDER_TYPE.LIMIT || order.type === ORDER_TYPE.STOP_LIMIT) {
+      lines.push({ price: order.limitPrice, title: label, kind });
+    }
+    if (order.type === ORDER_TYPE.STOP || order.type === ORDER_TYPE.STOP_LIMIT) {
+      const title = order.type === ORDER_TYPE.STOP ? label : `${label} stop`;
+      lines.push({ price: order.stopPrice, title, kind });
+    }
+    if (order.takeProfit !== null) {
+      lines.push({ price: order.takeProfit, title: `TP ${order.id}`, kind: "takeProfit" });
+    }
+    if (order.stopLoss !== null) {
+      lines.push({ price: order.stopLoss, title: `SL ${order.id}`, kind: "stopLoss" });
+    }
+  }
+  const position = broker.positions.get(info.name);
+  if (position) {
+    const sign = position.side === 1 ? "+" : "−";
+    lines.push({
+      price: position.avgPrice,
+      title: `POS ${sign}${formatQty(position.qty)} @ ${formatPrice(position.avgPrice, decimals)}`,
+      kind: "position",
+    });
+  }
+  const valid = lines.filter((line) => typeof line.price === "number");
+  const key = JSON.stringify(valid);
+  if (key === lastLinesKey) return;
+  lastLinesKey = key;
+  chart.setPriceLines(valid);
+}
+
+// --- connection badge ---------------------------------------------------------------------
+
+let countdownTimer = null;
+
+function renderConnection() {
+  const badge = $("#connection");
+  const label = badge.querySelector(".label");
+  clearInterval(countdownTimer);
+  badge.dataset.state = socket.state;
+  document.body.dataset.connection = socket.state; // stale numbers are dimmed while offline
+  const update = () => {
+    if (socket.state === SOCKET_STATE.CONNECTED) {
+      label.textContent = "Live";
+      badge.title = "Connected to the live feed";
+      badge.disabled = true;
+    } else if (socket.state === SOCKET_STATE.CONNECTING) {
+      label.textContent = "Connecting…";
+      badge.disabled = true;
+    } else if (socket.retryAt) {
+      const seconds = Math.max(0, Math.ceil((socket.retryAt - Date.now()) / 1000));
+      label.textContent = `Offline · retry in ${seconds}s`;
+      badge.title = "Connection lost. Click to retry now.";
+      badge.disabled = false;
+    } else {
+      label.textContent = "Reconnecting…";
+      badge.disabled = true;
+    }
+  };
+  update();
+  if (socket.state === SOCKET_STATE.RECONNECTING && socket.retryAt) {
+    countdownTimer = setInterval(update, 250);
+  }
+  publishState();
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+initToasts($("#toasts"));
+const search = new SymbolSearch($("#symbol-input"), $("#symbol-list"), {
+  onSelect: (symbol) => showChart(symbol, view.resolution),
+});
+const ticket = new OrderTicket($("#ticket"), {
+  lastPrice: () => (view.info ? broker.quotes.get(view.info.name)?.lp ?? chart.state.lastBar?.close ?? null : null),
+});
+new Blotter($("#blotter"), broker, $("#dialog"));
+
+$("#connection").addEventListener("click", () => socket.reconnectNow());
+// the skip link moves focus to the ticket without replacing the #symbol=… hash
+$(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  $("#ticket-form input[name=side]:checked").focus();
+});
+socket.onStateChange(() => renderConnection());
+socket.onOpen((isReconnect) => {
+  if (isReconnect) {
+    toast("Reconnected", "success");
+    chart.fillGap().catch((error) => console.warn("Gap fill failed:", error.message));
+  }
+});
+broker.onChange(() => {
+  renderQuote();
+  renderPriceLines();
+  publishState();
+});
+window.addEventListener("hashchange", () => {
+  if (!new URLSearchParams(location.hash.slice(1)).has("symbol")) return;
+  const wanted = readHash();
+  if (wanted.symbol !== view.info?.name || wanted.resolution !== view.resolution) {
+    showChart(wanted.symbol, wanted.resolution);
+  }
+});
+
+async function start() {
+  renderConnection();
+  const [config, catalogue] = await Promise.all([api.config(), api.search("", 100)]);
+  view.resolutions = config.supported_resolutions;
+  broker.start(catalogue.map((item) => item.symbol));
+  socket.start();
+  const wanted = readHash();
+  await showChart(wanted.symbol, wanted.resolution);
+}
+
+start().catch((error) => {
+  $("#chart-status").hidden = false;
+  $("#chart-status").textContent = `Could not start: ${error.message}. Reload the page to retry.`;
+  console.error(error);
+});
