@@ -28,14 +28,22 @@ from trading.models.broker import (
     AccountMetainfo,
     Body_editPositionBrackets,
     ClosePositionQuery,
+    EquityData,
+    Execution,
     LeverageInfo,
     LeverageInfoQuery,
+    LeveragePreviewResult,
     LeverageSetParams,
     LeverageSetResult,
+    OrderPreviewResult,
+    PlacedOrder,
     PlaceOrderResult,
+    Position,
     PreOrder,
     SuccessResponse,
 )
+from trading.models.meta import HTTPError, HTTPValidationError
+from trading.specs.operation import operation
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/broker"
@@ -66,6 +74,13 @@ async def parse_pre_order(request: web.Request) -> PreOrder:
 
 
 @routes.post(f"{PREFIX}/orders")
+@operation(
+    "placeOrder",
+    tag="broker",
+    summary="Place an order",
+    body=PreOrder,
+    responses={200: PlaceOrderResult, 400: HTTPError, 422: HTTPValidationError},
+)
 async def place_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
     with domain_errors():
@@ -74,6 +89,13 @@ async def place_order(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/orders/preview")
+@operation(
+    "previewOrder",
+    tag="broker",
+    summary="Preview an order (nothing is stored)",
+    body=PreOrder,
+    responses={200: OrderPreviewResult, 422: HTTPValidationError},
+)
 async def preview_order(request: web.Request) -> web.Response:
     pre = validate_body(await read_json(request), PreOrder)
     broker = request.app[BROKER]
@@ -82,6 +104,13 @@ async def preview_order(request: web.Request) -> web.Response:
 
 
 @routes.put(f"{PREFIX}/orders/{{order_id}}")
+@operation(
+    "modifyOrder",
+    tag="broker",
+    summary="Modify a working order",
+    body=PreOrder,
+    responses={200: SuccessResponse, 400: HTTPError, 422: HTTPValidationError},
+)
 async def modify_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
     with domain_errors():
@@ -90,6 +119,12 @@ async def modify_order(request: web.Request) -> web.Response:
 
 
 @routes.delete(f"{PREFIX}/orders/{{order_id}}")
+@operation(
+    "cancelOrder",
+    tag="broker",
+    summary="Cancel an order",
+    responses={200: SuccessResponse, 400: HTTPError},
+)
 async def cancel_order(request: web.Request) -> web.Response:
     with domain_errors():
         await request.app[BROKER].cancel(request.match_info["order_id"])
@@ -97,18 +132,31 @@ async def cancel_order(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/orders")
+@operation(
+    "getOrders",
+    tag="broker",
+    summary="Every order, creation order",
+    responses={200: list[PlacedOrder]},
+)
 async def get_orders(request: web.Request) -> web.Response:
     orders = await request.app[BROKER].orders()
     return json_response([views.placed_order(o).model_dump(mode="json") for o in orders])
 
 
 @routes.get(f"{PREFIX}/positions")
+@operation("getPositions", tag="broker", summary="Open positions", responses={200: list[Position]})
 async def get_positions(request: web.Request) -> web.Response:
     positions = await request.app[BROKER].positions()
     return json_response([views.position(p).model_dump(mode="json") for p in positions])
 
 
 @routes.get(f"{PREFIX}/executions/{{symbol}}")
+@operation(
+    "getExecutions",
+    tag="broker",
+    summary="Executions of a symbol, oldest first",
+    responses={200: list[Execution]},
+)
 async def get_executions(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
     spec = broker.engine.catalog.lookup(request.match_info["symbol"])
@@ -117,20 +165,34 @@ async def get_executions(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/account")
+@operation(
+    "getAccountInfo", tag="broker", summary="Account information", responses={200: AccountMetainfo}
+)
 async def get_account_info(request: web.Request) -> web.Response:
     return model_response(ACCOUNT)
 
 
 @routes.get(f"{PREFIX}/equity")
+@operation(
+    "getEquity", tag="broker", summary="Balance, equity and P&L", responses={200: EquityData}
+)
 async def get_equity(request: web.Request) -> web.Response:
     return model_response(views.equity(await request.app[BROKER].equity()))
 
 
 @routes.delete(f"{PREFIX}/positions/{{position_id}}")
+@operation(
+    "closePosition",
+    tag="broker",
+    summary="Close a position, fully or partly",
+    query=ClosePositionQuery,
+    responses={200: SuccessResponse, 400: HTTPError, 404: HTTPError, 422: HTTPValidationError},
+)
 async def close_position(request: web.Request) -> web.Response:
     query = parse_query(request, ClosePositionQuery)
     amount = None if query.amount is None else to_decimal(query.amount)
-    if amount is not None and amount % 1 != 0:
+    # to_integral_value, not `% 1`: a huge amount (1e300) has no remainder in 28 digits
+    if amount is not None and amount != amount.to_integral_value():
         raise RequestValidationError(
             [error_item(["query", "amount"], "amount must be a multiple of 1", input_=query.amount)]
         )
@@ -145,6 +207,13 @@ async def close_position(request: web.Request) -> web.Response:
 
 
 @routes.put(f"{PREFIX}/positions/{{position_id}}/brackets")
+@operation(
+    "editPositionBrackets",
+    tag="broker",
+    summary="Replace a position's brackets",
+    body=Body_editPositionBrackets,
+    responses={200: SuccessResponse, 404: HTTPError, 422: HTTPValidationError},
+)
 async def edit_position_brackets(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), Body_editPositionBrackets)
     position_id = request.match_info["position_id"]
@@ -166,6 +235,13 @@ async def edit_position_brackets(request: web.Request) -> web.Response:
 
 
 @routes.get(f"{PREFIX}/leverage/info")
+@operation(
+    "leverageInfo",
+    tag="broker",
+    summary="Leverage of a symbol and its bounds",
+    query=LeverageInfoQuery,
+    responses={200: LeverageInfo, 400: HTTPError, 422: HTTPValidationError},
+)
 async def leverage_info(request: web.Request) -> web.Response:
     query = parse_query(request, LeverageInfoQuery)
     broker = request.app[BROKER]
@@ -181,6 +257,13 @@ async def leverage_info(request: web.Request) -> web.Response:
 
 
 @routes.put(f"{PREFIX}/leverage/set")
+@operation(
+    "setLeverage",
+    tag="broker",
+    summary="Set the leverage of a symbol",
+    body=LeverageSetParams,
+    responses={200: LeverageSetResult, 400: HTTPError, 422: HTTPValidationError},
+)
 async def set_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
     with domain_errors():
@@ -189,6 +272,13 @@ async def set_leverage(request: web.Request) -> web.Response:
 
 
 @routes.post(f"{PREFIX}/leverage/preview")
+@operation(
+    "previewLeverage",
+    tag="broker",
+    summary="Preview a leverage change",
+    body=LeverageSetParams,
+    responses={200: LeveragePreviewResult, 422: HTTPValidationError},
+)
 async def preview_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
     result = await request.app[BROKER].read(
@@ -208,6 +298,13 @@ def debug_allowed(request: web.Request) -> bool:
 
 
 @routes.post(f"{PREFIX}/debug/reset")
+@operation(
+    "resetBrokerState",
+    tag="broker",
+    summary="Reset the paper account (debug)",
+    responses={200: SuccessResponse, 404: HTTPError},
+    hidden=True,
+)
 async def reset_broker_state(request: web.Request) -> web.Response:
     if not debug_allowed(request):
         raise ApiError(404, "Not Found")

@@ -232,6 +232,7 @@ class Engine:
             update_time=int(now * 1000),
             parent=parent,
             role=role,
+            since=math.floor(now),
         )
         self.orders[order.id] = order
         return order
@@ -270,6 +271,7 @@ class Engine:
         elif order.guaranteed:
             order.guaranteed_stop = order_spec.stop_price
         order.update_time = int(now * 1000)
+        order.since = math.floor(now)
         changes = Changes()
         changes.order(order)
         self._try_fill(order, prices, int(now * 1000), changes, now)
@@ -394,6 +396,8 @@ class Engine:
     # -- leverage -----------------------------------------------------------------------------
 
     def leverage_problem(self, value: Decimal) -> str | None:
+        if value.is_nan():  # lax input accepts "nan"; it is no multiple of the step
+            return f"Leverage must be a multiple of {float(LEVERAGE_STEP)}"
         if value < LEVERAGE_MIN:
             return f"Leverage must be at least {float(LEVERAGE_MIN)}"
         if value > LEVERAGE_MAX:
@@ -430,8 +434,8 @@ class Engine:
             for second in range(first, now_s + 1):
                 prices = self.prices(symbol, second)
                 for order in [o for o in self.orders.values() if o.symbol == symbol]:
-                    if not order.working:
-                        continue
+                    if not order.working or second < order.since:
+                        continue  # never against a second before it was placed or modified
                     if order.trailing and self._trail(order, prices):
                         trailed[order.id] = order
                     self._try_fill(order, prices, second * 1000, changes, now)
@@ -491,7 +495,10 @@ class Engine:
         else:
             closed = min(x, abs(before))
             realized = round2(closed * (price - position.avg) * _sign(before))
-            position.q = before + s * x
+            if x == abs(before):
+                position.close()
+            else:
+                position.q = before + s * x
             if x > abs(before):
                 position.avg = price
         commission = round2(x * price * self.commission_rate)
@@ -548,7 +555,7 @@ class Engine:
         for order in list(self.working_orders()):
             self._set_status(order, OrderStatus.CANCELED, now, changes)
         for position in list(self.positions.values()):
-            position.q = ZERO
+            position.close()
             changes.position(position)
         self.orders.clear()
         self.positions.clear()

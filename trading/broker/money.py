@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, getcontext, localcontext
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 
 
+def _quantize(value: Decimal, exp: Decimal) -> Decimal:
+    """``value.quantize(exp)`` half-up; absurdly large inputs (a limit price of 1e300) get a
+    context wide enough for all their digits instead of raising InvalidOperation."""
+    digits = value.adjusted() - exp.adjusted() + 2
+    if digits <= getcontext().prec:
+        return value.quantize(exp, rounding=ROUND_HALF_UP)
+    with localcontext() as ctx:
+        ctx.prec = digits
+        return value.quantize(exp, rounding=ROUND_HALF_UP)
+
+
 def round2(value: Decimal) -> Decimal:
     """Round to cents, half away from zero: ``-0.005 → -0.01``, ``1.255 → 1.26``."""
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+    return _quantize(value, CENT)
 
 
 def to_decimal(value: float) -> Decimal:
@@ -24,7 +35,9 @@ def price_from_ticks(ticks: int, pricescale: int) -> Decimal:
 
 def to_tick(price: Decimal, pricescale: int) -> Decimal:
     """Round a price to the nearest tick (``minmov = 1``)."""
-    return (price * pricescale).quantize(Decimal(1), rounding=ROUND_HALF_UP) / pricescale
+    with localcontext() as ctx:
+        ctx.prec = max(ctx.prec, price.adjusted() + len(str(pricescale)) + 2)
+        return _quantize(price * pricescale, Decimal(1)) / pricescale
 
 
 def money(value: Decimal) -> str:

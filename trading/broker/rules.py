@@ -109,10 +109,10 @@ def field_rules(pre: PreOrder, pricescale: int) -> tuple[OrderSpec, list[ErrorIt
     """Apply the entry-independent rules; returns the normalized order and the violations."""
     errors = required_price_items(pre.type, pre.limitPrice, pre.stopPrice)
     qty = to_decimal(pre.qty)
-    if qty % QTY_STEP != 0:
-        errors.append(item("qty", f"qty must be a multiple of {QTY_STEP}", pre.qty))
-    elif qty > QTY_MAX:
+    if qty > QTY_MAX:  # first: a huge qty has no remainder in 28 digits
         errors.append(item("qty", f"qty must not exceed {QTY_MAX}", pre.qty))
+    elif qty % QTY_STEP != 0:
+        errors.append(item("qty", f"qty must be a multiple of {QTY_STEP}", pre.qty))
     if pre.stopLoss is not None and pre.guaranteedStop is not None:
         errors.append(
             item("guaranteedStop", "stopLoss and guaranteedStop cannot both be set",
@@ -137,6 +137,15 @@ def field_rules(pre: PreOrder, pricescale: int) -> tuple[OrderSpec, list[ErrorIt
         else to_decimal(pre.trailingStopPips),
         stop_type=pre.stopType,
     )
+    tick = Decimal(1) / pricescale
+    for field, rounded in (
+        ("limitPrice", spec.limit_price), ("stopPrice", spec.stop_price),
+        ("takeProfit", spec.take_profit), ("stopLoss", spec.stop_loss),
+        ("guaranteedStop", spec.guaranteed_stop),
+    ):  # fmt: skip
+        if rounded is not None and rounded == 0 and getattr(pre, field) > 0:
+            errors.append(item(field, f"{field} must be at least one tick ({tick})",
+                               getattr(pre, field)))  # fmt: skip
     return spec, errors
 
 

@@ -63,6 +63,11 @@ class BrokerService:
         self._last_equity: Equity | None = None
         self._last_equity_push = 0.0
 
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Held by every read and mutation: outside it, the engine's state is committed."""
+        return self._lock
+
     def subscribe(self, publish: Publish) -> None:
         self._listeners.append(publish)
 
@@ -114,7 +119,15 @@ class BrokerService:
         if not changes:
             return
         engine = self.engine
-        await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
+        try:
+            await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
+        except BaseException:
+            # the database refused (or we were cancelled mid-write): drop the uncommitted
+            # in-memory change so memory never disagrees with what survives a restart
+            log.exception("broker commit failed; reloading the last committed state")
+            snap = await self.store.load()
+            engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+            raise
         for route, item in changes.events:
             if route == "equity" and isinstance(item, Equity):
                 self._last_equity = item

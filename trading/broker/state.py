@@ -42,6 +42,9 @@ class Order:
     role: BracketRole | None = None
     triggered: bool = False
     """A STOP_LIMIT whose stop was reached (it now acts as a LIMIT)."""
+    since: int = 0
+    """First second the fill loop may evaluate it (its acceptance or last modify); not stored:
+    after a restart evaluation resumes at the current second anyway."""
 
     @property
     def working(self) -> bool:
@@ -71,10 +74,19 @@ class Position:
     symbol: str
     q: Decimal = ZERO
     avg: Decimal = ZERO
+    closed_side: Side = Side.BUY
+    """The side it had before ``q`` became 0: a close is pushed with it (broker.md §5)."""
 
     @property
     def side(self) -> Side:
-        return Side.BUY if self.q >= 0 else Side.SELL
+        if self.q == 0:
+            return self.closed_side
+        return Side.BUY if self.q > 0 else Side.SELL
+
+    def close(self) -> None:
+        """``q`` becomes 0; the side and average price stay what they were."""
+        self.closed_side = self.side
+        self.q = ZERO
 
     def unrealized(self, lp: Decimal) -> Decimal:
         return round2((lp - self.avg) * self.q)

@@ -152,6 +152,9 @@ class Store:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, connect)
         await self._run(lambda db: _migrate(db, initial_balance))
+        return await self.load()
+
+    async def load(self) -> Snapshot:
         return await self._run(_load)
 
     async def commit(self, changes: Changes, account: Account, positions: dict[str, Position],
@@ -191,8 +194,10 @@ class Store:
                     if pos is None:
                         db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
                     else:
+                        # an upsert keeps the row (and its rowid, the opening order)
                         db.execute(
-                            "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                            "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (symbol) "
+                            "DO UPDATE SET q = excluded.q, avg = excluded.avg",
                             (symbol, str(pos.q), str(pos.avg)),
                         )
                 if lev_rows:
@@ -252,7 +257,7 @@ def _load(db: sqlite3.Connection) -> Snapshot:
     orders = [_order(r) for r in db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders ORDER BY seq")]
     positions = [
         Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
-        for r in db.execute("SELECT * FROM positions")
+        for r in db.execute("SELECT * FROM positions ORDER BY rowid")  # opening order
     ]
     fills = [
         Fill(r["seq"], r["order_id"], r["symbol"], Side(r["side"]), Decimal(r["qty"]),

@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+
+def _admits_bool(annotation: Any) -> bool:
+    if annotation is bool or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_admits_bool(arg) for arg in typing.get_args(annotation))
+    return origin is not None and origin not in (list, tuple, set)
 
 
 class WireModel(BaseModel):
-    """Base of every wire model: lax input coercion as the reference, unknown fields ignored."""
+    """Base of every wire model: lax input coercion as the reference (numeric strings and
+    integral floats for numbers), unknown fields ignored.
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    Numbers are finite (``"inf"``, ``"nan"`` and ``1e400`` are ``finite_number`` errors), and
+    booleans are not numbers: pydantic's lax mode would read ``"qty": true`` as 1 and
+    ``"stopType": false`` as 0, which the schema (and rest.md §1) does not allow.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and not _admits_bool(field.annotation):
+                raise PydanticCustomError("bool_type", "Input should not be a boolean")
+        return value

@@ -6,6 +6,7 @@ the wire models; here the two meet.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -44,6 +45,8 @@ def quote_item(requested: str, quote: Quote | None) -> Item:
 
 
 class BarsFeed:
+    gate: asyncio.Lock | None = None
+
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
@@ -61,6 +64,8 @@ class BarsFeed:
 
 
 class QuotesFeed:
+    gate: asyncio.Lock | None = None
+
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
@@ -87,7 +92,10 @@ class AccountFeed:
     is nothing to start; a subscribe gets the current state as its snapshot.
     """
 
-    def __init__(self, route: str, engine: Engine | None, clock: Clock) -> None:
+    def __init__(
+        self, route: str, engine: Engine | None, clock: Clock, gate: asyncio.Lock | None = None
+    ) -> None:
+        self.gate = gate
         self._route = route
         self._engine = engine
         self._clock = clock

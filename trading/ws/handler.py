@@ -21,6 +21,7 @@ from trading.errors import ApiError
 from trading.keys import HUB, SETTINGS
 from trading.models.ws import WsErrorCode
 from trading.settings import Settings
+from trading.specs.operation import operation
 from trading.ws import protocol
 from trading.ws.connection import Connection
 from trading.ws.hub import Hub
@@ -32,6 +33,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get(WS_PATH)
+@operation("websocket", tag="ws", summary="WebSocket (AsyncAPI document)", hidden=True)
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings, hub = request.app[SETTINGS], request.app[HUB]
     origin = request.headers.get("Origin")
@@ -83,7 +85,7 @@ async def _read_loop(
             await conn.close(WSCloseCode.GOING_AWAY, "Idle timeout")
             return
         if msg.type is WSMsgType.TEXT:
-            handle_text(hub, conn, msg.data, settings.ws_max_subscriptions)
+            await handle_text(hub, conn, msg.data, settings.ws_max_subscriptions)
         elif msg.type is WSMsgType.BINARY:
             _error(hub, conn, WsErrorCode.UNSUPPORTED_FRAME, "Binary frames are not supported")
         else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a frame over the size limit: 1009)
@@ -95,7 +97,7 @@ def _error(hub: Hub, conn: Connection, code: WsErrorCode, message: str, rtype: A
     conn.send(protocol.error(code, message, rtype if isinstance(rtype, str) else None))
 
 
-def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: int) -> None:
+async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: int) -> None:
     try:
         envelope = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -105,8 +107,14 @@ def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: int) -
         _error(hub, conn, WsErrorCode.INVALID_ENVELOPE, 'Expected {"type": string, "payload": ...}')
         return
     message_type: str = envelope["type"]
+    parsed = protocol.parse_type(message_type)
+    gate = hub.feed(parsed[0].name).gate if parsed else None
     try:
-        _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+        if gate is None:
+            _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+        else:  # wait until no broker change is half-committed, then subscribe atomically
+            async with gate:
+                _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
     except Exception:
         log.exception("WebSocket request %s failed", message_type)
         _error(hub, conn, WsErrorCode.INTERNAL_ERROR, "Internal error", message_type)

@@ -7,6 +7,7 @@ only on its 0↔1 transitions, so producers run exactly while someone listens.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ class Subscriber(Protocol):
 
 class Feed(Protocol):
     """What a route does beyond bookkeeping: semantic checks, snapshots, producers."""
+
+    gate: asyncio.Lock | None
+    """Held while requests of this route are handled, so a snapshot never shows a state the
+    feed's source has not finished committing (the broker's lock); None for market data."""
 
     def check(self, request: Any) -> str | None:
         """Why a subscribe must be refused (websocket.md §3), or None."""

@@ -49,7 +49,7 @@ def setup_streaming(app: web.Application) -> None:
     hub.register_feed("quotes", QuotesFeed(stream))
     broker = app[BROKER]
     for route in ("orders", "positions", "executions", "equity"):
-        hub.register_feed(route, AccountFeed(route, broker.engine, settings.clock))
+        hub.register_feed(route, AccountFeed(route, broker.engine, settings.clock, broker.lock))
     broker.subscribe(BrokerPublisher(hub, market.catalog))
     hub.register_feed("broker-connection", BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
