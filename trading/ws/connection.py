@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = "Slow consumer"
 CLOSE_TIMEOUT_S = 2.0
+FRAME_HEADER_MAX = 14  # bytes a WebSocket frame header can add to a payload
 
 
 class _Entry:
@@ -44,13 +45,18 @@ class Connection:
         self.ws = ws
         self.peer = request.remote or "?"
         self._transport = request.transport
+        # Flow-control thresholds of the transport (fixed: nothing here changes them).
+        self._low_water, self._high_water = (
+            (0, 0) if self._transport is None else self._transport.get_write_buffer_limits()
+        )
+        self._compressed = bool(ws.compress)
         self.topics: set[str] = set()
         self._counters = counters
         self._max = queue_size
         self._send_timeout = send_timeout_s
         self._queue: deque[_Entry] = deque()
         self._latest: dict[Hashable, _Entry] = {}
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
         self.closing = False
@@ -77,23 +83,48 @@ class Connection:
         if key is not None:
             self._latest[key] = entry
         self._idle.clear()
-        self._wakeup.set()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _may_block(self, size: int) -> bool:
+        """Whether ``send_frame`` could wait for the peer; only such sends get a timer.
+
+        An uncompressed frame is written to the transport at once; aiohttp then awaits a drain
+        only while the transport has paused writing, which asyncio does when its buffer goes
+        above the high-water mark and undoes when it is back at or below the low-water mark.
+        Arming a timer for every frame (a TimerHandle pushed on and cancelled from the loop's
+        heap) cost more CPU than the send itself under fan-out."""
+        transport = self._transport
+        if transport is None or self._compressed:
+            return True
+        buffered = transport.get_write_buffer_size()
+        return buffered > self._low_water or buffered + size + FRAME_HEADER_MAX > self._high_water
 
     async def _write_loop(self) -> None:
-        ws, counters = self.ws, self._counters
+        ws, counters, queue = self.ws, self._counters, self._queue
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                if not self._queue:
+                if not queue:
                     self._idle.set()
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    waiter = self._waiter = loop.create_future()
+                    await waiter  # send() resolves it: cheaper than an Event per message
                     continue
-                entry = self._queue.popleft()
+                entry = queue.popleft()
                 if entry.key is not None and self._latest.get(entry.key) is entry:
                     del self._latest[entry.key]
-                async with asyncio.timeout(self._send_timeout):
+                if self._may_block(len(entry.data)):
+                    async with asyncio.timeout(self._send_timeout):
+                        await ws.send_frame(entry.data, WSMsgType.TEXT)
+                else:
                     await ws.send_frame(entry.data, WSMsgType.TEXT)
                 counters.messages_sent += 1
+                # Don't pin the last frame while parked: a small orjson result owns a ~4 KiB
+                # buffer, i.e. ~4 KiB per idle subscribed connection.
+                del entry
         except TimeoutError:
             self._slow_consumer(f"send blocked for {self._send_timeout}s")
         except (ConnectionError, RuntimeError):
