@@ -8,6 +8,7 @@ from trading.broker.service import BrokerService
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
 from trading.settings import Settings
+from trading.ws.connection import Flusher
 from trading.ws.hub import Hub
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -15,3 +16,4 @@ MARKET = web.AppKey("market", MarketSource)
 HUB = web.AppKey("hub", Hub)
 STREAM = web.AppKey("stream", MarketStream)
 BROKER = web.AppKey("broker", BrokerService)
+FLUSHER = web.AppKey("ws_flusher", Flusher)

@@ -1,4 +1,12 @@
-"""One WebSocket connection's outbound side: a bounded queue drained by its own writer task.
+"""The outbound side of WebSocket connections: a bounded queue per connection, written by one
+shared flush task while sockets keep up, and by a per-connection writer task when one lags.
+
+Fan-out cost is dominated by task switches, so a publish to N subscribers must not wake N
+tasks. :meth:`Connection.send` only queues (never awaits); the :class:`Flusher` then writes
+every marked connection's queue in one task, as long as each frame goes straight into the
+transport (aiohttp's ``send_frame`` returns without waiting below the transport's flow-control
+marks). A connection whose transport is congested gets its own writer task, which sends with a
+timeout; a lagging client therefore never delays the others.
 
 Overflow policy (websocket.md §7): below the bound nothing is dropped or reordered; when the
 queue is full, a market-state update replaces its queued twin (same coalescing key) in place;
@@ -10,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Hashable
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -32,12 +39,47 @@ class _Entry:
         self.data = data
 
 
+class Flusher:
+    """Writes the queues of connections that received frames, in one task per batch.
+
+    The task ends when the batch is written, so nothing outlives the traffic (and no task is
+    left behind for leak checks); a new batch starts one again.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Connection] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def mark(self, conn: Connection) -> None:
+        self._pending.append(conn)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="ws-flush")
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                for conn in batch:
+                    await conn.write_pending()
+        finally:
+            self._task = None
+
+
 class Connection:
+    # Per-connection memory matters at 10 000+ sockets: slots, a plain list as the queue (an
+    # empty deque or Event costs ~0.6 KB each), and a drain future only while someone waits.
+    __slots__ = (
+        "_closer", "_compressed", "_counters", "_drain_waiter", "_flusher", "_high_water",
+        "_low_water", "_marked", "_max", "_queue", "_send_timeout", "_transport",
+        "_writer", "closing", "peer", "topics", "ws",
+    )  # fmt: skip
+
     def __init__(
         self,
         ws: web.WebSocketResponse,
         request: web.Request,
         counters: Counters,
+        flusher: Flusher,
         *,
         queue_size: int,
         send_timeout_s: float,
@@ -52,15 +94,14 @@ class Connection:
         self._compressed = bool(ws.compress)
         self.topics: set[str] = set()
         self._counters = counters
+        self._flusher = flusher
         self._max = queue_size
         self._send_timeout = send_timeout_s
-        self._queue: deque[_Entry] = deque()
-        self._latest: dict[Hashable, _Entry] = {}
-        self._waiter: asyncio.Future[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._queue: list[_Entry] = []
+        self._marked = False
+        self._writer: asyncio.Task[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
         self.closing = False
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer {self.peer}")
         self._closer: asyncio.Task[None] | None = None
 
     @property
@@ -68,76 +109,98 @@ class Connection:
         return len(self._queue)
 
     def send(self, data: bytes, key: Hashable | None = None) -> None:
+        """Queue a frame without waiting (coalescing or closing on overflow)."""
         if self.closing:
             return
-        if len(self._queue) >= self._max:
-            twin = self._latest.get(key) if key is not None else None
-            if twin is not None:
-                twin.data = data
-                self._counters.messages_coalesced += 1
-                return
+        queue = self._queue
+        if len(queue) >= self._max:
+            # Full: a market-state update replaces its newest queued twin. Searching here (only
+            # under overflow) keeps the common path free of per-message key bookkeeping.
+            if key is not None:
+                for twin in reversed(queue):
+                    if twin.key == key:
+                        twin.data = data
+                        self._counters.messages_coalesced += 1
+                        return
             self._slow_consumer(f"queue full ({self._max} messages)")
             return
-        entry = _Entry(key, data)
-        self._queue.append(entry)
-        if key is not None:
-            self._latest[key] = entry
-        self._idle.clear()
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        queue.append(_Entry(key, data))
+        if not self._marked and self._writer is None:
+            self._marked = True
+            self._flusher.mark(self)
 
     def _may_block(self, size: int) -> bool:
-        """Whether ``send_frame`` could wait for the peer; only such sends get a timer.
+        """Whether ``send_frame`` could wait for the peer.
 
         An uncompressed frame is written to the transport at once; aiohttp then awaits a drain
         only while the transport has paused writing, which asyncio does when its buffer goes
         above the high-water mark and undoes when it is back at or below the low-water mark.
-        Arming a timer for every frame (a TimerHandle pushed on and cancelled from the loop's
-        heap) cost more CPU than the send itself under fan-out."""
+        """
         transport = self._transport
         if transport is None or self._compressed:
             return True
         buffered = transport.get_write_buffer_size()
         return buffered > self._low_water or buffered + size + FRAME_HEADER_MAX > self._high_water
 
-    async def _write_loop(self) -> None:
-        ws, counters, queue = self.ws, self._counters, self._queue
-        loop = asyncio.get_running_loop()
+    def _set_idle(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def write_pending(self) -> None:
+        """Write queued frames that go straight out; hand the rest to a writer task."""
+        self._marked = False
+        if self.closing or self._writer is not None:
+            return
+        queue, ws, counters = self._queue, self.ws, self._counters
+        sent = 0
         try:
-            while True:
-                if not queue:
-                    self._idle.set()
-                    waiter = self._waiter = loop.create_future()
-                    await waiter  # send() resolves it: cheaper than an Event per message
-                    continue
-                entry = queue.popleft()
-                if entry.key is not None and self._latest.get(entry.key) is entry:
-                    del self._latest[entry.key]
+            for entry in queue:
                 if self._may_block(len(entry.data)):
-                    async with asyncio.timeout(self._send_timeout):
-                        await ws.send_frame(entry.data, WSMsgType.TEXT)
-                else:
+                    break
+                await ws.send_frame(entry.data, WSMsgType.TEXT)
+                sent += 1
+        except (ConnectionError, RuntimeError):
+            self._gone()
+            return
+        finally:
+            del queue[:sent]
+            counters.messages_sent += sent
+        if queue:
+            self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
+        else:
+            self._set_idle()
+
+    async def _write_loop(self) -> None:
+        """A congested socket: send one frame at a time, each bounded by the send timeout."""
+        queue, ws, counters = self._queue, self.ws, self._counters
+        try:
+            while queue and not self.closing:
+                entry = queue.pop(0)
+                async with asyncio.timeout(self._send_timeout):
                     await ws.send_frame(entry.data, WSMsgType.TEXT)
                 counters.messages_sent += 1
-                # Don't pin the last frame while parked: a small orjson result owns a ~4 KiB
-                # buffer, i.e. ~4 KiB per idle subscribed connection.
-                del entry
+                del entry  # don't pin the last frame while the socket drains
+            self._set_idle()
         except TimeoutError:
             self._slow_consumer(f"send blocked for {self._send_timeout}s")
         except (ConnectionError, RuntimeError):
-            pass  # the socket is gone; the read loop ends and releases everything
+            self._gone()
+        finally:
+            self._writer = None
+
+    def _gone(self) -> None:
+        """The socket is gone; the read loop ends and releases everything."""
+        self.closing = True
+        self._queue.clear()
+        self._set_idle()
 
     def _slow_consumer(self, why: str) -> None:
         if self.closing:
             return
-        self.closing = True
         self._counters.slow_consumer_closes += 1
         log.warning("closing slow WebSocket consumer %s: %s", self.peer, why)
-        self._queue.clear()
-        self._latest.clear()
+        self._gone()
         self.close_soon(WSCloseCode.POLICY_VIOLATION, SLOW_CONSUMER)
 
     def close_soon(self, code: int, message: str) -> None:
@@ -156,17 +219,21 @@ class Connection:
             if self._transport is not None:
                 self._transport.abort()
 
-    async def flush(self) -> None:
+    async def drained(self) -> None:
         """Wait until every queued frame is written (callers bound it with a timeout)."""
-        if not self._writer.done():
-            await self._idle.wait()
+        if not self._queue:
+            return
+        if self._drain_waiter is None:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._drain_waiter)
 
     async def stop(self) -> None:
         """End the writer once the socket is finished; let a pending close finish (bounded)."""
         self.closing = True
-        if not self._writer.done():
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None and not writer.done():
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+                await writer
         if self._closer is not None:
             await self._closer

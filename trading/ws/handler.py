@@ -18,7 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from trading.cors import origin_allowed
 from trading.errors import ApiError
-from trading.keys import HUB, SETTINGS
+from trading.keys import FLUSHER, HUB, SETTINGS
 from trading.models.ws import WsErrorCode
 from trading.settings import Settings
 from trading.specs.operation import operation
@@ -54,6 +54,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         ws,
         request,
         hub.counters,
+        request.app[FLUSHER],
         queue_size=settings.ws_send_queue,
         send_timeout_s=settings.ws_send_timeout_s,
     )

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import BROKER, HUB, MARKET, SETTINGS, STREAM
+from trading.keys import BROKER, FLUSHER, HUB, MARKET, SETTINGS, STREAM
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
 from trading.ws import handler
-from trading.ws.connection import Connection
+from trading.ws.connection import Connection, Flusher
 from trading.ws.feeds import (
     AccountFeed,
     BarsFeed,
@@ -53,6 +53,7 @@ def setup_streaming(app: web.Application) -> None:
     broker.subscribe(BrokerPublisher(hub, market.catalog))
     hub.register_feed("broker-connection", BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
+    app[FLUSHER] = Flusher()
     app[STREAM] = stream
     app.add_routes(handler.routes)
     app.on_shutdown.append(_shutdown)
@@ -73,5 +74,5 @@ async def _shutdown(app: web.Application) -> None:
     connections = [c for c in hub.connections if isinstance(c, Connection)]
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(SHUTDOWN_FLUSH_S):
-            await asyncio.gather(*(c.flush() for c in connections))
+            await asyncio.gather(*(c.drained() for c in connections))
     await asyncio.gather(*(c.close(WSCloseCode.GOING_AWAY, "Server shutdown") for c in connections))
