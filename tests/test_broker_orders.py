@@ -10,28 +10,31 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
+from tests.brokerkit import (
+    Client,
+    MakeClient,
+    call,
+    get,
+    market,
+    order,
+    place,
+    scripted,
+    step,
+)
 from trading.app import create_app
 from trading.clock import ManualClock
-from trading.keys import BROKER, MARKET
-from trading.market.scripted import ScriptedMarket
+from trading.keys import BROKER
 from trading.settings import Settings
 from trading.testing import TEST_NOW
 
-Client = TestClient[web.Request, web.Application]
-MakeClient = Callable[..., Awaitable[Client]]
-B = "/api/v1/broker"
 NOW_MS = int(TEST_NOW * 1000)
 S0 = math.floor(TEST_NOW)
-PRICES = {"AAPL": 250.0, "MSFT": 420.0, "GOOGL": 180.0}
 
 
 @pytest.fixture
@@ -42,7 +45,7 @@ def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
         tick_interval_s=0.02,
         market_spread_bps=8,
         commission_rate=0.001,
-        market_factory=lambda s: ScriptedMarket(s, PRICES),
+        market_factory=scripted,
     )
 
 
@@ -57,47 +60,6 @@ def make_client(aiohttp_client: AiohttpClient, trading_settings: Settings) -> Ma
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def market(client: Client) -> ScriptedMarket:
-    source = client.app[MARKET]
-    assert isinstance(source, ScriptedMarket)
-    return source
-
-
-async def call(client: Client, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    """(status, JSON body) of one request."""
-    resp = await client.request(method, B + path, json=body, **kw)
-    return resp.status, await resp.json()
-
-
-async def place(client: Client, **order: Any) -> str:
-    status, body = await call(client, "POST", "/orders", {"symbol": "AAPL", **order})
-    assert status == 200, body
-    order_id: str = body["orderId"]
-    return order_id
-
-
-async def get(client: Client, path: str) -> Any:
-    status, body = await call(client, "GET", path)
-    assert status == 200, body
-    return body
-
-
-async def order(client: Client, order_id: str) -> dict[str, Any]:
-    found: list[dict[str, Any]] = [o for o in await get(client, "/orders") if o["id"] == order_id]
-    assert len(found) == 1, order_id
-    return found[0]
-
-
-async def step(
-    client: Client, clock: ManualClock, price: float | None = None, symbol: str = "AAPL"
-) -> None:
-    """Set a price, move to the next second and run one evaluation (deterministic)."""
-    if price is not None:
-        market(client).set_price(symbol, price)
-    clock.advance(1)
-    await client.app[BROKER].evaluate()
 
 
 def errors(body: Any) -> list[tuple[str, list[Any]]]:

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
+from tests.brokerkit import (
+    PRICES,
+    Client,
+    MakeClient,
+    call,
+    get,
+    market,
+    order,
+    place,
+    scripted,
+    step,
+)
 from trading.app import create_app
 from trading.clock import ManualClock
-from trading.keys import BROKER, MARKET
 from trading.market.scripted import ScriptedMarket
 from trading.settings import Settings
-
-Client = TestClient[web.Request, web.Application]
-MakeClient = Callable[..., Awaitable[Client]]
-B = "/api/v1/broker"
-PRICES = {"AAPL": 250.0, "MSFT": 420.0, "GOOGL": 180.0}
 
 
 @pytest.fixture
@@ -38,7 +41,7 @@ def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
         tick_interval_s=0.02,
         market_spread_bps=0,
         commission_rate=0.001,
-        market_factory=lambda s: ScriptedMarket(s, PRICES),
+        market_factory=scripted,
     )
 
 
@@ -51,36 +54,6 @@ def make_client(aiohttp_client: AiohttpClient, trading_settings: Settings) -> Ma
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def market(client: Client) -> ScriptedMarket:
-    source = client.app[MARKET]
-    assert isinstance(source, ScriptedMarket)
-    return source
-
-
-async def call(client: Client, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    resp = await client.request(method, B + path, json=body, **kw)
-    return resp.status, await resp.json()
-
-
-async def place(client: Client, **order: Any) -> str:
-    status, body = await call(client, "POST", "/orders", {"symbol": "AAPL", **order})
-    assert status == 200, body
-    order_id: str = body["orderId"]
-    return order_id
-
-
-async def get(client: Client, path: str) -> Any:
-    status, body = await call(client, "GET", path)
-    assert status == 200, body
-    return body
-
-
-async def order(client: Client, order_id: str) -> dict[str, Any]:
-    found: list[dict[str, Any]] = [o for o in await get(client, "/orders") if o["id"] == order_id]
-    assert len(found) == 1, order_id
-    return found[0]
 
 
 async def working(client: Client) -> list[tuple[str, int, int, float, float | None, float | None]]:
@@ -102,15 +75,6 @@ async def position(client: Client, symbol: str = "AAPL") -> tuple[float, int, fl
 async def equity(client: Client) -> tuple[float, float, float, float]:
     e = await get(client, "/equity")
     return e["equity"], e["balance"], e["unrealizedPL"], e["realizedPL"]
-
-
-async def step(
-    client: Client, clock: ManualClock, price: float | None = None, symbol: str = "AAPL"
-) -> None:
-    if price is not None:
-        market(client).set_price(symbol, price)
-    clock.advance(1)
-    await client.app[BROKER].evaluate()
 
 
 async def available(client: Client) -> str:

@@ -13,24 +13,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
+from tests.brokerkit import B, Client, call, market, place, scripted, step
 from tests.wsclient import WS, Frame, drain, recv, request, updates
 from trading.app import create_app
 from trading.clock import ManualClock
-from trading.keys import BROKER, MARKET
-from trading.market.scripted import ScriptedMarket
+from trading.keys import BROKER
 from trading.settings import Settings
 from trading.testing import TEST_NOW
 
-Client = TestClient[web.Request, web.Application]
 Socket = aiohttp.ClientWebSocketResponse
-B = "/api/v1/broker"
 NOW_MS = int(TEST_NOW * 1000)
 S0 = math.floor(TEST_NOW)
-PRICES = {"AAPL": 250.0, "MSFT": 420.0, "GOOGL": 180.0}
 BROKER_ROUTES = ("orders", "positions", "executions", "equity")
 
 
@@ -43,36 +38,11 @@ def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
         market_spread_bps=8,
         commission_rate=0.001,
         equity_interval_s=0.05,
-        market_factory=lambda s: ScriptedMarket(s, PRICES),
+        market_factory=scripted,
     )
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def market(client: Client) -> ScriptedMarket:
-    source = client.app[MARKET]
-    assert isinstance(source, ScriptedMarket)
-    return source
-
-
-async def call(client: Client, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-    resp = await client.request(method, B + path, json=body, **kw)
-    return resp.status, await resp.json()
-
-
-async def place(client: Client, **order: Any) -> str:
-    status, body = await call(client, "POST", "/orders", {"symbol": "AAPL", **order})
-    assert status == 200, body
-    order_id: str = body["orderId"]
-    return order_id
-
-
-async def step(client: Client, clock: ManualClock, price: float, symbol: str = "AAPL") -> None:
-    # no await between the two: the fill loop never sees the new price at the old second
-    market(client).set_price(symbol, price)
-    clock.advance(1)
-    await client.app[BROKER].evaluate()
 
 
 async def sub(ws: Socket, route: str, payload: dict[str, Any], snapshot: int) -> list[Frame]:

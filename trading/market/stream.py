@@ -165,7 +165,8 @@ class MarketStream:
             feed.watchers.setdefault(topic, []).append(_QuoteWatch(text, text in fast, now))
             names.append(spec.name)
         self._quote_topics[topic] = names
-        self._ensure_running()
+        if names:  # a topic of unknown symbols only has nothing to produce
+            self._ensure_running()
 
     # -- both ---------------------------------------------------------------------------------
 

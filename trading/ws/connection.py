@@ -69,8 +69,8 @@ class Connection:
     # Per-connection memory matters at 10 000+ sockets: slots, a plain list as the queue (an
     # empty deque or Event costs ~0.6 KB each), and a drain future only while someone waits.
     __slots__ = (
-        "_closer", "_compressed", "_counters", "_drain_waiter", "_flusher", "_high_water",
-        "_low_water", "_marked", "_max", "_queue", "_send_timeout", "_transport",
+        "_closer", "_compressed", "_counters", "_drain_waiter", "_flusher", "_held",
+        "_high_water", "_low_water", "_marked", "_max", "_queue", "_send_timeout", "_transport",
         "_writer", "closing", "peer", "topics", "ws",
     )  # fmt: skip
 
@@ -99,6 +99,7 @@ class Connection:
         self._send_timeout = send_timeout_s
         self._queue: list[_Entry] = []
         self._marked = False
+        self._held = False
         self._writer: asyncio.Task[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
         self.closing = False
@@ -125,9 +126,19 @@ class Connection:
             self._slow_consumer(f"queue full ({self._max} messages)")
             return
         queue.append(_Entry(key, data))
-        if not self._marked and self._writer is None:
+        if not self._marked and not self._held and self._writer is None:
             self._marked = True
             self._flusher.mark(self)
+
+    def hold(self) -> None:
+        """The read loop is answering a request: it writes the replies itself afterwards
+        (:meth:`release`), which saves starting a flush task for every request."""
+        self._held = True
+
+    async def release(self) -> None:
+        self._held = False
+        if self._queue and not self._marked:
+            await self.write_pending()
 
     def _may_block(self, size: int) -> bool:
         """Whether ``send_frame`` could wait for the peer.

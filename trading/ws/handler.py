@@ -110,12 +110,21 @@ async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: 
     message_type: str = envelope["type"]
     parsed = protocol.parse_type(message_type)
     gate = hub.feed(parsed[0].name).gate if parsed else None
+    if gate is None:
+        _answer(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+    else:  # wait until no broker change is half-committed, then subscribe atomically
+        async with gate:
+            _answer(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+    await conn.release()
+
+
+def _answer(
+    hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
+) -> None:
+    """Handle one request synchronously; its replies are written when the caller releases."""
+    conn.hold()
     try:
-        if gate is None:
-            _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
-        else:  # wait until no broker change is half-committed, then subscribe atomically
-            async with gate:
-                _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+        _dispatch(hub, conn, message_type, payload, max_subscriptions)
     except Exception:
         log.exception("WebSocket request %s failed", message_type)
         _error(hub, conn, WsErrorCode.INTERNAL_ERROR, "Internal error", message_type)

@@ -31,7 +31,6 @@ from trading.models.ws import (
     PositionSubscriptionRequest,
     QuoteDataSubscriptionRequest,
     StrictRequest,
-    SubscriptionResponse,
     SubscriptionStatus,
     WsError,
     WsErrorCode,
@@ -100,9 +99,11 @@ def encode(message_type: str, payload: Any) -> bytes:
 
 
 def response(route: str, operation: str, ok: bool, message: str, topic: str) -> bytes:
+    """A SubscriptionResponse frame. Built as a dict on this hot path (subscribe churn); the
+    model defines the shape for the AsyncAPI document and the tests check every frame."""
     status = SubscriptionStatus.OK if ok else SubscriptionStatus.ERROR
-    body = SubscriptionResponse(status=status, message=message, topic=topic)
-    return encode(f"{route}.{operation}.response", body.model_dump(mode="json"))
+    body = {"status": status.value, "message": message, "topic": topic}
+    return encode(f"{route}.{operation}.response", body)
 
 
 def error(code: WsErrorCode, message: str, request_type: str | None) -> bytes:

@@ -1,0 +1,66 @@
+"""Shared helpers of the broker tests: scripted prices, REST calls, deterministic steps."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from trading.clock import ManualClock
+from trading.keys import BROKER, MARKET
+from trading.market.scripted import ScriptedMarket
+
+Client = TestClient[web.Request, web.Application]
+MakeClient = Callable[..., Awaitable[Client]]
+B = "/api/v1/broker"
+PRICES = {"AAPL": 250.0, "MSFT": 420.0, "GOOGL": 180.0}
+
+
+def scripted(settings: Any) -> ScriptedMarket:
+    """``Settings.market_factory`` of the broker tests: the PRICES above, set by hand."""
+    return ScriptedMarket(settings, PRICES)
+
+
+def market(client: Client) -> ScriptedMarket:
+    source = client.app[MARKET]
+    assert isinstance(source, ScriptedMarket)
+    return source
+
+
+async def call(client: Client, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+    """(status, JSON body) of one request."""
+    resp = await client.request(method, B + path, json=body, **kw)
+    return resp.status, await resp.json()
+
+
+async def place(client: Client, **order: Any) -> str:
+    status, body = await call(client, "POST", "/orders", {"symbol": "AAPL", **order})
+    assert status == 200, body
+    order_id: str = body["orderId"]
+    return order_id
+
+
+async def get(client: Client, path: str) -> Any:
+    status, body = await call(client, "GET", path)
+    assert status == 200, body
+    return body
+
+
+async def order(client: Client, order_id: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [o for o in await get(client, "/orders") if o["id"] == order_id]
+    assert len(found) == 1, order_id
+    return found[0]
+
+
+async def step(
+    client: Client, clock: ManualClock, price: float | None = None, symbol: str = "AAPL"
+) -> None:
+    """Set a price, move to the next second and run one evaluation (deterministic).
+
+    No await between the two: the fill loop never sees the new price at the old second."""
+    if price is not None:
+        market(client).set_price(symbol, price)
+    clock.advance(1)
+    await client.app[BROKER].evaluate()
