@@ -431,9 +431,15 @@ class Engine:
         symbols = dict.fromkeys(o.symbol for o in self.working_orders())
         for symbol in symbols:
             first = max(self._evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
+            candidates: list[Order] = []
+            known = -1  # the candidates are rebuilt only when a fill created orders (brackets)
             for second in range(first, now_s + 1):
+                if len(self.orders) != known:
+                    known = len(self.orders)
+                    candidates = [o for o in self.orders.values()
+                                  if o.symbol == symbol and o.working]  # fmt: skip
                 prices = self.prices(symbol, second)
-                for order in [o for o in self.orders.values() if o.symbol == symbol]:
+                for order in candidates:
                     if not order.working or second < order.since:
                         continue  # never against a second before it was placed or modified
                     if order.trailing and self._trail(order, prices):
