@@ -27,7 +27,7 @@ from tests.brokerkit import (
     scripted,
     step,
 )
-from trading.app import create_app
+from trading.app import create_app, reset_broker
 from trading.clock import ManualClock
 from trading.market.scripted import ScriptedMarket
 from trading.settings import Settings
@@ -796,3 +796,18 @@ async def test_debug_routes_setting(make_client: MakeClient, mode: str, status: 
     if status == 404:
         assert reply[1] == {"detail": "Not Found"}
         assert len(await get(c, "/orders")) == 1
+
+
+async def test_reset_broker_command_wipes_a_stopped_servers_account(
+    make_client: MakeClient, trading_settings: Settings
+) -> None:
+    client = await make_client()
+    await place(client, type=2, side=1, qty=2)
+    await place(client, type=1, side=1, qty=1, limitPrice=200.0)
+    await client.close()
+    await reset_broker(trading_settings)
+    client = await make_client()
+    assert await get(client, "/orders") == []
+    assert await get(client, "/positions") == []
+    assert (await get(client, "/equity"))["balance"] == 100000.0
+    assert await place(client, type=2, side=1, qty=1) == "ORDER-1"

@@ -1,15 +1,16 @@
-"""Command line: ``python -m trading serve`` and ``python -m trading export-specs``."""
+"""Command line: ``python -m trading serve | export-specs | reset-broker``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
-from trading.app import create_app
+from trading.app import create_app, reset_broker
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
 
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the files are out of date"
     )
+    commands.add_parser(
+        "reset-broker",
+        help="wipe the paper account in TRADING_DATA_DIR to its initial state (server stopped)",
+    )
     args = parser.parse_args(argv)
     if args.command == "export-specs":
         return _export_specs(args.out, check=args.check)
@@ -43,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         host = args.host or settings.host
         port = args.port or settings.port
         web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
+    elif args.command == "reset-broker":
+        asyncio.run(reset_broker(settings))
+        print(f"reset the paper account in {settings.data_dir}")
     return 0
 
 

@@ -68,3 +68,14 @@ async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[BROKER].start()
     yield
     await app[BROKER].stop()
+
+
+async def reset_broker(settings: Settings) -> None:
+    """``python -m trading reset-broker``: the debug reset, for a stopped server's data dir."""
+    app = create_app(settings)
+    broker = app[BROKER]
+    await broker.load()
+    try:
+        await broker.reset()
+    finally:
+        await broker.stop()

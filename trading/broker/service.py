@@ -71,13 +71,17 @@ class BrokerService:
     def subscribe(self, publish: Publish) -> None:
         self._listeners.append(publish)
 
-    async def start(self) -> None:
+    async def load(self) -> None:
+        """Open the database and restore the engine from it (no fill loop)."""
         snap = await self.store.open(self._initial_balance)
         self.engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+
+    async def start(self) -> None:
+        await self.load()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="broker-fills")
         log.info(
             "broker state loaded from %s: %d orders, %d positions",
-            self.store.path, len(snap.orders), len(snap.positions),
+            self.store.path, len(self.engine.orders), len(self.engine.positions),
         )  # fmt: skip
 
     async def stop(self) -> None:
