@@ -10,11 +10,13 @@ undocumented answers on purpose opts out with ``@pytest.mark.spec_unchecked``.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests.spec_checks import AsyncAPIChecker, OpenAPIChecker
@@ -92,3 +94,19 @@ def aiohttp_client_cls(
             super().__init__(server, **kwargs)
 
     return SpecCheckedClient
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Any, trading_settings: Settings
+) -> Callable[..., Awaitable[TestClient[web.Request, web.Application]]]:
+    """A client on an app built from the module's ``trading_settings`` with some changed
+    (balance, debug routes, leverage, ...)."""
+
+    async def make(**changes: Any) -> TestClient[web.Request, web.Application]:
+        client: TestClient[web.Request, web.Application] = await aiohttp_client(
+            create_app(trading_settings.replace(**changes))
+        )
+        return client
+
+    return make

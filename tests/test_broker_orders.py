@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient
 
 from tests.brokerkit import (
     Client,
@@ -27,7 +26,6 @@ from tests.brokerkit import (
     scripted,
     step,
 )
-from trading.app import create_app
 from trading.clock import ManualClock
 from trading.keys import BROKER
 from trading.settings import Settings
@@ -47,16 +45,6 @@ def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
         commission_rate=0.001,
         market_factory=scripted,
     )
-
-
-@pytest.fixture
-def make_client(aiohttp_client: AiohttpClient, trading_settings: Settings) -> MakeClient:
-    """A client on an app built with some settings changed (balance, debug routes, ...)."""
-
-    async def make(**changes: Any) -> Client:
-        return await aiohttp_client(create_app(trading_settings.replace(**changes)))
-
-    return make
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -45,14 +45,6 @@ def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
     )
 
 
-@pytest.fixture
-def make_client(aiohttp_client: AiohttpClient, trading_settings: Settings) -> MakeClient:
-    async def make(**changes: Any) -> Client:
-        return await aiohttp_client(create_app(trading_settings.replace(**changes)))
-
-    return make
-
-
 # -- helpers ---------------------------------------------------------------------------------
 
 
