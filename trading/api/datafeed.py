@@ -13,6 +13,7 @@ from trading.api.io import json_response, model_response, models_response, parse
 from trading.api.market_views import (
     QUOTE_ITEMS,
     SEARCH_RESULTS,
+    bar_dicts,
     datafeed_configuration,
     quote_items,
     require_symbol,
@@ -21,7 +22,6 @@ from trading.api.market_views import (
 )
 from trading.keys import MARKET
 from trading.market.resolution import Resolution
-from trading.market.source import Bars
 from trading.models.market import (
     DatafeedConfiguration,
     DatafeedHealthResponse,
@@ -40,31 +40,11 @@ routes = web.RouteTableDef()
 
 PREFIX = "/api/v1/datafeed"
 
-BarDict = dict[str, int | float]
-
 
 def ms_to_s_ceil(ms: int) -> int:
     """First whole second at or after ``ms``: ``time_ms >= from_ms`` ⇔ ``time_s >= ceil``, and
     ``time_ms < to_ms`` ⇔ ``time_s < ceil`` (labels are whole seconds)."""
     return -(-ms // 1000)
-
-
-def bar_dicts(bars: Bars) -> list[BarDict]:
-    """``Bar`` shapes (time in ms, float prices, int volume) straight from the columns: building
-    thousands of pydantic models would dominate the request."""
-    columns = zip(
-        (bars.time * 1000).tolist(),
-        bars.prices(bars.open).tolist(),
-        bars.prices(bars.high).tolist(),
-        bars.prices(bars.low).tolist(),
-        bars.prices(bars.close).tolist(),
-        bars.volume.tolist(),
-        strict=True,
-    )
-    return [
-        {"time": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
-        for t, o, h, lo, c, v in columns
-    ]
 
 
 @routes.get(f"{PREFIX}/config")

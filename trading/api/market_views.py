@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pydantic import TypeAdapter
 
 from trading.errors import ApiError
-from trading.market.source import MarketSource, Quote
+from trading.market.source import Bars, MarketSource, Quote
 from trading.market.symbols import SUPPORTED_RESOLUTIONS, SymbolCatalog, SymbolSpec
 from trading.models.market import (
     DatafeedConfiguration,
@@ -182,3 +182,26 @@ def quote_items(market: MarketSource, requested: Sequence[str]) -> list[QuoteDat
         spec = market.catalog.lookup(text)
         items.append(quote_data(text, None if spec is None else market.quote(spec)))
     return items
+
+
+# --- bars -----------------------------------------------------------------------------------
+
+BarDict = dict[str, int | float]
+
+
+def bar_dicts(bars: Bars) -> list[BarDict]:
+    """``Bar`` shapes (time in ms, float prices, int volume) straight from the columns: building
+    thousands of pydantic models would dominate the request."""
+    columns = zip(
+        (bars.time * 1000).tolist(),
+        bars.prices(bars.open).tolist(),
+        bars.prices(bars.high).tolist(),
+        bars.prices(bars.low).tolist(),
+        bars.prices(bars.close).tolist(),
+        bars.volume.tolist(),
+        strict=True,
+    )
+    return [
+        {"time": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for t, o, h, lo, c, v in columns
+    ]

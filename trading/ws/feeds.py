@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from trading.api import broker_views
-from trading.api.market_views import quote_data
+from trading.api.market_views import bar_dicts, quote_data
 from trading.broker.engine import Engine
 from trading.broker.state import Fill
 from trading.clock import Clock
@@ -20,7 +20,6 @@ from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
 from trading.market.symbols import SymbolCatalog
 from trading.models.broker import BrokerConnectionStatus
-from trading.models.market import Bar
 from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
 from trading.ws.hub import Hub
 
@@ -28,16 +27,8 @@ Item = dict[str, Any]
 
 
 def bar_item(bars: Bars) -> Item:
-    """The first bar of ``bars`` as a ``Bar`` (time in milliseconds, float prices)."""
-    scale = float(bars.pricescale)
-    return Bar(
-        time=int(bars.time[0]) * 1000,
-        open=int(bars.open[0]) / scale,
-        high=int(bars.high[0]) / scale,
-        low=int(bars.low[0]) / scale,
-        close=int(bars.close[0]) / scale,
-        volume=int(bars.volume[0]),
-    ).model_dump(mode="json")
+    """The first bar of ``bars`` as a ``Bar``, exactly as REST ``/bars`` writes it."""
+    return dict(bar_dicts(bars)[0])
 
 
 def quote_item(requested: str, quote: Quote | None) -> Item:
