@@ -7,11 +7,12 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from trading.app import create_app, reset_broker
-from trading.settings import Settings, SettingsError
+from trading.settings import Settings, SettingsError, check_data_dir
 from trading.specs.export import build_documents, export_specs
 
 
@@ -37,21 +38,30 @@ def main(argv: list[str] | None = None) -> int:
         return _export_specs(args.out, check=args.check)
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(**_cli_overrides(args))
+        check_data_dir(settings)
     except SettingsError as exc:
-        print(f"trading: bad setting: {exc}", file=sys.stderr)
+        print("trading: cannot start, bad settings:", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"  {line}", file=sys.stderr)
         return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "serve":
-        host = args.host or settings.host
-        port = args.port or settings.port
-        web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
+        web.run_app(
+            create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5.0
+        )
     elif args.command == "reset-broker":
         asyncio.run(reset_broker(settings))
         print(f"reset the paper account in {settings.data_dir}")
     return 0
+
+
+def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--host``/``--port`` win over the environment, validated like it."""
+    given = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _export_specs(out: Path, *, check: bool) -> int:

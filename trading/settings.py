@@ -1,29 +1,64 @@
-"""Every knob of the service, read from ``TRADING_*`` environment variables.
+"""Every knob of the service, read from ``TRADING_*`` environment variables by pydantic-settings.
 
-Tests build :class:`Settings` directly (``Settings(market_seed=7, clock=ManualClock(...))``);
-Python-only fields such as ``clock`` have no environment variable on purpose (market.md §7).
+Each field declares its accepted range once; the same declaration validates the environment
+(``Settings.from_env``, called before anything is loaded) and the code-level overrides tests
+pass (``Settings(market_seed=7, clock=ManualClock(...))``). A bad value stops the service with
+one line per offending variable, naming it and what it accepts (:class:`SettingsError`).
+
+``Settings(...)`` built in code reads **no** environment variables: a test or an embedding
+program gets exactly the defaults plus what it passes, whatever the shell exports. Only
+:meth:`Settings.from_env` reads ``TRADING_*``. ``clock`` and ``market_factory`` are Python-only
+fields and never come from the environment.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import os
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+import annotated_types
+from pydantic import Field, ValidationError, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from trading.clock import Clock, SystemClock
 
 if TYPE_CHECKING:
     from trading.market.source import MarketSource
 
+    ClockField = Clock
+    MarketFactory = Callable[["Settings"], MarketSource] | None
+else:  # pydantic checks nothing of these code-only objects at run time
+    ClockField = Any
+    MarketFactory = Any
+
+ENV_PREFIX = "TRADING_"
 DEFAULT_INTRADAY_DEPTH: Mapping[int, int] = {1: 7, 5: 30, 15: 90, 30: 180, 60: 365}
+INTRADAY_MINUTES = frozenset(DEFAULT_INTRADAY_DEPTH)
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+FIRST_HISTORY_DAY = dt.date(1970, 1, 1)
+
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 class SettingsError(ValueError):
-    """An environment variable holds a value the service cannot use."""
+    """One or more settings hold values the service cannot use; the text names each variable."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable behind a settings field (``port`` → ``TRADING_PORT``)."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
 def parse_depths(text: str) -> dict[int, int]:
@@ -36,133 +71,290 @@ def parse_depths(text: str) -> dict[int, int]:
             minutes, days = item.split(":")
             depths[int(minutes)] = int(days)
         except ValueError as exc:
-            raise SettingsError(f"bad intraday depth item {item!r}: expected MINUTES:DAYS") from exc
+            raise ValueError(f"bad item {item!r}: expected MINUTES:DAYS, e.g. 1:7,5:30") from exc
     return depths
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
+def is_host(text: str) -> bool:
+    """An IP address (v4 or v6, brackets allowed) or a DNS host name."""
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    try:
+        ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    else:
         return True
-    if value in {"0", "false", "no", "off", ""}:
-        return False
-    raise SettingsError(f"not a boolean: {text!r}")
+    labels = text.removesuffix(".").split(".")
+    return (
+        0 < len(text) <= 253
+        and all(_HOSTNAME_LABEL.match(label) for label in labels)
+        and not labels[-1].isdigit()  # 300.1.2.3 is a bad address, not a name
+    )
 
 
-@dataclass(frozen=True)
-class Settings:
+def _origin_error(origin: str) -> str | None:
+    if origin == "*":
+        return None
+    parts = urlsplit(origin)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return f"{origin!r} is not an origin like https://app.example or http://localhost:5173"
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        return f"{origin!r}: an origin has no path, query, fragment or user"
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return f"{origin!r}: bad port"
+    return None
+
+
+Seconds = Annotated[float, Field(allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    """The service's configuration; field names are the variables without ``TRADING_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        case_sensitive=False,
+        frozen=True,
+        extra="forbid",
+        arbitrary_types_allowed=True,
+        validate_default=True,
+    )
+
+    # --- server -----------------------------------------------------------------------------
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     log_level: str = "INFO"
     data_dir: Path = Path("data")
-    cors_origins: tuple[str, ...] = ("*",)
-    debug_routes: str = "loopback"
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
+    debug_routes: Literal["loopback", "on", "off"] = "loopback"
     bench: bool = False
 
-    market_seed: int = 1
+    # --- market -----------------------------------------------------------------------------
+    market_seed: int = Field(1, ge=0, le=2**63 - 1)
     history_start: dt.date = dt.date(2018, 1, 1)
-    intraday_depth_days: Mapping[int, int] = field(
+    intraday_depth_days: Annotated[dict[int, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_INTRADAY_DEPTH)
     )
-    max_bars: int = 20_000
-    tick_interval_s: float = 1.0
-    market_spread_bps: float = 5.0
-    quotes_slow_interval_s: float = 10.0
+    max_bars: int = Field(20_000, ge=1, le=1_000_000)
+    tick_interval_s: Seconds = Field(1.0, ge=0.001, le=60)
+    market_spread_bps: float = Field(5.0, ge=0, le=1000, allow_inf_nan=False)
+    quotes_slow_interval_s: Seconds = Field(10.0, gt=0, le=3600)
 
-    ws_max_connections: int = 20_000
-    ws_max_subscriptions: int = 200
-    ws_max_message_bytes: int = 65_536
-    ws_send_queue: int = 1024
-    ws_send_timeout_s: float = 10.0
-    ws_heartbeat_s: float = 20.0
-    ws_idle_timeout_s: float = 0.0
-    ws_max_lifetime_s: float = 0.0
+    # --- WebSocket --------------------------------------------------------------------------
+    ws_max_connections: int = Field(20_000, ge=1, le=1_000_000)
+    ws_max_subscriptions: int = Field(200, ge=1, le=100_000)
+    ws_max_message_bytes: int = Field(65_536, ge=1024, le=16 * 1024**2)
+    ws_send_queue: int = Field(1024, ge=1, le=1_000_000)
+    ws_send_timeout_s: Seconds = Field(10.0, gt=0, le=3600)
+    ws_heartbeat_s: Seconds = Field(20.0, gt=0, le=3600)
+    ws_idle_timeout_s: Seconds = Field(0.0, ge=0, le=86_400)
+    ws_max_lifetime_s: Seconds = Field(0.0, ge=0, le=30 * 86_400)
     ws_compress: bool = False
-    equity_interval_s: float = 1.0
+    equity_interval_s: Seconds = Field(1.0, gt=0, le=3600)
 
-    initial_balance: float = 100_000.0
-    commission_rate: float = 0.001
-    default_leverage: float = 10.0
+    # --- broker -----------------------------------------------------------------------------
+    initial_balance: float = Field(100_000.0, gt=0, le=1e12, allow_inf_nan=False)
+    commission_rate: float = Field(0.001, ge=0, lt=1, allow_inf_nan=False)
+    default_leverage: float = Field(10.0, ge=1, le=100, allow_inf_nan=False)
 
-    clock: Clock = field(default_factory=SystemClock, compare=False)
-    market_factory: Callable[[Settings], MarketSource] | None = field(default=None, compare=False)
+    # --- Python-only overrides (never read from the environment) -------------------------
+    clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
+    market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
     """Builds the market source (default: the synthetic series); tests script prices here."""
 
-    def __post_init__(self) -> None:
-        if self.max_bars < 1:
-            raise SettingsError("TRADING_MAX_BARS must be at least 1")
-        if self.market_spread_bps < 0:
-            raise SettingsError("TRADING_MARKET_SPREAD_BPS must not be negative")
-        if self.tick_interval_s <= 0:
-            raise SettingsError("TRADING_TICK_INTERVAL_S must be positive")
-        if self.debug_routes not in {"loopback", "on", "off"}:
-            raise SettingsError("TRADING_DEBUG_ROUTES must be loopback, on or off")
-        for name in ("ws_max_connections", "ws_max_subscriptions", "ws_send_queue"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"TRADING_{name.upper()} must be at least 1")
-        if self.initial_balance <= 0 or not 0 <= self.commission_rate < 1:
-            raise SettingsError("initial balance must be positive, commission rate in [0, 1)")
-        if not 1 <= self.default_leverage <= 100:
-            raise SettingsError("TRADING_DEFAULT_LEVERAGE must be between 1 and 100")
-        if self.ws_max_message_bytes < 1024:
-            raise SettingsError("TRADING_WS_MAX_MESSAGE_BYTES must be at least 1024")
-        if self.ws_send_timeout_s <= 0 or self.ws_heartbeat_s < 0:
-            raise SettingsError("WebSocket timeouts must be positive")
-        if sorted(self.intraday_depth_days) != [1, 5, 15, 30, 60]:
-            raise SettingsError("TRADING_INTRADAY_DEPTH_DAYS must give 1, 5, 15, 30 and 60")
-        if any(days < 1 for days in self.intraday_depth_days.values()):
-            raise SettingsError("intraday depths must be at least one day")
+    CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory"})
 
-    def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(describe(exc)) from None
+
+    # --- field rules that a bound alone cannot say -------------------------------------------
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if not is_host(value):
+            raise ValueError("expected an IP address or a host name, e.g. 127.0.0.1 or ::1")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if value not in LOG_LEVELS:
+                raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return value
+
+    @field_validator("debug_routes", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        if not str(value).strip():
+            raise ValueError("must name a directory")
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} exists and is not a directory")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must not be empty: give * or comma-separated origins")
+        problems = [p for p in map(_origin_error, value) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("history_start")
+    @classmethod
+    def _history_start(cls, value: dt.date) -> dt.date:
+        today = dt.datetime.now(dt.UTC).date()
+        if not FIRST_HISTORY_DAY <= value <= today:
+            raise ValueError(f"expected a day from {FIRST_HISTORY_DAY} to today ({today})")
+        return value
+
+    @field_validator("intraday_depth_days", mode="before")
+    @classmethod
+    def _parse_depths(cls, value: object) -> object:
+        return parse_depths(value) if isinstance(value, str) else value
+
+    @field_validator("intraday_depth_days")
+    @classmethod
+    def _depths(cls, value: dict[int, int]) -> dict[int, int]:
+        if set(value) != INTRADAY_MINUTES:
+            raise ValueError("must give exactly the resolutions 1, 5, 15, 30 and 60 (MINUTES:DAYS)")
+        if any(not 1 <= days <= 3650 for days in value.values()):
+            raise ValueError("each depth must be from 1 to 3650 days")
+        return value
+
+    # --- building ---------------------------------------------------------------------------
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Code-built settings see only what the code passes (see the module docstring)."""
+        return (init_settings,)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``TRADING_<FIELD>`` variables; unset ones keep their defaults."""
-        env = os.environ if environ is None else environ
-        kwargs: dict[str, object] = {}
-        for name, convert in _FROM_TEXT.items():
-            text = env.get(f"TRADING_{name.upper()}")
-            if text is None:
-                continue
-            try:
-                kwargs[name] = convert(text)
-            except ValueError as exc:
-                raise SettingsError(f"TRADING_{name.upper()}={text!r}: {exc}") from exc
-        return cls(**kwargs)  # type: ignore[arg-type]
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``TRADING_<FIELD>`` variables (``environ`` defaults to ``os.environ``).
+
+        Unknown ``TRADING_*`` names are an error too: a typo must not silently leave a limit at
+        its default.
+        """
+        source = _EnvironSource(cls, environ)
+        unknown = sorted(
+            name
+            for name in source.env_vars
+            if name.upper().startswith(ENV_PREFIX)
+            and name.lower().removeprefix(ENV_PREFIX.lower()) not in _env_fields()
+            and not name.upper().startswith(_IGNORED_PREFIXES)
+        )
+        if unknown:
+            known = ", ".join(env_name(f) for f in sorted(_env_fields()))
+            raise SettingsError(
+                "\n".join(f"{name.upper()}: unknown setting (known: {known})" for name in unknown)
+            )
+        try:
+            values = source()
+        except ValueError as exc:  # a complex value that is not valid JSON
+            raise SettingsError(str(exc)) from None
+        return cls(**{**values, **overrides})
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated like any other Settings."""
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**current, **changes})
 
 
-def _origins(text: str) -> tuple[str, ...]:
-    return tuple(o.strip() for o in text.split(",") if o.strip())
+_IGNORED_PREFIXES = ("TRADING_FUZZ_", "TRADING_TEST_")
+"""Variables of the test tooling (``make fuzz``), not of the service."""
 
 
-_FROM_TEXT: dict[str, Callable[[str], object]] = {
-    "host": str.strip,
-    "port": int,
-    "log_level": str.upper,
-    "data_dir": Path,
-    "cors_origins": _origins,
-    "debug_routes": lambda text: text.strip().lower(),
-    "bench": _bool,
-    "market_seed": int,
-    "history_start": dt.date.fromisoformat,
-    "intraday_depth_days": parse_depths,
-    "max_bars": int,
-    "tick_interval_s": float,
-    "market_spread_bps": float,
-    "quotes_slow_interval_s": float,
-    "ws_max_connections": int,
-    "ws_max_subscriptions": int,
-    "ws_max_message_bytes": int,
-    "ws_send_queue": int,
-    "ws_send_timeout_s": float,
-    "ws_heartbeat_s": float,
-    "ws_idle_timeout_s": float,
-    "ws_max_lifetime_s": float,
-    "ws_compress": _bool,
-    "equity_interval_s": float,
-    "initial_balance": float,
-    "commission_rate": float,
-    "default_leverage": float,
-}
-"""How each setting is read from its environment variable (``TRADING_`` + upper-case name)."""
+def _env_fields() -> frozenset[str]:
+    return frozenset(Settings.model_fields) - Settings.CODE_ONLY
+
+
+class _EnvironSource(EnvSettingsSource):
+    """The environment source, reading a given mapping (tests) or ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._environ is None:
+            return super()._load_env_vars()
+        return {k.lower(): v for k, v in self._environ.items()}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in Settings.CODE_ONLY:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad value: ``TRADING_PORT='70000': Input should be ≤ 65535``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error.get("loc") or ("?",)
+        field = str(loc[0])
+        message = error["msg"].removeprefix("Value error, ")
+        if field in Settings.CODE_ONLY or field not in Settings.model_fields:
+            lines.append(f"{field}: {message}")
+            continue
+        accepted = accepted_range(field)
+        suffix = f" (accepted: {accepted})" if accepted else ""
+        lines.append(f"{env_name(field)}={error.get('input')!r}: {message}{suffix}")
+    return "\n".join(lines)
+
+
+def accepted_range(field: str) -> str:
+    """The bounds a numeric field declares, as text: ``1 <= value <= 65535``."""
+    low = high = ""
+    for item in Settings.model_fields[field].metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = f"{item.ge} <= "
+        elif isinstance(item, annotated_types.Gt):
+            low = f"{item.gt} < "
+        elif isinstance(item, annotated_types.Le):
+            high = f" <= {item.le}"
+        elif isinstance(item, annotated_types.Lt):
+            high = f" < {item.lt}"
+    return f"{low}value{high}" if low or high else ""
+
+
+def check_data_dir(settings: Settings) -> None:
+    """Create the data dir and prove it writable, before anything is loaded (serve, reset)."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-probe"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(
+            f"{env_name('data_dir')}={str(path)!r}: not a writable directory ({reason})"
+        ) from None
