@@ -56,9 +56,7 @@ _ITEM = r"#(?P<item>\d+)"
 _PROPERTY = r"(?P<prop>S\d+(?:\s*,\s*S\d+)*)\b"
 _QUOTED = r"\"(?P<phrase>[^\"\n]{2,60})\""
 
-CITATION = re.compile(
-    rf"{_NAME}(?:\s+(?:{_SECTION}{_MORE}|{_ITEM}|{_PROPERTY}))?(?:\s+{_QUOTED})?"
-)
+CITATION = re.compile(rf"{_NAME}(?:\s+(?:{_SECTION}{_MORE}|{_ITEM}|{_PROPERTY}))?(?:\s+{_QUOTED})?")
 """``name.md`` optionally followed by ``§N[.M]`` (more after ``,``/``-``/``and``, optionally a
 quoted sub-heading), or ``#N`` (a numbered item), or ``S1, S2`` (named properties), or a quoted
 phrase."""
@@ -91,8 +89,8 @@ def citations(path: Path, text: str | None = None) -> Iterator[Citation]:
     if text is None:
         text = path.read_text(encoding="utf-8")
     for match in CITATION.finditer(text):
-        if text[match.end() : match.end() + 1] == ")" and text[match.start() - 2 : match.start()] == "](":
-            continue  # the target of a markdown link: checked below
+        if text[match.start() - 2 : match.start()] == "](":
+            continue  # the target of a markdown link: checked below, anchor included
         sections: tuple[str, ...] = ()
         if match["first"]:
             sections = (match["first"], *SECTION_NUMBER.findall(match["more"] or ""))
@@ -144,7 +142,8 @@ HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*$", re.MULTILINE)
 
 
 def headings(doc: Path) -> list[str]:
-    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
+    fences = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+    text = fences.sub("", doc.read_text(encoding="utf-8"))  # a "# comment" in code is no heading
     return [m.group(2) for m in HEADING.finditer(text)]
 
 
@@ -168,10 +167,12 @@ def problems(c: Citation) -> list[str]:
         return [f"{c.where()}: {c.path} is not a file of this repository"]
     out: list[str] = []
     body = doc.read_text(encoding="utf-8")
-    out += [f"{c.where()}: no section {n} in {c.path}" for n in c.sections if not has_section(doc, n)]
+    out += [f"{c.where()}: no section {n} in {c.path}" for n in c.sections
+            if not has_section(doc, n)]  # fmt: skip
     if c.item is not None and not has_item(doc, c.item):
         out.append(f"{c.where()}: no numbered item {c.item} in {c.path}")
-    out += [f"{c.where()}: {p} is not defined in {c.path}" for p in c.properties if f"**{p}" not in body]
+    out += [f"{c.where()}: {p} is not defined in {c.path}" for p in c.properties
+            if f"**{p}" not in body]  # fmt: skip
     if c.phrase is not None and c.phrase not in body:
         out.append(f"{c.where()}: {c.phrase!r} does not appear in {c.path}")
     if c.anchor is not None and c.anchor not in {anchor_of(h) for h in headings(doc)}:
@@ -210,11 +211,20 @@ def test_citation_pattern(text: str, expected: list[tuple[str, tuple[str, ...]]]
 
 def test_checker_catches_what_it_should() -> None:
     assert problems(_cite("docs: shared/contract/websocket.md")[0])
-    assert problems(_cite("(design.md \"The hub\")")[0])
-    assert not problems(_cite("rest.md §1")[0]) or not (DOCS / "rest.md").exists()
+    assert problems(_cite('(design.md "The hub")')[0])
+    assert not problems(_cite("rest.md §1, §4 and broker.md §2.1")[0])
+    assert not problems(_cite('rest.md §4 "Outside OpenAPI"')[0])
+    assert problems(_cite('rest.md §4 "No such heading"')[0])
+    assert not problems(_cite("market.md S1, S7")[0])
     assert problems(_cite("rest.md §99")[0])
     assert problems(_cite("market.md S99")[0])
     assert problems(_cite("differences.md #999")[0])
+    assert not problems(_cite("differences.md #16")[0])
+    link = next(citations(DOCS / "probe.md", "see [netting](broker.md#5-positions-netting)"))
+    assert link.link
+    assert not problems(link)
+    assert problems(next(citations(DOCS / "probe.md", "[x](broker.md#no-such-anchor)")))
+    assert problems(next(citations(ROOT / "probe.md", "[x](broker.md)")))  # relative to the file
 
 
 # --- no machine paths -------------------------------------------------------------------------
