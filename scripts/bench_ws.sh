@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # WebSocket benchmark: this service vs the minimal aiohttp server (scripts/bench_ws_baseline.py),
-# both driven by the shared, independent load generator (shared/bench/load.py), results as JSON
-# lines, medians over repeats via shared/bench/summarize.py.
+# both driven by an independent load generator that is not part of this repository (load.py in
+# $BENCH_DIR), results as JSON lines, medians over repeats via $BENCH_DIR/summarize.py.
 #
 # Every (repeat, workload) runs against a FRESH process of each server, ours first, then the
 # baseline, so the two see the same neighbourhood and no run inherits another's memory.
@@ -24,14 +24,21 @@
 #                        servers from that copy, so edits made to the tree during a long run
 #                        cannot change (or break) the code under test; 0: run the tree as is
 #   TREE [the repo]      directory whose trading/ package is "ours" (e.g. an older checkout)
-#   LOAD, SUMMARIZE      paths of load.py / summarize.py [/work/shared/bench/...]
+#   BENCH_DIR [../shared/bench, relative to the repository root]  folder of the load tool
+#   LOAD, SUMMARIZE      paths of load.py / summarize.py [$BENCH_DIR/...]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-BENCH_DIR=${BENCH_DIR:-/work/shared/bench}
+BENCH_DIR=${BENCH_DIR:-$PWD/../shared/bench}
 LOAD=${LOAD:-$BENCH_DIR/load.py}
 SUMMARIZE=${SUMMARIZE:-$BENCH_DIR/summarize.py}
+for tool in "$LOAD" "$SUMMARIZE"; do
+  if [[ ! -f $tool ]]; then
+    echo "bench_ws.sh: $tool not found; set BENCH_DIR (or LOAD and SUMMARIZE) to the load tool" >&2
+    exit 2
+  fi
+done
 REPEATS=${REPEATS:-3}
 CLIENTS=${CLIENTS:-1000}
 FAN_RATE=${FAN_RATE:-10}

@@ -3,8 +3,8 @@
 It does only what a fan-out needs, the plainest way aiohttp allows: a dict topic → set of
 sockets, and a publish that serializes an update once and writes the same bytes to every
 subscriber with ``await ws.send_frame(...)``, one after the other, in the publishing task.
-It speaks enough of the wire protocol (docs: shared/contract/websocket.md) for the shared
-load generator (shared/bench/load.py ``fanout``, ``churn``, ``conns``) to run unchanged, and
+It speaks enough of the wire protocol (docs/websocket.md) for the independent load generator
+(``load.py fanout``, ``churn``, ``conns``; see scripts/bench_ws.sh) to run unchanged, and
 exposes the same two bench hooks as ``TRADING_BENCH=1 python -m trading serve``.
 
 What it deliberately omits (each of these costs the real service CPU or memory):

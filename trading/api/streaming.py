@@ -1,7 +1,7 @@
 """Streaming introspection (``GET /api/v1/ws/stats``) and the benchmark hooks.
 
 The hooks (``/api/v1/__bench/*``, only with ``TRADING_BENCH=1``) follow the load tools'
-contract (shared/bench/README.md): publish N bar updates at a rate through the real hub path.
+contract (rest.md §4 "Benchmark hooks"): publish N bar updates at a rate through the real hub path.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The broadcast hub: topic → subscribers, reference-counted feeds, fan-out of shared bytes.
 
 ``publish`` serializes an update **once** and hands the same bytes to every subscriber's
-bounded queue; it never awaits a socket (design.md "The hub"). A feed learns about a topic
-only on its 0↔1 transitions, so producers run exactly while someone listens.
+bounded queue; it never awaits a socket (architecture.md "Data flow of one live update"). A
+feed learns about a topic only on its 0↔1 transitions, so producers run exactly while someone
+listens.
 """
 
 from __future__ import annotations
