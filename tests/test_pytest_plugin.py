@@ -199,6 +199,24 @@ def test_the_readme_example_passes_in_a_fresh_project_and_writes_no_data_there(
     assert not (project / "data").exists()
 
 
+def test_the_fixtures_also_work_in_asyncio_strict_mode(tmp_path: Path) -> None:
+    """The README's alternative to auto mode: marked tests, the plugin's async fixtures."""
+    files = readme_example()
+    files["pyproject.toml"] = (
+        '[tool.pytest.ini_options]\nasyncio_default_fixture_loop_scope = "function"\n'
+    )
+    files["test_orders.py"] = (
+        "import pytest\npytestmark = pytest.mark.asyncio\n" + files["test_orders.py"]
+    )
+    for name, body in files.items():
+        (tmp_path / name).write_text(body)
+    result = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"], cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "mode=Mode.STRICT" in out, out
+    assert re.search(r"\b2 passed\b", out), out
+
+
 # -- the helpers, against the real app ----------------------------------------------------------
 
 
