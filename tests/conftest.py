@@ -31,6 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "spec_unchecked: do not check responses against the OpenAPI/AsyncAPI documents"
     )
     config.addinivalue_line("markers", "fuzz: long schemathesis run (make fuzz)")
+    config.addinivalue_line(
+        "markers", "venv: builds a real venv with pip (slow: tens of seconds, needs the index)"
+    )
 
 
 @pytest.fixture(scope="session")
