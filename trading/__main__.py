@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from trading.app import create_app, reset_broker
+from trading.broker.store import StartupError
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
 
@@ -44,13 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        host = args.host or settings.host
-        port = args.port or settings.port
-        web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
-    elif args.command == "reset-broker":
-        asyncio.run(reset_broker(settings))
-        print(f"reset the paper account in {settings.data_dir}")
+    try:
+        if args.command == "serve":
+            host = args.host or settings.host
+            port = args.port or settings.port
+            web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
+        elif args.command == "reset-broker":
+            asyncio.run(reset_broker(settings))
+            print(f"reset the paper account in {settings.data_dir}")
+    except StartupError as exc:
+        # a data dir that cannot be served: one clear line, no traceback, nothing written
+        print(f"trading: {exc.detail}", file=sys.stderr)
+        return 3
     return 0
 
 
