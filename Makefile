@@ -13,7 +13,7 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 CLIENT_DIR := $(NODE_DIR)/client-check
 
 .PHONY: install dev run test pytest lint lint-check format typecheck export-openapi export-specs \
-	bench screenshot clean node-deps node-deps-required client-check fuzz
+	bench screenshot clean node-deps node-deps-required client-check fuzz soak
 
 $(STAMP): pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,12 @@ fuzz: install
 	TRADING_FUZZ_EXAMPLES=$${TRADING_FUZZ_EXAMPLES:-300} \
 	TRADING_FUZZ_PHASES=examples,coverage,fuzzing,stateful TRADING_FUZZ_TIMEOUT_S=1800 \
 		$(PY) -m pytest -q tests/test_fuzz.py
+
+# Longer restart-durability run than the one in `make test`: concurrent writers, SIGKILL and
+# SIGTERM restarts, every acknowledged operation compared with what is stored.
+soak: install
+	TRADING_SOAK_ROUNDS=$${TRADING_SOAK_ROUNDS:-12} TRADING_SOAK_SECONDS=$${TRADING_SOAK_SECONDS:-10} \
+		$(PY) -m pytest -q -s -p no:randomly tests/test_restart_durability.py
 
 bench: install
 	$(PY) scripts/bench_rest.py

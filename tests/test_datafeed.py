@@ -460,7 +460,12 @@ async def test_integral_float_strings_are_accepted(trading_client: Client) -> No
 async def test_max_bars_caps_to_the_most_recent(
     aiohttp_client: AiohttpClient, trading_settings: Settings, trading_client: Client
 ) -> None:
-    capped = await aiohttp_client(create_app(trading_settings.replace(max_bars=100)))
+    capped = await aiohttp_client(
+        create_app(
+            # its own data dir: one server per data dir
+            trading_settings.replace(max_bars=100, data_dir=trading_settings.data_dir / "other")
+        )
+    )
     full = await all_bars(trading_client, "1")
     assert len(full) > 100
     assert await all_bars(capped, "1") == full[-100:]

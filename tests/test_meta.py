@@ -210,14 +210,21 @@ async def bars_of(client: Client, params: dict[str, str]) -> list[Any]:
 async def test_same_settings_give_the_same_bars(
     aiohttp_client: AiohttpClient, trading_settings: Settings, trading_client: Client
 ) -> None:
-    again = await aiohttp_client(create_app(trading_settings))
+    # a second app beside the first needs its own data dir (one server per data dir)
+    again = await aiohttp_client(
+        create_app(trading_settings.replace(data_dir=trading_settings.data_dir / "other"))
+    )
     assert await bars_of(again, BARS_1D) == await bars_of(trading_client, BARS_1D)
 
 
 async def test_seed_changes_the_bars(
     aiohttp_client: AiohttpClient, trading_settings: Settings, trading_client: Client
 ) -> None:
-    other = await aiohttp_client(create_app(trading_settings.replace(market_seed=7)))
+    other = await aiohttp_client(
+        create_app(
+            trading_settings.replace(market_seed=7, data_dir=trading_settings.data_dir / "other")
+        )
+    )
     seeded = await bars_of(other, BARS_1D)
     default = await bars_of(trading_client, BARS_1D)
     assert [b["time"] for b in seeded] == [b["time"] for b in default]
@@ -227,7 +234,11 @@ async def test_seed_changes_the_bars(
 async def test_max_bars_caps_rest_and_udf(
     aiohttp_client: AiohttpClient, trading_settings: Settings, trading_client: Client
 ) -> None:
-    capped = await aiohttp_client(create_app(trading_settings.replace(max_bars=50)))
+    capped = await aiohttp_client(
+        create_app(
+            trading_settings.replace(max_bars=50, data_dir=trading_settings.data_dir / "other")
+        )
+    )
     full = await bars_of(trading_client, BARS_1M)
     assert await bars_of(capped, BARS_1M) == full[-50:]
     assert await bars_of(capped, {**BARS_1M, "count_back": "1000"}) == full[-50:]

@@ -20,6 +20,8 @@ V1 = "v1"
 ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/"): ("root__get", ["root"], set()),
     ("get", "/api/v1/health"): ("getHealthStatus", [V1, "health"], set()),
+    # readiness (issue 11): 503 carries the same body as 200, naming the failed checks
+    ("get", "/api/v1/ready"): ("getReadiness", [V1, "health"], {503}),
     ("get", "/api/v1/versions"): ("getAPIVersions", [V1, "versioning"], set()),
     ("get", "/api/v1/version"): ("getCurrentAPIVersion", [V1, "versioning"], set()),
     ("get", "/api/v1/datafeed/config"): ("getConfig", [V1, "datafeed"], set()),
@@ -28,10 +30,10 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/api/v1/datafeed/bars"): ("getBars", [V1, "datafeed"], {404, 422}),
     ("post", "/api/v1/datafeed/quotes"): ("getQuotes", [V1, "datafeed"], {422}),
     ("get", "/api/v1/datafeed/health"): ("datafeedHealthCheck", [V1, "datafeed"], set()),
-    ("post", "/api/v1/broker/orders"): ("placeOrder", [V1, "broker"], {400, 422}),
+    ("post", "/api/v1/broker/orders"): ("placeOrder", [V1, "broker"], {400, 422, 503}),
     ("post", "/api/v1/broker/orders/preview"): ("previewOrder", [V1, "broker"], {422}),
-    ("put", "/api/v1/broker/orders/{order_id}"): ("modifyOrder", [V1, "broker"], {400, 422}),
-    ("delete", "/api/v1/broker/orders/{order_id}"): ("cancelOrder", [V1, "broker"], {400}),
+    ("put", "/api/v1/broker/orders/{order_id}"): ("modifyOrder", [V1, "broker"], {400, 422, 503}),
+    ("delete", "/api/v1/broker/orders/{order_id}"): ("cancelOrder", [V1, "broker"], {400, 503}),
     ("get", "/api/v1/broker/orders"): ("getOrders", [V1, "broker"], set()),
     ("get", "/api/v1/broker/positions"): ("getPositions", [V1, "broker"], set()),
     ("get", "/api/v1/broker/executions/{symbol}"): ("getExecutions", [V1, "broker"], set()),
@@ -39,15 +41,15 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("delete", "/api/v1/broker/positions/{position_id}"): (
         "closePosition",
         [V1, "broker"],
-        {400, 404, 422},
+        {400, 404, 422, 503},
     ),
     ("put", "/api/v1/broker/positions/{position_id}/brackets"): (
         "editPositionBrackets",
         [V1, "broker"],
-        {404, 422},
+        {404, 422, 503},
     ),
     ("get", "/api/v1/broker/leverage/info"): ("leverageInfo", [V1, "broker"], {400, 422}),
-    ("put", "/api/v1/broker/leverage/set"): ("setLeverage", [V1, "broker"], {400, 422}),
+    ("put", "/api/v1/broker/leverage/set"): ("setLeverage", [V1, "broker"], {400, 422, 503}),
     ("post", "/api/v1/broker/leverage/preview"): ("previewLeverage", [V1, "broker"], {422}),
     ("get", "/api/v1/broker/equity"): ("getEquity", [V1, "broker"], set()),
     ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),
@@ -137,6 +139,8 @@ def test_declared_statuses_are_200_and_the_contract_errors(
         assert set(ops[key]["responses"]) == {"200", *map(str, errors)}, key
         for status in errors:
             body = "HTTPValidationError" if status == 422 else "HTTPError"
+            if key == ("get", "/api/v1/ready"):
+                body = "ReadinessResponse"
             schema = ops[key]["responses"][str(status)]["content"]["application/json"]["schema"]
             assert schema == {"$ref": f"#/components/schemas/{body}"}, (key, status)
 

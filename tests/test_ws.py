@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -398,7 +399,9 @@ async def test_quotes_accepts_200_distinct_symbols_with_duplicates(trading_clien
 
 
 async def limited_client(aiohttp_client: AiohttpClient, tmp_path: Path, **changes: Any) -> Client:
-    settings = Settings(data_dir=tmp_path, clock=ManualClock(1_761_309_296.25)).replace(**changes)
+    # each app its own data dir: one server per data dir (a test may build two)
+    data_dir = Path(tempfile.mkdtemp(dir=tmp_path))
+    settings = Settings(data_dir=data_dir, clock=ManualClock(1_761_309_296.25)).replace(**changes)
     return await aiohttp_client(create_app(settings))
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import web
 
 from trading.app import create_app, reset_broker
-from trading.settings import Settings, SettingsError, check_data_dir
+from trading.broker.store import StartupError
+from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
 
 
@@ -39,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env(**_cli_overrides(args))
-        check_data_dir(settings)
     except SettingsError as exc:
         print("trading: cannot start, bad settings:", file=sys.stderr)
         for line in str(exc).splitlines():
@@ -48,13 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.command == "serve":
-        web.run_app(
-            create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5.0
-        )
-    elif args.command == "reset-broker":
-        asyncio.run(reset_broker(settings))
-        print(f"reset the paper account in {settings.data_dir}")
+    try:
+        if args.command == "serve":
+            web.run_app(
+                create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5.0
+            )
+        elif args.command == "reset-broker":
+            asyncio.run(reset_broker(settings))
+            print(f"reset the paper account in {settings.data_dir}")
+    except StartupError as exc:
+        # a data dir that cannot be served: one clear line, no traceback, nothing written
+        print(f"trading: {exc.detail}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -16,6 +16,8 @@ import orjson
 import pydantic
 from aiohttp import web
 
+from trading.broker.store import StorageError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,6 +110,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(422, exc.errors)
     except ApiError as exc:
         return error_response(exc.status, exc.detail)
+    except StorageError as exc:
+        # the database refused the write (disk full, read-only, deleted): nothing was stored,
+        # and the next request retries it; a client can try again later
+        return error_response(503, exc.detail, {"Retry-After": "5"})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

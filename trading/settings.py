@@ -343,18 +343,3 @@ def accepted_range(field: str) -> str:
         elif isinstance(item, annotated_types.Lt):
             high = f" < {item.lt}"
     return f"{low}value{high}" if low or high else ""
-
-
-def check_data_dir(settings: Settings) -> None:
-    """Create the data dir and prove it writable, before anything is loaded (serve, reset)."""
-    path = settings.data_dir
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-probe"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise SettingsError(
-            f"{env_name('data_dir')}={str(path)!r}: not a writable directory ({reason})"
-        ) from None

@@ -43,9 +43,14 @@ from trading.models.broker import (
     SuccessResponse,
 )
 from trading.models.meta import HTTPError, HTTPValidationError
-from trading.specs.operation import operation
+from trading.specs.operation import Content, operation
 
 routes = web.RouteTableDef()
+STORAGE_UNAVAILABLE = Content(
+    HTTPError,
+    description="The broker database cannot take the write now (disk full, read-only, deleted "
+    "file): nothing was changed; retry later (`Retry-After`). `detail` says why.",
+)
 PREFIX = "/api/v1/broker"
 ACCOUNT = AccountMetainfo(id="DEMO-ACCOUNT", name="Demo Trading Account")
 
@@ -79,7 +84,12 @@ async def parse_pre_order(request: web.Request) -> PreOrder:
     tag="broker",
     summary="Place an order",
     body=PreOrder,
-    responses={200: PlaceOrderResult, 400: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: PlaceOrderResult,
+        400: HTTPError,
+        422: HTTPValidationError,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def place_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
@@ -109,7 +119,12 @@ async def preview_order(request: web.Request) -> web.Response:
     tag="broker",
     summary="Modify a working order",
     body=PreOrder,
-    responses={200: SuccessResponse, 400: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: SuccessResponse,
+        400: HTTPError,
+        422: HTTPValidationError,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def modify_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
@@ -123,7 +138,7 @@ async def modify_order(request: web.Request) -> web.Response:
     "cancelOrder",
     tag="broker",
     summary="Cancel an order",
-    responses={200: SuccessResponse, 400: HTTPError},
+    responses={200: SuccessResponse, 400: HTTPError, 503: STORAGE_UNAVAILABLE},
 )
 async def cancel_order(request: web.Request) -> web.Response:
     with domain_errors():
@@ -186,7 +201,13 @@ async def get_equity(request: web.Request) -> web.Response:
     tag="broker",
     summary="Close a position, fully or partly",
     query=ClosePositionQuery,
-    responses={200: SuccessResponse, 400: HTTPError, 404: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: SuccessResponse,
+        400: HTTPError,
+        404: HTTPError,
+        422: HTTPValidationError,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def close_position(request: web.Request) -> web.Response:
     query = parse_query(request, ClosePositionQuery)
@@ -212,7 +233,12 @@ async def close_position(request: web.Request) -> web.Response:
     tag="broker",
     summary="Replace a position's brackets",
     body=Body_editPositionBrackets,
-    responses={200: SuccessResponse, 404: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: SuccessResponse,
+        404: HTTPError,
+        422: HTTPValidationError,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def edit_position_brackets(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), Body_editPositionBrackets)
@@ -262,7 +288,12 @@ async def leverage_info(request: web.Request) -> web.Response:
     tag="broker",
     summary="Set the leverage of a symbol",
     body=LeverageSetParams,
-    responses={200: LeverageSetResult, 400: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: LeverageSetResult,
+        400: HTTPError,
+        422: HTTPValidationError,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def set_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
@@ -302,7 +333,7 @@ def debug_allowed(request: web.Request) -> bool:
     "resetBrokerState",
     tag="broker",
     summary="Reset the paper account (debug)",
-    responses={200: SuccessResponse, 404: HTTPError},
+    responses={200: SuccessResponse, 404: HTTPError, 503: STORAGE_UNAVAILABLE},
     hidden=True,
 )
 async def reset_broker_state(request: web.Request) -> web.Response:

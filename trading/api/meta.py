@@ -5,11 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.api.io import model_response
-from trading.keys import SETTINGS
+from trading.keys import BROKER, SETTINGS, STREAM
 from trading.models.meta import (
     APIMetadata,
     APIVersion,
     HealthResponse,
+    ReadinessCheck,
+    ReadinessResponse,
     RootIndex,
     VersionInfo,
     WebSocketRouteInfo,
@@ -84,6 +86,53 @@ async def get_health_status(request: web.Request) -> web.Response:
                 "deprecation_notice": V1.deprecation_notice,
             },
         )
+    )
+
+
+def stall_limit_s(tick_interval_s: float) -> float:
+    """How long a loop may go without a completed round before readiness fails: generous,
+    so a busy event loop on a small machine is not taken for a stopped one."""
+    return max(10 * tick_interval_s, 5.0)
+
+
+@routes.get(f"{API_PREFIX}/ready")
+@operation(
+    "getReadiness",
+    tag="health",
+    summary="Readiness check",
+    description=(
+        "200 when the service can take orders: the broker database is open, is still the "
+        "file in the data dir and takes writes; the broker's fill loop and (while something "
+        "is watched) the market stream are ticking. 503 with the same body otherwise, "
+        "`detail` naming the failed checks. `/health` is the liveness check."
+    ),
+    responses={200: ReadinessResponse, 503: ReadinessResponse},
+)
+async def get_readiness(request: web.Request) -> web.Response:
+    settings, broker = request.app[SETTINGS], request.app[BROKER]
+    limit = stall_limit_s(settings.tick_interval_s)
+    problems = {
+        "database": await broker.storage_problem(),
+        "fills": broker.fill_loop_problem(limit),
+        "market_stream": request.app[STREAM].stall(limit),
+    }
+    ok = {
+        "database": "open, writable",
+        "fills": "evaluating",
+        "market_stream": "ticking" if request.app[STREAM].active else "idle (nothing watched)",
+    }
+    failed = [f"{name}: {why}" for name, why in problems.items() if why is not None]
+    return model_response(
+        ReadinessResponse(
+            status="not ready" if failed else "ready",
+            detail="; ".join(failed) if failed else None,
+            timestamp=iso_ms(settings.clock.now()),
+            checks={
+                name: ReadinessCheck(ok=why is None, detail=why or ok[name])
+                for name, why in problems.items()
+            },
+        ),
+        503 if failed else 200,
     )
 
 

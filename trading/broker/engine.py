@@ -145,7 +145,7 @@ class Engine:
         spec, order_spec, prices, entry = self._validate(pre, now, current=None)
         self._check_buying_power(spec.name, order_spec.side, order_spec.qty, entry, now)
         changes = Changes()
-        order = self._new_order(order_spec, spec.name, now)
+        order = self._new_order(order_spec, spec.name, now, changes)
         changes.order(order)
         self._try_fill(order, prices, int(now * 1000), changes, now)
         return order, changes
@@ -208,6 +208,7 @@ class Engine:
         spec: OrderSpec,
         symbol: str,
         now: float,
+        changes: Changes,
         *,
         parent: str | None = None,
         role: BracketRole | None = None,
@@ -235,6 +236,9 @@ class Engine:
             since=math.floor(now),
         )
         self.orders[order.id] = order
+        # stored with an INSERT, and the counter with it in the same transaction (store.commit)
+        changes.created.add(order.id)
+        changes.account = True
         return order
 
     # -- modify, cancel -----------------------------------------------------------------------
@@ -352,7 +356,9 @@ class Engine:
                 take_profit=None, stop_loss=None, guaranteed_stop=prices_.get("guaranteed"),
                 trailing_stop_pips=prices_.get("trailing"), stop_type=None,
             )  # fmt: skip
-            return self._new_order(spec, position.symbol, now, parent=position.symbol, role=role)
+            return self._new_order(
+                spec, position.symbol, now, changes, parent=position.symbol, role=role
+            )
 
         if brackets.take_profit is not None:
             changes.order(

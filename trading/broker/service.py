@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from trading.broker.engine import BracketRequest, Engine
 from trading.broker.state import Changes, Equity, Fill, Order, Position
-from trading.broker.store import Store
+from trading.broker.store import StorageError, Store
 from trading.clock import Clock
 from trading.market.source import MarketSource
 from trading.models.broker import PreOrder
@@ -62,6 +62,11 @@ class BrokerService:
         self._task: asyncio.Task[None] | None = None
         self._last_equity: Equity | None = None
         self._last_equity_push = 0.0
+        self._stale: str | None = None
+        """Set when a failed commit could not be undone by a reload: memory may then hold an
+        uncommitted change, so nothing is read or written until a reload succeeds."""
+        self.last_evaluation = time.monotonic()
+        """When the fill loop last finished an evaluation (readiness)."""
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -78,11 +83,27 @@ class BrokerService:
 
     async def start(self) -> None:
         await self.load()
+        self.last_evaluation = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="broker-fills")
         log.info(
             "broker state loaded from %s: %d orders, %d positions",
             self.store.path, len(self.engine.orders), len(self.engine.positions),
         )  # fmt: skip
+
+    async def storage_problem(self) -> str | None:
+        """Readiness: None when the database is open, the same file, and takes writes."""
+        if self._stale is not None:
+            return self._stale
+        return await self.store.probe()
+
+    def fill_loop_problem(self, limit_s: float) -> str | None:
+        """Readiness: why the fill loop is not evaluating working orders, or None."""
+        if self._task is None or self._task.done():
+            return "the broker's fill loop is not running"
+        age = time.monotonic() - self.last_evaluation
+        if age > limit_s:
+            return f"the broker's fill loop has not completed an evaluation for {age:.1f} s"
+        return None
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -97,6 +118,7 @@ class BrokerService:
 
     async def read(self, fn: Callable[[Engine], T]) -> T:
         async with self._lock:
+            await self._ensure_committed_state()
             return fn(self.engine)
 
     async def orders(self) -> list[Order]:
@@ -115,9 +137,27 @@ class BrokerService:
 
     async def _mutate(self, fn: Callable[[Engine, float], tuple[T, Changes]]) -> T:
         async with self._lock:
+            await self._ensure_committed_state()
             result, changes = fn(self.engine, self.clock.now())
             await self._commit(changes)
         return result
+
+    async def _reload(self) -> None:
+        snap = await self.store.load()
+        self.engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+
+    async def _ensure_committed_state(self) -> None:
+        """After a failed commit whose reload failed too: reload now, or refuse (503)."""
+        if self._stale is None:
+            return
+        try:
+            await self._reload()
+        except Exception as exc:
+            raise StorageError(
+                f"{self._stale}; reloading the committed state failed: {exc}"
+            ) from exc
+        log.warning("broker state reloaded from %s after a failed commit", self.store.path)
+        self._stale = None
 
     async def _commit(self, changes: Changes) -> None:
         if not changes:
@@ -125,12 +165,20 @@ class BrokerService:
         engine = self.engine
         try:
             await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
-        except BaseException:
+        except BaseException as exc:
             # the database refused (or we were cancelled mid-write): drop the uncommitted
             # in-memory change so memory never disagrees with what survives a restart
-            log.exception("broker commit failed; reloading the last committed state")
-            snap = await self.store.load()
-            engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+            if isinstance(exc, StorageError):
+                log.error("broker commit failed, nothing stored: %s", exc.detail)
+            else:
+                log.exception("broker commit failed; reloading the last committed state")
+            self._stale = exc.detail if isinstance(exc, StorageError) else repr(exc)
+            try:
+                await self._reload()
+            except BaseException:
+                log.exception("reloading the committed broker state failed")
+                raise exc from None
+            self._stale = None
             raise
         for route, item in changes.events:
             if route == "equity" and isinstance(item, Equity):
@@ -164,8 +212,10 @@ class BrokerService:
     async def evaluate(self) -> None:
         """Evaluate working orders up to now and push equity when it moved (rate-limited)."""
         async with self._lock:
+            await self._ensure_committed_state()
             now = self.clock.now()
             await self._commit(self.engine.evaluate(now))
+            self.last_evaluation = time.monotonic()
             if not self.engine.positions:
                 return
             if time.monotonic() - self._last_equity_push < self._equity_interval:
@@ -182,5 +232,7 @@ class BrokerService:
             await asyncio.sleep(self._tick - time.time() % self._tick)
             try:
                 await self.evaluate()
+            except StorageError:
+                pass  # logged by _commit; retried at the next tick (readiness reports it)
             except Exception:
                 log.exception("broker evaluation failed")

@@ -139,6 +139,9 @@ class Changes:
 
     events: list[tuple[str, object]] = field(default_factory=list)
     orders: dict[str, Order] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    """Ids in ``orders`` that this mutation numbered: stored with an INSERT (a collision with
+    a stored row fails loudly), every other order with an UPDATE of its existing row."""
     positions: set[str] = field(default_factory=set)
     fills: list[Fill] = field(default_factory=list)
     leverage: set[str] = field(default_factory=set)

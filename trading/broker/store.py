@@ -9,6 +9,9 @@ the last transactions). The schema is created or migrated at start-up from :data
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -127,11 +130,32 @@ class Snapshot:
     leverage: dict[str, Decimal]
 
 
+class StorageError(Exception):
+    """The database cannot take a write (disk full, read-only, deleted): the API answers 503.
+
+    Raised after the failed transaction was rolled back, so nothing of it was stored."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class StartupError(StorageError):
+    """The data dir cannot be served (locked, corrupt, read-only): the server must not start."""
+
+
+LOCK_FILE = "trading.lock"
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-sqlite")
         self._db: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
+        self._lock_fd: int | None = None
+        self.failure: str | None = None
+        """Why the last write failed, until a write (or readiness probe) succeeds again."""
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -141,26 +165,67 @@ class Store:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def open(self, initial_balance: Decimal) -> Snapshot:
-        def connect() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._db = db
+        """Lock the data dir, open (or create) the database, check it, load it.
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
-        await self._run(lambda db: _migrate(db, initial_balance))
-        return await self.load()
+        Raises :class:`StartupError` with a message naming the file or dir when it cannot be
+        served: never a new account over a file that is there but unreadable."""
+
+        def connect() -> Snapshot:
+            self._lock_fd = lock_data_dir(self.path.parent)
+            try:
+                if not self.path.exists():
+                    _create(self.path, initial_balance)
+                self._db = _open_existing(self.path)
+                self._identity = _identity(self.path)
+                return _load(self._db)
+            except BaseException:
+                self._close_sync()
+                raise
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, connect)
 
     async def load(self) -> Snapshot:
         return await self._run(_load)
 
+    def _check_file(self) -> None:
+        """The file at the path is still the one the connection writes to (not deleted or
+        replaced): otherwise every commit would vanish with the unlinked inode."""
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            raise StorageError(
+                f"the broker database {self.path} was deleted while the server ran: "
+                "writes are refused (restore the file and restart the server)"
+            ) from None
+        if now != self._identity:
+            raise StorageError(
+                f"the broker database {self.path} was replaced while the server ran: "
+                "writes are refused (restart the server)"
+            )
+
+    def _write(self, db: sqlite3.Connection, body: Callable[[sqlite3.Connection], object]) -> None:
+        """One transaction, rolled back on any failure and reported as a StorageError."""
+        try:
+            self._check_file()
+            with _transaction(db):
+                body(db)
+        except StorageError as exc:
+            self.failure = exc.detail
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            self.failure = f"the broker database {self.path} refused the write: {exc}"
+            raise StorageError(self.failure) from exc
+        self.failure = None
+
     async def commit(self, changes: Changes, account: Account, positions: dict[str, Position],
                      leverage: dict[str, Decimal]) -> None:  # fmt: skip
-        """Write what a mutation changed, in one transaction."""
-        orders = [_order_row(o) for o in changes.orders.values()]
+        """Write what a mutation changed, in one transaction (the id counters included)."""
+        created = [_order_row(o) for o in changes.orders.values() if o.id in changes.created]
+        updated = [
+            (*_order_row(o)[1:], o.id)
+            for o in changes.orders.values()
+            if o.id not in changes.created
+        ]
         fills = [
             (f.seq, f.order_id, f.symbol, int(f.side), str(f.qty), str(f.price), f.time,
              str(f.commission), str(f.realized))
@@ -170,57 +235,221 @@ class Store:
         lev_rows = [(s, str(leverage[s])) for s in changes.leverage if s in leverage]
         acc = (str(account.realized), str(account.commissions), account.order_seq,
                account.fill_seq)  # fmt: skip
+        write_account = changes.account or bool(created) or bool(fills)
         reset = changes.reset
 
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                if reset:
-                    for table in ("orders", "executions", "positions", "leverage"):
-                        db.execute(f"DELETE FROM {table}")
+            if reset:
+                for table in ("orders", "executions", "positions", "leverage"):
+                    db.execute(f"DELETE FROM {table}")
+                db.execute(_UPDATE_ACCOUNT, acc)
+                return
+            if created:
+                # a plain INSERT: an id that is already stored fails the whole transaction
+                # instead of overwriting an acknowledged order
+                db.executemany(
+                    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                    created,
+                )
+            for row in updated:
+                if db.execute(_UPDATE_ORDER, row).rowcount != 1:
+                    raise sqlite3.IntegrityError(f"order {row[-1]} is not stored")
+            if fills:
+                db.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?)", fills)
+            for symbol, pos in pos_rows.items():
+                if pos is None:
+                    db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
+                else:
+                    # an upsert keeps the row (and its rowid, the opening order)
                     db.execute(
-                        "UPDATE account SET realized=?, commissions=?, order_seq=?, fill_seq=?",
-                        acc,
+                        "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (symbol) "
+                        "DO UPDATE SET q = excluded.q, avg = excluded.avg",
+                        (symbol, str(pos.q), str(pos.avg)),
                     )
-                    return
-                if orders:
-                    db.executemany(
-                        f"INSERT OR REPLACE INTO orders ({_ORDER_COLUMNS}) "
-                        f"VALUES ({', '.join('?' * 20)})",
-                        orders,
-                    )
-                if fills:
-                    db.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?)", fills)
-                for symbol, pos in pos_rows.items():
-                    if pos is None:
-                        db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
-                    else:
-                        # an upsert keeps the row (and its rowid, the opening order)
-                        db.execute(
-                            "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (symbol) "
-                            "DO UPDATE SET q = excluded.q, avg = excluded.avg",
-                            (symbol, str(pos.q), str(pos.avg)),
-                        )
-                if lev_rows:
-                    db.executemany("INSERT OR REPLACE INTO leverage VALUES (?, ?)", lev_rows)
-                if changes.account:
-                    db.execute(
-                        "UPDATE account SET realized=?, commissions=?, order_seq=?, fill_seq=?",
-                        acc,
-                    )
+            if lev_rows:
+                db.executemany("INSERT OR REPLACE INTO leverage VALUES (?, ?)", lev_rows)
+            if write_account:
+                db.execute(_UPDATE_ACCOUNT, acc)
 
-        await self._run(write)
+        await self._run(lambda db: self._write(db, write))
+
+    async def probe(self) -> str | None:
+        """Readiness: None when the database takes writes, else why not.
+
+        Cheap while writes succeed (the file check and a write lock, rolled back); after a
+        failed write it commits a no-op update, so a disk with space again is seen as such."""
+
+        def check(db: sqlite3.Connection) -> str | None:
+            if self.failure is not None:
+                try:
+                    self._write(db, lambda d: d.execute("UPDATE account SET id = id"))
+                except StorageError as exc:
+                    return exc.detail
+                return None
+            try:
+                self._check_file()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("UPDATE account SET id = id")
+                finally:
+                    db.execute("ROLLBACK")
+            except StorageError as exc:
+                return exc.detail
+            except (sqlite3.Error, OSError) as exc:
+                return f"the broker database {self.path} refuses writes: {exc}"
+            return None
+
+        if self._db is None:
+            return f"the broker database {self.path} is not open"
+        return await self._run(check)
+
+    def _close_sync(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the data-dir lock
+            self._lock_fd = None
 
     async def close(self) -> None:
-        def shut(db: sqlite3.Connection) -> None:
-            db.close()
-
-        if self._db is not None:
-            await self._run(shut)
-            self._db = None
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
 
 
+_UPDATE_ACCOUNT = "UPDATE account SET realized=?, commissions=?, order_seq=?, fill_seq=?"
+_UPDATE_ORDER = (
+    "UPDATE orders SET "
+    + ", ".join(f"{c.strip()} = ?" for c in _ORDER_COLUMNS.split(",")[1:])
+    + " WHERE id = ?"
+)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """An exclusive ``flock`` on the data dir's lock file, held until the fd is closed (the
+    process ends at the latest): one server (or reset) per data dir."""
+    lock_path = data_dir / LOCK_FILE
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StartupError(
+            f"cannot use the data dir {data_dir}: {exc.strerror} ({lock_path}); "
+            "it must exist or be creatable, and be writable"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise StartupError(
+            f"another trading server holds the data dir {data_dir} "
+            f"(lock {lock_path}{', pid ' + holder if holder else ''}); stop it first, or use "
+            "another TRADING_DATA_DIR"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _connect(uri: str) -> sqlite3.Connection:
+    db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _create(path: Path, initial_balance: Decimal) -> None:
+    """A new database, built beside the path and renamed into place once migrated: a crash
+    midway never leaves a half-made file that a restart would take for a broken account."""
+    for suffix in ("-wal", "-shm"):
+        stray = path.with_name(path.name + suffix)
+        if suffix == "-wal" and stray.exists() and stray.stat().st_size > 0:
+            raise StartupError(
+                f"the broker database {path} is missing but its write-ahead log {stray} is "
+                "there: the database file was deleted or moved. Restore it, or remove the "
+                "-wal and -shm files to start a new account"
+            )
+    fresh = path.with_name(path.name + ".new")
+    for leftover in (fresh, fresh.with_name(fresh.name + "-wal"),
+                     fresh.with_name(fresh.name + "-shm")):  # fmt: skip
+        leftover.unlink(missing_ok=True)
+    try:
+        db = _connect(fresh.resolve().as_uri())
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            _migrate(db, initial_balance)
+        finally:
+            db.close()
+        os.replace(fresh, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except (sqlite3.Error, OSError) as exc:
+        raise StartupError(f"cannot create the broker database {path}: {exc}") from None
+
+
+def _open_existing(path: Path) -> sqlite3.Connection:
+    """Open the file that is there, check it is a sound broker database that takes writes."""
+    if path.stat().st_size == 0:
+        raise StartupError(
+            f"the broker database {path} is empty (0 bytes), not a broker database: refusing "
+            "to start a new account over it. Restore it from a backup, or move it away to "
+            "start a new account"
+        )
+    try:
+        db = _connect(path.resolve().as_uri() + "?mode=rw")
+    except sqlite3.Error as exc:
+        raise StartupError(f"cannot open the broker database {path}: {exc}") from None
+    try:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            problems = [r[0] for r in db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise StartupError(
+                f"the broker database {path} is corrupt ({'; '.join(problems[:3])}): refusing "
+                "to start over it. Restore it from a backup, or move it away to start a new "
+                "account"
+            )
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 or version > len(MIGRATIONS):
+            raise StartupError(
+                f"the file {path} is not a broker database this version can use (schema "
+                f"version {version}, known 1..{len(MIGRATIONS)}): refusing to start over it"
+            )
+        try:
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            _migrate(db, Decimal(0))
+            # a write that is rolled back: a read-only file fails here, not at the first order
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("UPDATE account SET id = id")
+            finally:
+                db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StartupError(
+                f"the broker database {path} does not take writes ({exc}): check that the "
+                "file and its directory are writable by the server's user"
+            ) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error. A COMMIT that fails (disk full)
+    leaves SQLite's transaction open: it is rolled back too, so the next read (the reload of
+    the committed state) never sees the refused rows."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
@@ -228,7 +457,19 @@ class _transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if kind is not None else "COMMIT")
+        if kind is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except BaseException:
+                self._rollback()
+                raise
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
 
 def _migrate(db: sqlite3.Connection, initial_balance: Decimal) -> None:
@@ -247,12 +488,16 @@ def _migrate(db: sqlite3.Connection, initial_balance: Decimal) -> None:
 
 def _load(db: sqlite3.Connection) -> Snapshot:
     acc = db.execute("SELECT * FROM account").fetchone()
+    # the counters never go below a stored id (a database written before they were committed
+    # with every order keeps counting from its highest row)
+    max_order = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
+    max_fill = db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
     account = Account(
         initial_balance=Decimal(acc["initial_balance"]),
         realized=Decimal(acc["realized"]),
         commissions=Decimal(acc["commissions"]),
-        order_seq=acc["order_seq"],
-        fill_seq=acc["fill_seq"],
+        order_seq=max(acc["order_seq"], max_order),
+        fill_seq=max(acc["fill_seq"], max_fill),
     )
     orders = [_order(r) for r in db.execute(f"SELECT {_ORDER_COLUMNS} FROM orders ORDER BY seq")]
     positions = [

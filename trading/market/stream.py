@@ -102,6 +102,8 @@ class MarketStream:
         self._muted: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
+        self.last_tick = time.monotonic()
+        """When the ticker last ran (readiness: a watched stream that stopped ticking)."""
 
     # -- bars ---------------------------------------------------------------------------------
 
@@ -199,6 +201,17 @@ class MarketStream:
     def active(self) -> bool:
         return self._task is not None
 
+    def stall(self, limit_s: float) -> str | None:
+        """Readiness: why the stream is not ticking while watched, or None."""
+        if self._task is None:
+            return None
+        if self._task.done():
+            return "the market stream's ticker task has ended"
+        age = time.monotonic() - self.last_tick
+        if age > limit_s:
+            return f"the market stream has not ticked for {age:.1f} s"
+        return None
+
     def watched(self) -> tuple[int, int]:
         """(bar feeds, quote feeds) being computed: the CPU the stream costs."""
         return len(self._bars), len(self._quotes)
@@ -206,6 +219,7 @@ class MarketStream:
     def tick(self) -> None:
         """Emit every watched bar and quote that changed since the previous tick."""
         self.ticks += 1
+        self.last_tick = time.monotonic()
         for feed in list(self._bars.values()):
             self._tick_bar(feed)
         now = time.monotonic()
@@ -251,6 +265,7 @@ class MarketStream:
 
     def _ensure_running(self) -> None:
         if self._task is None:
+            self.last_tick = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="market-stream")
 
     def _stop(self) -> None:

@@ -39,6 +39,25 @@ class HealthResponse(WireModel):
     version_info: dict[str, Any]
 
 
+class ReadinessCheck(WireModel):
+    ok: bool
+    detail: str
+
+
+class ReadinessResponse(WireModel):
+    """``GET /api/v1/ready``: 200 when every check passes, else 503 naming what failed."""
+
+    status: str = Field(description="`ready` or `not ready`")
+    detail: str | None = Field(
+        default=None, description="The failed checks' details (only when not ready)"
+    )
+    timestamp: str
+    checks: dict[str, ReadinessCheck] = Field(
+        description="`database` (open, the same file, takes writes), `fills` (the broker's "
+        "fill loop evaluated recently), `market_stream` (ticking while something is watched)"
+    )
+
+
 class WebSocketRouteInfo(WireModel):
     endpoint: str
     docs: str
