@@ -78,6 +78,11 @@ class Settings:
     ws_idle_timeout_s: float = 0.0
     ws_max_lifetime_s: float = 0.0
     ws_compress: bool = False
+    # -- issue 11: outbound bytes per WebSocket connection ------------------------------------
+    ws_send_queue_bytes: int = 1_048_576
+    """Live traffic queued per connection, in bytes (payload + 96 per frame); see
+    docs/websockets.md for what the defaults cost at the connection limit."""
+    # -- end issue 11 ---------------------------------------------------------------------------
     equity_interval_s: float = 1.0
 
     initial_balance: float = 100_000.0
@@ -108,6 +113,12 @@ class Settings:
             raise SettingsError("TRADING_WS_MAX_MESSAGE_BYTES must be at least 1024")
         if self.ws_send_timeout_s <= 0 or self.ws_heartbeat_s < 0:
             raise SettingsError("WebSocket timeouts must be positive")
+        # issue 11: the byte bound must hold two frames of the largest topic
+        if not 2 * self.ws_max_message_bytes <= self.ws_send_queue_bytes <= 2**30:
+            raise SettingsError(
+                "TRADING_WS_SEND_QUEUE_BYTES must be between twice TRADING_WS_MAX_MESSAGE_BYTES "
+                f"({2 * self.ws_max_message_bytes}) and 1073741824"
+            )
         if sorted(self.intraday_depth_days) != [1, 5, 15, 30, 60]:
             raise SettingsError("TRADING_INTRADAY_DEPTH_DAYS must give 1, 5, 15, 30 and 60")
         if any(days < 1 for days in self.intraday_depth_days.values()):
@@ -160,6 +171,7 @@ _FROM_TEXT: dict[str, Callable[[str], object]] = {
     "ws_idle_timeout_s": float,
     "ws_max_lifetime_s": float,
     "ws_compress": _bool,
+    "ws_send_queue_bytes": int,  # issue 11
     "equity_interval_s": float,
     "initial_balance": float,
     "commission_rate": float,
