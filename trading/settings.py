@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import annotated_types
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_settings import (
     BaseSettings,
@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     ws_idle_timeout_s: Seconds = Field(0.0, ge=0, le=86_400)
     ws_max_lifetime_s: Seconds = Field(0.0, ge=0, le=30 * 86_400)
     ws_compress: bool = False
+    ws_send_queue_bytes: int = Field(1_048_576, le=2**30)
+    """Live traffic queued per connection, in bytes (payload + 96 per frame), at least twice
+    ``ws_max_message_bytes``; docs/websockets.md says what the defaults cost at the limit."""
     equity_interval_s: Seconds = Field(1.0, gt=0, le=3600)
 
     # --- broker -----------------------------------------------------------------------------
@@ -243,6 +246,16 @@ class Settings(BaseSettings):
             raise ValueError("each depth must be from 1 to 3650 days")
         return value
 
+    @model_validator(mode="after")
+    def _queue_holds_two_frames(self) -> Settings:
+        if self.ws_send_queue_bytes < 2 * self.ws_max_message_bytes:
+            raise ValueError(
+                f"{env_name('ws_send_queue_bytes')}={self.ws_send_queue_bytes}: must be at least "
+                f"twice {env_name('ws_max_message_bytes')} ({2 * self.ws_max_message_bytes})"
+                " and at most 1073741824"
+            )
+        return self
+
     # --- building ---------------------------------------------------------------------------
     @classmethod
     def settings_customise_sources(
@@ -318,9 +331,11 @@ def describe(exc: ValidationError) -> str:
     """One line per bad value: ``TRADING_PORT='70000': Input should be ≤ 65535``."""
     lines = []
     for error in exc.errors(include_url=False):
-        loc = error.get("loc") or ("?",)
-        field = str(loc[0])
         message = error["msg"].removeprefix("Value error, ")
+        if not error.get("loc"):  # a rule between fields: its message names them
+            lines.append(message)
+            continue
+        field = str(error["loc"][0])
         if field in Settings.CODE_ONLY or field not in Settings.model_fields:
             lines.append(f"{field}: {message}")
             continue

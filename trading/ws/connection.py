@@ -8,9 +8,25 @@ transport (aiohttp's ``send_frame`` returns without waiting below the transport'
 marks). A connection whose transport is congested gets its own writer task, which sends with a
 timeout; a lagging client therefore never delays the others.
 
-Overflow policy (websocket.md §7): below the bound nothing is dropped or reordered; when the
-queue is full, a market-state update replaces its queued twin (same coalescing key) in place;
-anything else means the client cannot keep up, and the connection is closed with 1008.
+Memory per connection is bounded (docs/websockets.md "Limits"):
+
+- **Live traffic** (updates a publisher pushes) counts against ``queue_bytes`` (payload plus
+  :data:`ENTRY_OVERHEAD` per frame) and ``queue_size`` (frames). Below both nothing is dropped.
+- **Market state** (bars, quotes, equity, connection status) that does not fit is *deferred*:
+  the connection keeps the newest item per coalescing key (in place, in first-deferred order),
+  not its bytes, and serializes it when the queue has room again. A client that reads, however
+  much one tick produces, is therefore never closed; it gets the latest state, later. The
+  deferred items are shared with every other subscriber of the same publish, and there is at
+  most one per key, so they are bounded by the subscription limits (not by traffic).
+- **Answers** to a request (reply, snapshot, error) are exempt from the bound, so a snapshot is
+  delivered whatever its size and the reply comes first. The read loop does not read the next
+  request until the answer is written (:meth:`Connection.answered`), so at most one answer is
+  held per connection, and its size is that of the state it shows.
+- Anything else that does not fit (an ``orders`` update, ...) means the client cannot keep up:
+  the connection is closed with 1008, as it is when one send blocks for the send timeout.
+
+Closing frees the hub slot, the topics and the queue at once (:meth:`Connection.close`), and
+aborts the transport whenever the close handshake cannot complete, whatever the exception.
 """
 
 from __future__ import annotations
@@ -18,25 +34,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Hashable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from trading.ws.hub import Counters
+from trading.ws import protocol
+from trading.ws.hub import Counters, Source
 
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = "Slow consumer"
 CLOSE_TIMEOUT_S = 2.0
 FRAME_HEADER_MAX = 14  # bytes a WebSocket frame header can add to a payload
+ENTRY_OVERHEAD = 96
+"""What a queued frame costs beyond its payload (the entry object, its list slot, the bytes
+header); counted so that many tiny frames are bounded too."""
 
 
 class _Entry:
-    __slots__ = ("data", "key")
+    __slots__ = ("data", "exempt", "key")
 
-    def __init__(self, key: Hashable | None, data: bytes) -> None:
+    def __init__(self, key: Hashable | None, data: bytes, exempt: bool) -> None:
         self.key = key
         self.data = data
+        self.exempt = exempt
 
 
 class Flusher:
@@ -67,11 +89,12 @@ class Flusher:
 
 class Connection:
     # Per-connection memory matters at 10 000+ sockets: slots, a plain list as the queue (an
-    # empty deque or Event costs ~0.6 KB each), and a drain future only while someone waits.
+    # empty deque or Event costs ~0.6 KB each), the deferred map and futures only when used.
     __slots__ = (
-        "_closer", "_compressed", "_counters", "_drain_waiter", "_flusher", "_held",
-        "_high_water", "_low_water", "_marked", "_max", "_queue", "_send_timeout", "_transport",
-        "_writer", "closing", "peer", "topics", "ws",
+        "_answer_waiter", "_closer", "_compressed", "_counters", "_deferred", "_drain_waiter",
+        "_exempt_bytes", "_flusher", "_held", "_high_water", "_live_bytes", "_live_count",
+        "_low_water", "_marked", "_max", "_max_bytes", "_on_close", "_queue", "_send_timeout",
+        "_transport", "_writer", "closing", "peer", "topics", "ws",
     )  # fmt: skip
 
     def __init__(
@@ -82,7 +105,9 @@ class Connection:
         flusher: Flusher,
         *,
         queue_size: int,
+        queue_bytes: int,
         send_timeout_s: float,
+        on_close: Callable[[Connection], None],
     ) -> None:
         self.ws = ws
         self.peer = request.remote or "?"
@@ -96,49 +121,150 @@ class Connection:
         self._counters = counters
         self._flusher = flusher
         self._max = queue_size
+        self._max_bytes = queue_bytes
         self._send_timeout = send_timeout_s
+        self._on_close: Callable[[Connection], None] | None = on_close
         self._queue: list[_Entry] = []
+        self._live_bytes = 0
+        self._live_count = 0
+        self._exempt_bytes = 0
+        self._deferred: OrderedDict[Hashable, Source] | None = None
         self._marked = False
         self._held = False
         self._writer: asyncio.Task[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._answer_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Frames waiting: queued plus deferred market state."""
+        return len(self._queue) + (len(self._deferred) if self._deferred else 0)
 
-    def send(self, data: bytes, key: Hashable | None = None) -> None:
-        """Queue a frame without waiting (coalescing or closing on overflow)."""
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of live traffic queued (what ``queue_bytes`` bounds)."""
+        return self._live_bytes
+
+    # -- queueing -----------------------------------------------------------------------------
+
+    def send(self, data: bytes, key: Hashable | None = None, source: Source | None = None) -> None:
+        """Queue a frame without waiting (deferring market state or closing on overflow).
+
+        ``key`` is the coalescing key of a market-state update and ``source`` its
+        ``(route, topic, item)``, from which a deferred update is serialized again later.
+        """
         if self.closing:
             return
-        queue = self._queue
-        if len(queue) >= self._max:
-            # Full: a market-state update replaces its newest queued twin. Searching here (only
-            # under overflow) keeps the common path free of per-message key bookkeeping.
-            if key is not None:
-                for twin in reversed(queue):
-                    if twin.key == key:
-                        twin.data = data
-                        self._counters.messages_coalesced += 1
-                        return
-            self._slow_consumer(f"queue full ({self._max} messages)")
+        if self._held:
+            self._append_answer(data, key)
             return
-        queue.append(_Entry(key, data))
+        cost = len(data) + ENTRY_OVERHEAD
+        if key is not None and source is not None:
+            deferred = self._deferred
+            if deferred:  # keep market state in order: behind what is deferred already
+                self._defer(deferred, key, source)
+                return
+            if self._live_count >= self._max or self._live_bytes + cost > self._max_bytes:
+                if deferred is None:
+                    deferred = self._deferred = OrderedDict()
+                self._defer(deferred, key, source)
+                return
+        elif self._live_count >= self._max or self._live_bytes + cost > self._max_bytes:
+            self._slow_consumer(
+                f"queue full ({self._live_count} messages, {self._live_bytes} bytes)"
+            )
+            return
+        self._live_bytes += cost
+        self._live_count += 1
+        self._queue.append(_Entry(key, data, False))
+        self._wake()
+
+    def _defer(self, deferred: OrderedDict[Hashable, Source], key: Hashable, src: Source) -> None:
+        if key in deferred:
+            self._counters.messages_coalesced += 1
+        deferred[key] = src  # an existing key keeps its place: the newer state replaces it
+
+    def _append_answer(self, data: bytes, key: Hashable | None) -> None:
+        deferred = self._deferred
+        if key is not None and deferred:
+            deferred.pop(key, None)  # the snapshot is newer than the deferred state
+        self._exempt_bytes += len(data) + ENTRY_OVERHEAD
+        self._queue.append(_Entry(key, data, True))
+        self._wake()
+
+    def _wake(self) -> None:
         if not self._marked and not self._held and self._writer is None:
             self._marked = True
             self._flusher.mark(self)
 
+    def settle(self, topic: str) -> None:
+        """Queue the deferred updates of ``topic`` before an answer about it, so that no update
+        of an unsubscribed topic follows the reply and a re-sent snapshot follows the older
+        updates."""
+        deferred = self._deferred
+        if not deferred:
+            return
+        for key in [k for k, src in deferred.items() if src[1] == topic]:
+            route, _, item = deferred.pop(key)
+            self._append_answer(protocol.update(route, topic, item), None)
+
+    def _undefer(self) -> None:
+        """Serialize deferred market state into the queue while it fits (in deferred order)."""
+        deferred = self._deferred
+        queue = self._queue
+        while deferred:
+            key, src = deferred.popitem(last=False)
+            data = protocol.update(*src)
+            cost = len(data) + ENTRY_OVERHEAD
+            if queue and (
+                self._live_count >= self._max or self._live_bytes + cost > self._max_bytes
+            ):
+                deferred[key] = src
+                deferred.move_to_end(key, last=False)
+                return
+            self._live_bytes += cost
+            self._live_count += 1
+            queue.append(_Entry(key, data, False))
+        self._deferred = None  # empty: give the map back
+
+    def _dequeued(self, entry: _Entry) -> None:
+        cost = len(entry.data) + ENTRY_OVERHEAD
+        if entry.exempt:
+            self._exempt_bytes -= cost
+            if not self._exempt_bytes:
+                self._answer_done()
+        else:
+            self._live_bytes -= cost
+            self._live_count -= 1
+
     def hold(self) -> None:
-        """The read loop is answering a request: it writes the replies itself afterwards
-        (:meth:`release`), which saves starting a flush task for every request."""
+        """The read loop is answering a request: what it queues until :meth:`release` is the
+        answer (exempt from the bound), and it writes it itself afterwards, which saves
+        starting a flush task for every request."""
         self._held = True
 
     async def release(self) -> None:
         self._held = False
         if self._queue and not self._marked:
             await self.write_pending()
+
+    async def answered(self) -> None:
+        """Wait until the answers queued so far are written (or the connection is closing):
+        the read loop takes no new request before, which bounds what answers hold."""
+        if not self._exempt_bytes or self.closing:
+            return
+        if self._answer_waiter is None:
+            self._answer_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._answer_waiter)
+
+    def _answer_done(self) -> None:
+        waiter, self._answer_waiter = self._answer_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- writing ------------------------------------------------------------------------------
 
     def _may_block(self, size: int) -> bool:
         """Whether ``send_frame`` could wait for the peer.
@@ -164,19 +290,26 @@ class Connection:
         if self.closing or self._writer is not None:
             return
         queue, ws, counters = self._queue, self.ws, self._counters
-        sent = 0
         try:
-            for entry in queue:
-                if self._may_block(len(entry.data)):
+            while True:
+                sent = 0
+                try:
+                    for entry in queue:
+                        if self._may_block(len(entry.data)):
+                            break
+                        await ws.send_frame(entry.data, WSMsgType.TEXT)
+                        sent += 1
+                finally:
+                    for entry in queue[:sent]:
+                        self._dequeued(entry)
+                    del queue[:sent]
+                    counters.messages_sent += sent
+                if queue or not self._deferred:
                     break
-                await ws.send_frame(entry.data, WSMsgType.TEXT)
-                sent += 1
+                self._undefer()
         except (ConnectionError, RuntimeError):
             self._gone()
             return
-        finally:
-            del queue[:sent]
-            counters.messages_sent += sent
         if queue:
             self._writer = asyncio.create_task(self._write_loop(), name="ws-writer")
         else:
@@ -186,8 +319,14 @@ class Connection:
         """A congested socket: send one frame at a time, each bounded by the send timeout."""
         queue, ws, counters = self._queue, self.ws, self._counters
         try:
-            while queue and not self.closing:
+            while not self.closing:
+                if not queue:
+                    if not self._deferred:
+                        break
+                    self._undefer()
+                    continue
                 entry = queue.pop(0)
+                self._dequeued(entry)
                 async with asyncio.timeout(self._send_timeout):
                     await ws.send_frame(entry.data, WSMsgType.TEXT)
                 counters.messages_sent += 1
@@ -200,11 +339,22 @@ class Connection:
         finally:
             self._writer = None
 
+    # -- closing ------------------------------------------------------------------------------
+
     def _gone(self) -> None:
-        """The socket is gone; the read loop ends and releases everything."""
+        """The socket is gone or going: drop what is queued and wake whoever waits."""
         self.closing = True
         self._queue.clear()
+        self._deferred = None
+        self._live_bytes = self._live_count = self._exempt_bytes = 0
         self._set_idle()
+        self._answer_done()
+
+    def _release_slot(self) -> None:
+        """Give back the hub slot and the topics (once; never from inside a publish)."""
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(self)
 
     def _slow_consumer(self, why: str) -> None:
         if self.closing:
@@ -221,18 +371,33 @@ class Connection:
             self._closer = asyncio.create_task(self.close(code, message), name="ws-close")
 
     async def close(self, code: int, message: str) -> None:
-        """Close with a code, or abort the transport when the close frame cannot be written."""
+        """Free the slot, then close with a code; abort the transport when the close frame
+        cannot be written and the peer's buffers are full, whatever the exception.
+
+        When a send timed out, aiohttp's shared drain future is already cancelled, so the close
+        frame's own drain raises CancelledError here although nobody cancelled this task."""
         self.closing = True
+        self._release_slot()
+        clean = False
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.ws.close(code=code, message=message.encode())
-        except (TimeoutError, ConnectionError, RuntimeError):
-            if self._transport is not None:
-                self._transport.abort()
+            clean = True
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # a real cancellation (finally still aborts)
+        except Exception as exc:  # any failure: the transport must go
+            log.debug("WebSocket close of %s failed: %r", self.peer, exc)
+        finally:
+            transport = self._transport
+            if transport is not None and not (clean and not transport.get_write_buffer_size()):
+                transport.abort()  # unwritten bytes would keep the socket (and read loop) alive
+        self._gone()
 
     async def drained(self) -> None:
         """Wait until every queued frame is written (callers bound it with a timeout)."""
-        if not self._queue:
+        if not self._queue and not self._deferred:
             return
         if self._drain_waiter is None:
             self._drain_waiter = asyncio.get_running_loop().create_future()
@@ -241,6 +406,7 @@ class Connection:
     async def stop(self) -> None:
         """End the writer once the socket is finished; let a pending close finish (bounded)."""
         self.closing = True
+        self._release_slot()
         writer = self._writer
         if writer is not None and not writer.done():
             writer.cancel()
@@ -248,3 +414,4 @@ class Connection:
                 await writer
         if self._closer is not None:
             await self._closer
+        self._gone()

@@ -56,7 +56,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         hub.counters,
         request.app[FLUSHER],
         queue_size=settings.ws_send_queue,
+        queue_bytes=settings.ws_send_queue_bytes,
         send_timeout_s=settings.ws_send_timeout_s,
+        on_close=hub.drop,
     )
     hub.connections.add(conn)
     lifetime = None
@@ -116,6 +118,7 @@ async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: 
         async with gate:
             _answer(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
     await conn.release()
+    await conn.answered()  # the next request waits until this answer is out (bounded memory)
 
 
 def _answer(
@@ -134,7 +137,14 @@ def _dispatch(
     hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
 ) -> None:
     if message_type == "ping":
-        conn.send(protocol.encode("pong", payload))
+        try:
+            pong = protocol.encode("pong", payload)
+        except orjson.JSONEncodeError:  # parsed, but deeper than a reply can nest
+            _error(hub, conn, WsErrorCode.INVALID_ENVELOPE,
+                   f"Invalid payload: nested deeper than {protocol.MAX_ECHO_DEPTH} levels",
+                   message_type)  # fmt: skip
+            return
+        conn.send(pong)
         return
     parsed = protocol.parse_type(message_type)
     if parsed is None:
@@ -155,6 +165,8 @@ def _dispatch(
         return
     topic = route.topic(request)
     feed = hub.feed(route.name)
+    if topic in conn.topics:
+        conn.settle(topic)  # deferred updates of the topic go before the answer about it
     if operation == "unsubscribe":
         if topic not in conn.topics:
             reply(False, "Not subscribed", topic)

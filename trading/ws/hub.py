@@ -19,12 +19,16 @@ from trading.ws import protocol
 
 log = logging.getLogger(__name__)
 
+Source = tuple[str, str, Any]
+"""``(route, topic, item)`` of a market-state update: what a congested connection keeps
+instead of the bytes, to serialize the newest state when its queue has room again."""
+
 
 class Subscriber(Protocol):
     topics: set[str]
 
-    def send(self, data: bytes, key: Hashable | None = None) -> None:
-        """Queue a frame without waiting (coalescing or closing on overflow)."""
+    def send(self, data: bytes, key: Hashable | None = None, source: Source | None = None) -> None:
+        """Queue a frame without waiting (deferring market state or closing on overflow)."""
         ...
 
 
@@ -115,8 +119,9 @@ class Hub:
             return 0
         data = protocol.update(route, topic, item)
         key = protocol.coalesce_key(route, topic, item)
+        source = None if key is None else (route, topic, item)
         for conn in subscribers:
-            conn.send(data, key)
+            conn.send(data, key, source)
         return len(subscribers)
 
     def stats(self) -> StreamingStats:

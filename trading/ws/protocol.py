@@ -74,6 +74,9 @@ ROUTES: dict[str, WsRoute] = {
 }  # fmt: skip
 
 OPERATIONS = ("subscribe", "unsubscribe")
+MAX_ECHO_DEPTH = 253
+"""Deepest ``ping`` payload a ``pong`` can echo: orjson writes at most 254 levels, and the
+envelope takes one."""
 
 
 def parse_type(message_type: str) -> tuple[WsRoute, str] | None:
