@@ -239,6 +239,26 @@ class Connection:
             self._live_bytes -= cost
             self._live_count -= 1
 
+    def _dequeued_many(self, sent: int) -> None:
+        """Account for the first ``sent`` queued frames being written, in one pass (the fan-out
+        hot path: no method call per frame)."""
+        queue = self._queue
+        live_bytes = exempt_bytes = live_count = 0
+        for entry in queue[:sent]:
+            if entry.exempt:
+                exempt_bytes += len(entry.data) + ENTRY_OVERHEAD
+            else:
+                live_bytes += len(entry.data)
+                live_count += 1
+        del queue[:sent]
+        self._counters.messages_sent += sent
+        self._live_bytes -= live_bytes + live_count * ENTRY_OVERHEAD
+        self._live_count -= live_count
+        if exempt_bytes:
+            self._exempt_bytes -= exempt_bytes
+            if not self._exempt_bytes:
+                self._answer_done()
+
     def hold(self) -> None:
         """The read loop is answering a request: what it queues until :meth:`release` is the
         answer (exempt from the bound), and it writes it itself afterwards, which saves
@@ -289,7 +309,7 @@ class Connection:
         self._marked = False
         if self.closing or self._writer is not None:
             return
-        queue, ws, counters = self._queue, self.ws, self._counters
+        queue, ws = self._queue, self.ws
         try:
             while True:
                 sent = 0
@@ -300,10 +320,8 @@ class Connection:
                         await ws.send_frame(entry.data, WSMsgType.TEXT)
                         sent += 1
                 finally:
-                    for entry in queue[:sent]:
-                        self._dequeued(entry)
-                    del queue[:sent]
-                    counters.messages_sent += sent
+                    if sent:
+                        self._dequeued_many(sent)
                 if queue or not self._deferred:
                     break
                 self._undefer()
