@@ -8,8 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
+from trading import http_server
 from trading.app import create_app, reset_broker
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         host = args.host or settings.host
         port = args.port or settings.port
-        web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
+        asyncio.run(http_server.serve(create_app(settings), host, port))
     elif args.command == "reset-broker":
         asyncio.run(reset_broker(settings))
         print(f"reset the paper account in {settings.data_dir}")

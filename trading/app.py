@@ -12,6 +12,7 @@ from trading.api import broker, datafeed, docs, meta, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
+from trading.http_server import handler_args
 from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.series import SyntheticMarket
 from trading.settings import Settings
@@ -32,7 +33,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
                 append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
             ),
         ],
-        client_max_size=1024**2,
+        client_max_size=settings.http_max_body_bytes,
+        handler_args=handler_args(settings),
     )
     app[SETTINGS] = settings
     market = settings.market_factory(settings) if settings.market_factory else None

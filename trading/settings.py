@@ -84,6 +84,27 @@ class Settings:
     commission_rate: float = 0.001
     default_leverage: float = 10.0
 
+    # --- HTTP limits and operating (issue 11, httpops): limits of the HTTP listener, JSON
+    # bodies, logs. Each is validated in __post_init__ (same block) and read in _FROM_TEXT.
+    http_max_line_bytes: int = 16_384
+    """Longest request line (method, URL with its query string, version)."""
+    http_max_field_bytes: int = 8190
+    """Longest header line (name and value)."""
+    http_max_headers: int = 128
+    """Most header lines in one request."""
+    http_max_body_bytes: int = 1_048_576
+    """Largest request body (after decompression); larger is 413."""
+    http_header_timeout_s: float = 15.0
+    """A connection must finish its request headers this long after it opened (or after its
+    previous response); idle keep-alive connections are closed after the same time."""
+    json_max_depth: int = 64
+    """Deepest nesting of arrays/objects accepted in a JSON body."""
+    log_format: str = "text"
+    """``text`` (human) or ``json`` (one object per line)."""
+    access_log: bool = True
+    """One log line per HTTP request (logger ``aiohttp.access``), in ``log_format``."""
+    # --- end of issue 11 (httpops) block ----------------------------------------------------
+
     clock: Clock = field(default_factory=SystemClock, compare=False)
     market_factory: Callable[[Settings], MarketSource] | None = field(default=None, compare=False)
     """Builds the market source (default: the synthetic series); tests script prices here."""
@@ -112,6 +133,20 @@ class Settings:
             raise SettingsError("TRADING_INTRADAY_DEPTH_DAYS must give 1, 5, 15, 30 and 60")
         if any(days < 1 for days in self.intraday_depth_days.values()):
             raise SettingsError("intraday depths must be at least one day")
+        # --- issue 11 (httpops): HTTP limits and operating ------------------------------------
+        for name, low, high in (
+            ("http_max_line_bytes", 256, 1_048_576),
+            ("http_max_field_bytes", 256, 1_048_576),
+            ("http_max_headers", 8, 10_000),
+            ("http_max_body_bytes", 1024, 1 << 30),
+            ("json_max_depth", 2, 1000),
+        ):
+            if not low <= getattr(self, name) <= high:
+                raise SettingsError(f"TRADING_{name.upper()} must be between {low} and {high}")
+        if not 0 < self.http_header_timeout_s <= 3600:
+            raise SettingsError("TRADING_HTTP_HEADER_TIMEOUT_S must be in (0, 3600] seconds")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError("TRADING_LOG_FORMAT must be text or json")
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -164,5 +199,14 @@ _FROM_TEXT: dict[str, Callable[[str], object]] = {
     "initial_balance": float,
     "commission_rate": float,
     "default_leverage": float,
+    # issue 11 (httpops)
+    "http_max_line_bytes": int,
+    "http_max_field_bytes": int,
+    "http_max_headers": int,
+    "http_max_body_bytes": int,
+    "http_header_timeout_s": float,
+    "json_max_depth": int,
+    "log_format": lambda text: text.strip().lower(),
+    "access_log": _bool,
 }
 """How each setting is read from its environment variable (``TRADING_`` + upper-case name)."""
