@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
 from trading import http_server
 from trading.app import create_app, reset_broker
+from trading.logs import configure_logging
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
 
@@ -40,9 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"trading: bad setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     if args.command == "serve":
         host = args.host or settings.host
         port = args.port or settings.port

@@ -27,6 +27,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from trading.logs import access_log_args
 from trading.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ SHUTDOWN_TIMEOUT_S = 5.0
 
 
 def handler_args(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of aiohttp's connection protocol that carry our limits."""
+    """Keyword arguments of aiohttp's connection protocol: our limits and access log."""
     return {
         "max_line_size": settings.http_max_line_bytes,
         "max_field_size": settings.http_max_field_bytes,
@@ -44,6 +45,7 @@ def handler_args(settings: Settings) -> dict[str, Any]:
         # response, and closes the connection if no complete request head arrived by then:
         # that is the header timeout (slowloris), and the idle keep-alive limit with it.
         "keepalive_timeout": settings.http_header_timeout_s,
+        **access_log_args(settings),
     }
 
 

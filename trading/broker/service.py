@@ -59,6 +59,8 @@ class BrokerService:
         self._tick = tick_interval_s
         self._equity_interval = equity_interval_s
         self._listeners: list[Publish] = []
+        self.commit_observers: list[Callable[[float], None]] = []
+        """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
         self._last_equity: Equity | None = None
         self._last_equity_push = 0.0
@@ -123,6 +125,7 @@ class BrokerService:
         if not changes:
             return
         engine = self.engine
+        started = time.perf_counter()
         try:
             await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
         except BaseException:
@@ -132,6 +135,8 @@ class BrokerService:
             snap = await self.store.load()
             engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
             raise
+        for observe in self.commit_observers:
+            observe(time.perf_counter() - started)
         for route, item in changes.events:
             if route == "equity" and isinstance(item, Equity):
                 self._last_equity = item
