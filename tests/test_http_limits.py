@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.wsclient import WS, subscribe
 from trading import http_server
 from trading.api.io import nesting_exceeds
 from trading.app import create_app
@@ -292,6 +294,18 @@ async def test_keep_alive_connection_serves_requests_within_the_timeout(tmp_path
             await asyncio.sleep(0.6)
         assert await _closed_by_server(reader, 3.0)  # then idle: closed
         writer.close()
+
+
+async def test_header_timeout_does_not_close_open_websockets(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "d", http_header_timeout_s=0.5, ws_heartbeat_s=0)
+    async with (
+        serve(settings) as p,
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{p}{WS}") as ws,
+    ):
+        await asyncio.sleep(1.5)  # three header timeouts, no traffic at all
+        await subscribe(ws, "bars", {"symbol": "AAPL"})
+        assert not ws.closed
 
 
 # -- settings --------------------------------------------------------------------------------

@@ -152,8 +152,8 @@ async def serve(app: web.Application, host: str, port: int, **runner_kwargs: Any
             loop.add_signal_handler(sig, stop.set)
     runner = await start(app, host, port, **runner_kwargs)
     try:
-        for address in runner.addresses:
-            log.info("serving on http://%s:%s", *address[:2])
+        for host_, port_, *_ in runner.addresses:
+            log.info("serving on http://%s:%s", f"[{host_}]" if ":" in host_ else host_, port_)
         await stop.wait()
         log.info("shutting down")
     finally:
