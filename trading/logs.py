@@ -65,6 +65,11 @@ async def echo_request_id(request: web.Request, response: web.StreamResponse) ->
 class AccessLogger(AbstractAccessLogger):
     """One INFO line per request on ``aiohttp.access``, with the fields as record extras."""
 
+    @property
+    def enabled(self) -> bool:
+        """aiohttp skips timing and :meth:`log` when the level filters the line out anyway."""
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         fields = {
             "remote": request.remote,
