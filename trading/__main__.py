@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
+from trading import http_server
 from trading.app import create_app, reset_broker
 from trading.broker.store import StartupError
+from trading.logs import configure_logging
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs
 
@@ -45,14 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"  {line}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     try:
         if args.command == "serve":
-            web.run_app(
-                create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5.0
-            )
+            asyncio.run(http_server.serve(create_app(settings), settings.host, settings.port))
         elif args.command == "reset-broker":
             asyncio.run(reset_broker(settings))
             print(f"reset the paper account in {settings.data_dir}")

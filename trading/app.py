@@ -12,8 +12,11 @@ from trading.api import broker, datafeed, docs, meta, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
+from trading.http_server import handler_args
 from trading.keys import BROKER, MARKET, SETTINGS
+from trading.logs import echo_request_id, request_id_middleware
 from trading.market.series import SyntheticMarket
+from trading.metrics import METRICS, Metrics, metrics_middleware, setup_metrics
 from trading.settings import Settings
 from trading.web import setup_web
 from trading.ws.setup import setup_streaming
@@ -24,17 +27,23 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the service. Tests pass their own Settings (temporary data dir, manual clock)."""
     settings = settings or Settings.from_env()
+    metrics = Metrics()
     app = web.Application(
         middlewares=[
+            request_id_middleware,  # first: every log line of the request carries its id
+            metrics_middleware(metrics),  # sees the final status of every answer
             cors_middleware(settings.cors_origins),
             error_middleware,
             web.normalize_path_middleware(
                 append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
             ),
         ],
-        client_max_size=1024**2,
+        client_max_size=settings.http_max_body_bytes,
+        handler_args=handler_args(settings),
     )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app.on_response_prepare.append(echo_request_id)
     market = settings.market_factory(settings) if settings.market_factory else None
     app[MARKET] = market or SyntheticMarket(settings)
     app[BROKER] = BrokerService(
@@ -54,6 +63,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(broker.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
+    setup_metrics(app)
     # --- API documents and doc UIs (issue 6): keep after every documented route table -------
     docs.setup_docs(app)
     setup_web(app)

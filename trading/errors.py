@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from trading.broker.store import StorageError
 
@@ -41,10 +42,14 @@ class RequestValidationError(Exception):
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` if orjson can write it, else its text (never raising: this builds errors)."""
     try:
         orjson.dumps(value)
-    except TypeError:
-        return str(value)
+    except TypeError:  # not serializable, or nested past orjson's limit
+        try:
+            return str(value)
+        except RecursionError:
+            return f"<{type(value).__name__} too deeply nested to show>"
     return value
 
 
@@ -84,6 +89,12 @@ def validation_items(exc: pydantic.ValidationError, location: str) -> list[dict[
     return items
 
 
+def payload_problem(exc: web.RequestPayloadError) -> str:
+    """aiohttp's reason for an unreadable body: bad gzip/deflate, broken chunked encoding."""
+    cause = exc.__cause__
+    return cause.message if isinstance(cause, HttpProcessingError) else str(exc)
+
+
 def json_bytes_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
@@ -114,6 +125,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # the database refused the write (disk full, read-only, deleted): nothing was stored,
         # and the next request retries it; a client can try again later
         return error_response(503, exc.detail, {"Retry-After": "5"})
+    except web.RequestPayloadError as exc:
+        # a handler read a body that cannot be decoded as sent (JSON bodies: api.io, 422)
+        return error_response(400, f"Request body could not be read: {payload_problem(exc)}")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -162,6 +162,25 @@ class Settings(BaseSettings):
     commission_rate: float = Field(0.001, ge=0, lt=1, allow_inf_nan=False)
     default_leverage: float = Field(10.0, ge=1, le=100, allow_inf_nan=False)
 
+    # --- HTTP listener, JSON bodies, logs -------------------------------------------------
+    http_max_line_bytes: int = Field(16_384, ge=256, le=1_048_576)
+    """Longest request line (method, URL with its query string, version)."""
+    http_max_field_bytes: int = Field(8190, ge=256, le=1_048_576)
+    """Longest header line (name and value)."""
+    http_max_headers: int = Field(128, ge=8, le=10_000)
+    """Most header lines in one request."""
+    http_max_body_bytes: int = Field(1_048_576, ge=1024, le=2**30)
+    """Largest request body (after decompression); larger is 413."""
+    http_header_timeout_s: Seconds = Field(15.0, gt=0, le=3600)
+    """A connection must finish its request headers this long after it opened (or after its
+    previous response); idle keep-alive connections are closed after the same time."""
+    json_max_depth: int = Field(64, ge=2, le=1000)
+    """Deepest nesting of arrays/objects accepted in a JSON body."""
+    log_format: Literal["text", "json"] = "text"
+    """``text`` (human) or ``json`` (one object per line)."""
+    access_log: bool = True
+    """One log line per HTTP request (logger ``aiohttp.access``), in ``log_format``."""
+
     # --- Python-only overrides (never read from the environment) -------------------------
     clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
@@ -193,7 +212,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return value
 
-    @field_validator("debug_routes", mode="before")
+    @field_validator("debug_routes", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -59,6 +59,8 @@ class BrokerService:
         self._tick = tick_interval_s
         self._equity_interval = equity_interval_s
         self._listeners: list[Publish] = []
+        self.commit_observers: list[Callable[[float], None]] = []
+        """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
         self._last_equity: Equity | None = None
         self._last_equity_push = 0.0
@@ -163,6 +165,7 @@ class BrokerService:
         if not changes:
             return
         engine = self.engine
+        started = time.perf_counter()
         try:
             await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
         except BaseException as exc:
@@ -180,6 +183,8 @@ class BrokerService:
                 raise exc from None
             self._stale = None
             raise
+        for observe in self.commit_observers:
+            observe(time.perf_counter() - started)
         for route, item in changes.events:
             if route == "equity" and isinstance(item, Equity):
                 self._last_equity = item

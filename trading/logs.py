@@ -1,0 +1,145 @@
+"""Logs for operators: text or one JSON object per line, a request id on every request.
+
+``TRADING_LOG_FORMAT=json`` makes every record one line ``{"time", "level", "logger",
+"message", "request_id"?, ...}`` (extra fields of a record, such as the access log's
+``method``/``path``/``status``/``duration_ms``, are added as keys), for log shippers that
+parse JSON. Stdlib :mod:`logging` only: the formatter is the whole difference.
+
+Each HTTP request gets an id: the client's ``X-Request-ID`` when it is a short token, else a
+fresh one. It is echoed in the response's ``X-Request-ID`` header, stamped on every record
+logged while the request is handled (a context variable: aiohttp runs each request in its own
+task), and on its access-log line.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import re
+import sys
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from trading.errors import Handler
+from trading.settings import Settings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = contextvars.ContextVar[str | None]("request_id", default=None)
+"""The id of the request being handled in this task (None outside requests)."""
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+ACCESS_LOGGER = logging.getLogger("aiohttp.access")
+
+_ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}")
+"""A client's id is kept only if it is a short token (no spaces, quotes or control bytes:
+it goes into a header and into log lines verbatim)."""
+
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+
+
+def request_id_for(header: str | None) -> str:
+    if header is not None and _ACCEPTED_ID.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+    request[REQUEST_ID_KEY] = request_id
+    REQUEST_ID.set(request_id)  # this request's own task: nothing to reset
+    return await handler(request)
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: every response, WebSocket upgrades and errors included."""
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One INFO line per request on ``aiohttp.access``, with the fields as record extras."""
+
+    @property
+    def enabled(self) -> bool:
+        """aiohttp skips timing and :meth:`log` when the level filters the line out anyway."""
+        return self.logger.isEnabledFor(logging.INFO)
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        fields = {
+            "remote": request.remote,
+            "method": request.method,
+            "path": request.path_qs,
+            "status": response.status,
+            "bytes": response.body_length,
+            "duration_ms": round(time * 1000, 3),
+            "user_agent": request.headers.get("User-Agent"),
+            "request_id": response.headers.get(REQUEST_ID_HEADER),
+        }
+        self.logger.info(
+            '%s "%s %s" %s %s %.1fms',
+            fields["remote"], fields["method"], fields["path"], fields["status"],
+            fields["bytes"], fields["duration_ms"],
+            extra=fields,
+        )  # fmt: skip
+
+
+def _utc(created: float) -> str:
+    stamp = dt.datetime.fromtimestamp(created, dt.UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": _utc(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS and key not in out:
+                out[key] = value
+        if record.exc_info:
+            out["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            out["stack_info"] = record.stack_info
+        return orjson.dumps(out, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """The human format, with `` [request_id]`` when the record belongs to a request."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        return f"{text} [{request_id}]" if request_id else text
+
+
+def configure_logging(settings: Settings) -> None:
+    """Root handler on stderr in ``TRADING_LOG_FORMAT`` at ``TRADING_LOG_LEVEL``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+
+
+def access_log_args(settings: Settings) -> dict[str, Any]:
+    """aiohttp's access-log arguments: our logger class, or none when switched off."""
+    if not settings.access_log:
+        return {"access_log": None}
+    return {"access_log": ACCESS_LOGGER, "access_log_class": AccessLogger}

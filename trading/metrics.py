@@ -1,0 +1,201 @@
+"""Prometheus metrics at ``GET /metrics`` (prometheus-client), one registry per application.
+
+Metrics are an operating concern, so they live on the wiring side: the domain
+(``trading.market``, ``trading.broker``) imports nothing from here and no exporter. What this
+module observes, it observes from outside:
+
+- HTTP requests: a middleware, labelled by the route's *template* (``/api/v1/udf/symbols``,
+  ``/api/v1/broker/orders/{order_id}``), never the raw path, so the series stay bounded;
+  requests no route matched are ``route="unmatched"``.
+- WebSocket: the hub's own counters and sizes (:meth:`Hub.stats`), read at scrape time by a
+  collector, so the socket code carries no metric calls.
+- Market: the stream's tick count and watched feeds, read at scrape time.
+- Broker: order updates and fills from the broker's post-commit event listener (the same
+  hook the WebSocket uses), and the commit latency from ``BrokerService.commit_observers``,
+  a plain list of callbacks.
+
+A per-app :class:`~prometheus_client.CollectorRegistry` (not the process-global one) keeps
+apps independent: tests build many in one process, and two would otherwise collide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.aiohttp import make_aiohttp_handler
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from trading.broker.service import BrokerService
+from trading.broker.state import Order
+from trading.errors import Handler
+from trading.keys import BROKER, HUB, STREAM
+from trading.market.stream import MarketStream
+from trading.specs.operation import operation
+from trading.ws.hub import Hub
+
+METRICS_PATH = "/metrics"
+UNMATCHED = "unmatched"
+
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    """The registry of one application and the instruments updated while it runs."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.http_requests = Counter(
+            "trading_http_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "trading_http_request_duration_seconds",
+            "Time from the request reaching the app to its handler returning (for a WebSocket "
+            "upgrade: the connection's life)",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=registry,
+        )
+        self.broker_order_updates = Counter(
+            "trading_broker_order_updates",
+            "Committed order changes, by the order's new status (working = placed or modified)",
+            ["status"],
+            registry=registry,
+        )
+        self.broker_fills = Counter(
+            "trading_broker_fills", "Committed executions (fills)", registry=registry
+        )
+        self.broker_commit = Histogram(
+            "trading_broker_commit_duration_seconds",
+            "Time to commit one broker mutation to SQLite",
+            buckets=COMMIT_BUCKETS,
+            registry=registry,
+        )
+
+    def observe_broker(self, broker: BrokerService) -> None:
+        def on_event(route: str, item: object) -> None:
+            if route == "orders" and isinstance(item, Order):
+                self.broker_order_updates.labels(item.status.name.lower()).inc()
+            elif route == "executions":
+                self.broker_fills.inc()
+
+        broker.subscribe(on_event)
+        broker.commit_observers.append(self.broker_commit.observe)
+
+    def observe_streaming(self, hub: Hub, stream: MarketStream) -> None:
+        self.registry.register(_StreamingCollector(hub, stream))
+
+
+class _StreamingCollector(Collector):
+    """Hub and market-stream figures, read when Prometheus scrapes."""
+
+    def __init__(self, hub: Hub, stream: MarketStream) -> None:
+        self._hub = hub
+        self._stream = stream
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._hub.stats()
+        gauges = (
+            ("trading_ws_connections", "Open WebSocket connections", stats.connections),
+            ("trading_ws_topics", "Topics with at least one subscriber", stats.topics),
+            ("trading_ws_subscriptions", "Subscriptions over all connections", stats.subscriptions),
+        )
+        for name, doc, value in gauges:
+            yield GaugeMetricFamily(name, doc, value=value)
+        counters = (
+            (
+                "trading_ws_messages_sent",
+                "Update frames queued to subscribers",
+                stats.messages_sent,
+            ),
+            (
+                "trading_ws_messages_coalesced",
+                "Queued market updates replaced by a newer one (full queue)",
+                stats.messages_coalesced,
+            ),
+            (
+                "trading_ws_slow_consumer_closes",
+                "Connections closed with 1008 because they could not keep up",
+                stats.slow_consumer_closes,
+            ),
+            (
+                "trading_ws_protocol_errors",
+                "Client messages answered with an error",
+                stats.protocol_errors,
+            ),
+            ("trading_market_ticks", "Market stream ticks run", self._stream.ticks),
+        )
+        for name, doc, value in counters:
+            yield CounterMetricFamily(name, doc, value=value)
+        bars, quotes = self._stream.watched()
+        watched = GaugeMetricFamily(
+            "trading_market_watched_feeds",
+            "Feeds the market stream computes each tick",
+            labels=["kind"],
+        )
+        watched.add_metric(["bars"], bars)
+        watched.add_metric(["quotes"], quotes)
+        yield watched
+
+
+def route_template(request: web.Request) -> str:
+    """The canonical form of the matched resource, never the path a client sent."""
+    route = request.match_info.route
+    resource = route.resource if route is not None else None
+    if resource is None or request.match_info.http_exception is not None:
+        return UNMATCHED
+    return resource.canonical
+
+
+def metrics_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
+    requests, duration = metrics.http_requests, metrics.http_duration
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:  # redirects raised past the error middleware
+            status = exc.status
+            raise
+        except asyncio.CancelledError:  # the client went away first (nginx's 499)
+            status = 499
+            raise
+        finally:
+            route = route_template(request)
+            requests.labels(request.method, route, str(status)).inc()
+            duration.labels(request.method, route).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+METRICS = web.AppKey("metrics", Metrics)
+
+
+def setup_metrics(app: web.Application) -> None:
+    """The ``/metrics`` route (hidden from OpenAPI: not JSON, not part of the reference API)
+    and the observers of streaming and broker; call after the streaming side is wired."""
+    metrics = app[METRICS]
+    metrics.observe_streaming(app[HUB], app[STREAM])
+    metrics.observe_broker(app[BROKER])
+    handler = operation("getMetrics", tag="health", summary="Prometheus metrics", hidden=True)(
+        make_aiohttp_handler(metrics.registry)
+    )
+    app.router.add_get(METRICS_PATH, handler, name="metrics")
