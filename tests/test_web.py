@@ -576,3 +576,26 @@ def test_reconnects_after_server_restart(
         )
     finally:
         server.stop()
+
+
+# --- issue 11: the page -------------------------------------------------------------------
+
+
+def test_typed_symbol_and_enter_opens_it_even_with_stale_results(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """Enter opens the symbol typed in the box, not the active row of a list that still shows
+    the results of an earlier text (the next search is only due after the debounce)."""
+    page, _ = open_page(server)
+    search = page.locator("#symbol-input")
+    search.click()
+    search.fill("IBM")
+    expect(page.locator("#symbol-list [role=option]").first).to_contain_text("IBM")
+    search.fill("MSFT")  # Enter comes before the 120 ms debounce: the list still shows IBM
+    search.press("Enter")
+    wait_chart_shows(page, symbol="MSFT")
+    expect(page.locator("#q-symbol")).to_have_text("MSFT")
+    # no search left over re-opens the list once the box has lost focus
+    page.wait_for_timeout(400)
+    expect(page.locator("#symbol-list")).to_be_hidden()
+    expect(search).to_have_value("MSFT")
