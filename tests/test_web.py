@@ -724,13 +724,20 @@ def test_leverage_is_shown_previewed_and_set_with_errors_at_the_field(
 
 
 def _inside_viewport(page: Page, selector: str) -> None:
-    """The element, scrolled into view, lies wholly inside the window."""
+    """The element, scrolled into view, lies wholly inside the window (retried a few times:
+    the page may still be laying out what the last update changed)."""
     locator = page.locator(selector)
-    locator.scroll_into_view_if_needed()
-    box = locator.bounding_box()
     size = page.viewport_size
-    assert box is not None, selector
     assert size is not None
+    box = None
+    for _ in range(20):
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        assert box is not None, selector
+        if box["y"] >= 0 and box["y"] + box["height"] <= size["height"]:
+            break
+        page.wait_for_timeout(100)
+    assert box is not None
     assert box["x"] >= 0, (selector, box)
     assert box["x"] + box["width"] <= size["width"], (selector, box)
     assert box["y"] >= 0, (selector, box)
