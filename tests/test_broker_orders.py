@@ -644,6 +644,34 @@ async def test_preview_stop_limit_guaranteed_and_trailing_rows(trading_client: C
     assert rows(body["sections"][2]) == [("Trailing Stop", "25.0 pips")]
 
 
+async def test_preview_warns_when_the_stop_is_already_reached(trading_client: Client) -> None:
+    """A buy stop at or below the ask (a sell stop at or above the bid) does not wait: the
+    preview says so (issue 11); placement still accepts it and fills it at once (see
+    test_marketable_limits_and_crossed_stops_fill_before_the_response)."""
+    c = trading_client  # bid 249.90, ask 250.10
+    body = await preview(c, type=3, side=1, qty=1, stopPrice=240.0)
+    assert body["warnings"] == [
+        "Stop price $240.00 is at or below the ask $250.10: the stop is already reached"
+        " and the order fills at once at the market price"
+    ]
+    assert body["errors"] is None
+    body = await preview(c, type=3, side=1, qty=1, stopPrice=250.10)  # ask >= stop: reached
+    assert len(body["warnings"]) == 1
+    body = await preview(c, type=3, side=-1, qty=1, stopPrice=260.0)
+    assert body["warnings"] == [
+        "Stop price $260.00 is at or above the bid $249.90: the stop is already reached"
+        " and the order fills at once at the market price"
+    ]
+    body = await preview(c, type=4, side=1, qty=1, stopPrice=240.0, limitPrice=245.0)
+    assert body["warnings"] == [
+        "Stop price $240.00 is at or below the ask $250.10: the stop is already reached"
+        " and the order works at once as a limit at $245.00"
+    ]
+    for side, stop in ((1, 250.20), (-1, 249.80)):  # not reached yet: no warning
+        assert (await preview(c, type=3, side=side, qty=1, stopPrice=stop))["warnings"] is None
+    assert (await preview(c, type=1, side=1, qty=1, limitPrice=260.0))["warnings"] is None
+
+
 async def test_preview_errors_are_200(trading_client: Client) -> None:
     c = trading_client
     body = await preview(c, symbol="NOPE", type=2, side=1, qty=1)

@@ -58,6 +58,7 @@ from playwright.sync_api import (  # noqa: E402  (after the skip check on purpos
 # while the server is down, and for the 422 answers the page asks for and shows.
 OFFLINE_NOISE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
 HTTP_422_NOISE = re.compile(r"^Failed to load resource: .* status of 422 ")
+HTTP_400_422_NOISE = re.compile(r"^Failed to load resource: .* status of (400|422) ")
 
 
 def free_port() -> int:
@@ -539,6 +540,8 @@ def test_narrow_window_and_keyboard(server: ServerProcess, open_page: OpenPage) 
 def test_reconnects_after_server_restart(
     tmp_path: Path, browser: Browser, open_page: OpenPage
 ) -> None:
+    """SIGKILL and restart: the page says it is offline, refuses writes meanwhile, and comes
+    back whole (snapshots, gap-free bars, writes enabled again)."""
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
     server.start()
     try:
@@ -546,17 +549,37 @@ def test_reconnects_after_server_restart(
         order_id = server.call("POST", "/api/v1/broker/orders", order)["orderId"]
         page, _ = open_page(server, allow=OFFLINE_NOISE)
         page.wait_for_function("id => window.__app.orders.includes(id)", arg=order_id)
+        page.locator("#tab-orders").click()
+        # every control that sends a write (issue 11): enabled while live...
+        writes = [
+            page.locator("#ticket-submit"),
+            page.locator(f"#orders-table tr[data-key='{order_id}']").get_by_role("button").first,
+            page.locator(f"#orders-table tr[data-key='{order_id}']").get_by_role("button").last,
+        ]
+        for control in writes:
+            expect(control).to_be_enabled()
+        page.locator("#leverage-input").fill("5")
+        expect(page.locator("#leverage-submit")).to_be_enabled()
 
         server.kill()
         page.wait_for_function("() => window.__app.connection !== 'connected'", timeout=5000)
         expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting")
         expect(page.locator("#broker-state")).to_have_text("Broker offline")
+        # ...disabled while offline, with the reason next to the ticket's button
+        for control in [*writes, page.locator("#leverage-submit")]:
+            expect(control).to_be_disabled()
+        expect(page.locator("#ticket-hint")).to_contain_text("Offline")
+        page.locator("#order-qty").press("Enter")  # Enter in a field sends nothing either
 
         server.start()  # same port, same data dir
         page.wait_for_function("() => window.__app.connection === 'connected'", timeout=20_000)
         # snapshots bring everything back: the working order, live bars and quotes
         page.wait_for_function("id => window.__app.orders.includes(id)", arg=order_id)
         expect(page.locator("#broker-state")).to_have_text("Broker online")
+        for control in [*writes, page.locator("#leverage-submit")]:
+            expect(control).to_be_enabled()
+        expect(page.locator("#ticket-hint")).to_be_hidden()
+        assert [o["id"] for o in server.call("GET", "/api/v1/broker/orders")] == [order_id]
         before = json.dumps(app_state(page)["lastBar"], sort_keys=True)
         page.wait_for_function(
             "b => JSON.stringify(window.__app.lastBar, Object.keys(window.__app.lastBar).sort())"
@@ -576,3 +599,207 @@ def test_reconnects_after_server_restart(
         )
     finally:
         server.stop()
+
+
+# --- issue 11: the page -------------------------------------------------------------------
+
+
+def test_typed_symbol_and_enter_opens_it_even_with_stale_results(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """Enter opens the symbol typed in the box, not the active row of a list that still shows
+    the results of an earlier text (the next search is only due after the debounce)."""
+    page, _ = open_page(server)
+    search = page.locator("#symbol-input")
+    search.click()
+    search.fill("IBM")
+    expect(page.locator("#symbol-list [role=option]").first).to_contain_text("IBM")
+    search.fill("MSFT")  # Enter comes before the 120 ms debounce: the list still shows IBM
+    search.press("Enter")
+    wait_chart_shows(page, symbol="MSFT")
+    expect(page.locator("#q-symbol")).to_have_text("MSFT")
+    # no search left over re-opens the list once the box has lost focus
+    page.wait_for_timeout(400)
+    expect(page.locator("#symbol-list")).to_be_hidden()
+    expect(search).to_have_value("MSFT")
+
+
+def test_ticket_blocks_what_the_preview_refuses_and_keeps_placement_errors(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    server.reset_broker()
+    page, _ = open_page(server, allow=HTTP_422_NOISE)
+    submit = page.locator("#ticket-submit")
+    qty = page.locator("#order-qty")
+    error = page.locator("[data-error-for=qty]")
+    expect(submit).to_be_enabled()
+    # sent at once, before the preview answered: the placement's 422 shows at the field and
+    # the preview that answers afterwards does not wipe it
+    qty.fill("2.5")
+    qty.press("Enter")
+    expect(page.locator("#preview")).to_contain_text("qty must be a multiple of 1")
+    expect(error).to_contain_text("multiple of 1")
+    page.wait_for_timeout(600)  # the preview debounce (250 ms) and its answer are past
+    expect(error).to_be_visible()
+    expect(qty).to_have_attribute("aria-invalid", "true")
+    # while the preview reports the problem nothing can be sent
+    expect(submit).to_be_disabled()
+    expect(page.locator("#ticket-hint")).to_contain_text("preview reports a problem")
+    qty.press("Enter")
+    assert server.call("GET", "/api/v1/broker/orders") == []
+    qty.fill("3")
+    expect(error).to_be_hidden()
+    expect(submit).to_be_enabled()
+    expect(page.locator("#ticket-hint")).to_be_hidden()
+    # a problem that names no field (buying power) also disables submit
+    qty.fill("5000")
+    expect(page.locator("#preview .error")).to_contain_text("Insufficient buying power")
+    expect(submit).to_be_disabled()
+    submit.click(force=True)  # (moving focus off the field must not re-enable it)
+    page.wait_for_timeout(300)
+    assert server.call("GET", "/api/v1/broker/orders") == []
+
+
+def test_preview_warns_that_a_buy_stop_below_the_market_fills_at_once(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    server.reset_broker()
+    page, _ = open_page(server)
+    page.locator("#order-type").select_option("3")  # STOP, prefilled at the last price
+    page.locator("#order-stop").fill("100")  # AAPL never trades below 160
+    warning = page.locator("#preview .warning")
+    expect(warning).to_contain_text("the stop is already reached")
+    expect(warning).to_contain_text("fills at once at the market price")
+    page.locator("#order-stop").fill("900")  # above the market: a stop that waits
+    expect(page.locator("#preview")).to_contain_text("$900.00")
+    expect(warning).to_have_count(0)
+
+
+def test_leverage_is_shown_previewed_and_set_with_errors_at_the_field(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    server.reset_broker()
+    page, _ = open_page(server, allow=HTTP_400_422_NOISE)  # the refused set is a 400
+    lev = page.locator("#leverage-input")
+    set_button = page.locator("#leverage-submit")
+    error = page.locator("[data-error-for=leverage]")
+    expect(page.locator("#leverage-current")).to_have_text("10×")
+    expect(lev).to_have_value("10")
+    expect(set_button).to_be_disabled()  # nothing to change yet
+    lev.fill("500")  # the preview refuses it, at the field
+    expect(error).to_contain_text("Leverage cannot exceed 100.0")
+    expect(lev).to_have_attribute("aria-invalid", "true")
+    expect(set_button).to_be_disabled()
+    lev.fill("20")
+    expect(error).to_be_hidden()
+    expect(page.locator("#leverage-notes")).to_contain_text("Margin requirement: 5.00%")
+    expect(set_button).to_be_enabled()
+    set_button.click()
+    expect(page.locator("#leverage-current")).to_have_text("20×")
+    query = "symbol=AAPL&orderType=2&side=1"
+    assert server.call("GET", f"/api/v1/broker/leverage/info?{query}")["leverage"] == 20.0
+    # the order preview's margin follows: value / 20
+    value = page.locator("#preview .preview-row", has_text="Order Value").locator("dd")
+    margin = page.locator("#preview .preview-row", has_text="Margin Required").locator("dd")
+    page.wait_for_function(
+        """() => {
+          const rows = [...document.querySelectorAll('#preview .preview-row')];
+          const amount = t => Number(rows.find(r => r.textContent.includes(t))
+            ?.querySelector('dd').textContent.replace(/[$,]/g, ''));
+          return Math.abs(amount('Order Value') / 20 - amount('Margin Required')) < 0.02;
+        }"""
+    )
+    assert value.count() == margin.count() == 1
+    # a change the broker refuses when setting it (400) also lands at the field: a position
+    # that needs most of the equity at 20x cannot go back to 1x
+    page.locator("#order-qty").fill("3000")
+    expect(page.locator("#ticket-submit")).to_be_enabled()
+    page.locator("#ticket-submit").click()
+    page.wait_for_function("() => window.__app.positions.includes('AAPL')")
+    lev.fill("1")
+    expect(set_button).to_be_enabled()
+    set_button.click()
+    expect(error).to_contain_text("Insufficient equity for leverage 1.0")
+    expect(page.locator("#leverage-current")).to_have_text("20×")
+
+
+def _inside_viewport(page: Page, selector: str) -> None:
+    """The element, scrolled into view, lies wholly inside the window (retried a few times:
+    the page may still be laying out what the last update changed)."""
+    locator = page.locator(selector)
+    size = page.viewport_size
+    assert size is not None
+    box = None
+    for _ in range(20):
+        locator.scroll_into_view_if_needed()
+        box = locator.bounding_box()
+        assert box is not None, selector
+        if box["y"] >= 0 and box["y"] + box["height"] <= size["height"]:
+            break
+        page.wait_for_timeout(100)
+    assert box is not None
+    assert box["x"] >= 0, (selector, box)
+    assert box["x"] + box["width"] <= size["width"], (selector, box)
+    assert box["y"] >= 0, (selector, box)
+    assert box["y"] + box["height"] <= size["height"], (selector, box)
+
+
+def _no_intersection(page: Page, a: str, b: str) -> None:
+    box_a, box_b = page.locator(a).bounding_box(), page.locator(b).bounding_box()
+    assert box_a is not None, a
+    assert box_b is not None, b
+    apart = (
+        box_a["x"] + box_a["width"] <= box_b["x"]
+        or box_b["x"] + box_b["width"] <= box_a["x"]
+        or box_a["y"] + box_a["height"] <= box_b["y"]
+        or box_b["y"] + box_b["height"] <= box_a["y"]
+    )
+    assert apart, (a, box_a, b, box_b)
+
+
+def test_phone_blotter_is_usable_and_toasts_keep_off_the_ticket(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    server.reset_broker()
+    page, _ = open_page(server, viewport=(390, 844))
+    # an order from the ticket as it first shows: its toast does not cover the ticket
+    expect(page.locator("#ticket-submit")).to_be_in_viewport()
+    page.locator("#ticket-submit").click()
+    toast = page.locator("#toasts .toast").first
+    expect(toast).to_contain_text("placed")
+    _no_intersection(page, "#toasts", "#ticket")
+    page.wait_for_function("() => window.__app.positions.includes('AAPL')")
+    row = "#positions-table tbody tr[data-key='AAPL']"
+    expect(page.locator(f"{row} td").nth(2)).to_have_text("10")
+    # every number and every action of the position is on screen, nothing scrolls sideways
+    for label in ("Unrealized P&L", "Last", "Take profit", "Stop loss"):
+        _inside_viewport(page, f"{row} td[data-label='{label}']")
+    for name in ("Close position AAPL", "Partially close AAPL", "Edit brackets of AAPL"):
+        button = page.locator(row).get_by_role("button", name=name)
+        _inside_viewport(page, f"{row} button[aria-label='{name}']")
+        box = button.bounding_box()
+        assert box is not None
+        assert box["height"] >= 32  # a touch target
+    expect(page.locator(f"{row} td[data-label='Unrealized P&L']")).to_have_text(
+        re.compile(r"^[+−-]?\d")
+    )
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    # the actions work from there, and the working orders' too
+    page.locator(row).get_by_role("button", name="Close position AAPL").click()
+    expect(page.locator(row)).to_have_count(0)
+    expect(page.locator("#toasts .toast").last).to_contain_text("AAPL")
+    _no_intersection(page, "#toasts", "#ticket")  # scrolled down to the blotter now
+    server.call(
+        "POST",
+        "/api/v1/broker/orders",
+        {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": 150},
+    )
+    page.locator("#tab-orders").click()
+    order_row = "#orders-table tbody tr:not(.empty)"
+    expect(page.locator(order_row)).to_have_count(1)
+    for label in ("Limit", "Last", "Updated"):
+        _inside_viewport(page, f"{order_row} td[data-label='{label}']")
+    for button in page.locator(f"{order_row} button").all():
+        button.scroll_into_view_if_needed()
+        expect(button).to_be_in_viewport(ratio=1)

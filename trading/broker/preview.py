@@ -37,11 +37,15 @@ def order_preview(engine: Engine, pre: PreOrder, now: float) -> Preview:
     order_spec, violations = field_rules(pre, spec.pricescale if spec else 100)
     errors = [str(v["msg"]) for v in violations]
     entry: Decimal | None = None
+    crossed: str | None = None
     if spec is None:
         errors.append(f"Symbol {pre.symbol} not found")
     else:
         prices = engine.prices(spec.name, math.floor(now))
         entry = entry_price(order_spec, prices.bid, prices.ask)
+        crossed = _stop_already_reached(order_spec.type, order_spec.side, order_spec.stop_price,
+                                        order_spec.limit_price, prices.bid,
+                                        prices.ask)  # fmt: skip
         if entry is not None:
             errors += [
                 str(v["msg"])
@@ -75,7 +79,38 @@ def order_preview(engine: Engine, pre: PreOrder, now: float) -> Preview:
         warnings.append("Market orders execute immediately at current market price")
     if qty > 1000:
         warnings.append("Large order size may experience slippage")
+    if crossed is not None:
+        warnings.append(crossed)
     return Preview(sections, str(uuid.uuid4()), warnings, errors)
+
+
+def _stop_already_reached(
+    type_: OrderType,
+    side: Side,
+    stop: Decimal | None,
+    limit: Decimal | None,
+    bid: Decimal,
+    ask: Decimal,
+) -> str | None:
+    """The warning for a stop the market has already crossed (broker.md §4: a BUY stop triggers
+    when ask >= stopPrice, a SELL stop when bid <= stopPrice), or None.
+
+    Such an order does not wait: a STOP fills at once at the market price and a STOP_LIMIT
+    works at once as a limit, which is rarely what someone placing a stop *below* the market
+    (buy) or *above* it (sell) meant. Placement allows it (the contract does), so it is a
+    warning, not an error."""
+    if type_ not in (OrderType.STOP, OrderType.STOP_LIMIT) or stop is None:
+        return None
+    buy = side is Side.BUY
+    reached = ask >= stop if buy else bid <= stop
+    if not reached:
+        return None
+    where = f"at or below the ask {money(ask)}" if buy else f"at or above the bid {money(bid)}"
+    if type_ is OrderType.STOP:
+        outcome = "the order fills at once at the market price"
+    else:
+        outcome = f"the order works at once as a limit at {money(limit) if limit else 'n/a'}"
+    return f"Stop price {money(stop)} is {where}: the stop is already reached and {outcome}"
 
 
 def _costs(

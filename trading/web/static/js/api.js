@@ -88,4 +88,8 @@ export const api = {
     request("DELETE", `broker/positions/${segment(positionId)}`, { query: { amount } }),
   editBrackets: (positionId, brackets) =>
     request("PUT", `broker/positions/${segment(positionId)}/brackets`, { body: { brackets } }),
+  leverageInfo: ({ symbol, orderType, side }) =>
+    request("GET", "broker/leverage/info", { query: { symbol, orderType, side } }),
+  previewLeverage: (params) => request("POST", "broker/leverage/preview", { body: params }),
+  setLeverage: (params) => request("PUT", "broker/leverage/set", { body: params }),
 };

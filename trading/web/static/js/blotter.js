@@ -12,6 +12,7 @@ import {
 } from "./format.js";
 import { knownSymbolInfo, symbolInfo } from "./symbols.js";
 import { toast } from "./toast.js";
+import { OFFLINE_REASON, writes } from "./writes.js";
 
 /** Price decimals of any symbol; loads its SymbolInfo on first sight and re-renders. */
 function decimalsOf(symbol, rerender) {
@@ -84,7 +85,8 @@ class KeyedTable {
     const row = h("tr", { dataset: { key } });
     row.item = item;
     for (const column of this.#columns) {
-      row.append(h("td", { class: column.numeric ? "num" : "" }));
+      // the label is shown inside the cell where rows are laid out as cards (phone width)
+      row.append(h("td", { class: column.numeric ? "num" : "", dataset: { label: column.label } }));
     }
     if (this.#actions) {
       row.append(h("td", { class: "actions" }, this.#actions(() => row.item, item)));
@@ -102,6 +104,7 @@ export class Blotter {
   #tabs;
   #account;
   #queued = false;
+  #writeButtons = new Set();
 
   constructor(root, broker, dialog) {
     this.#broker = broker;
@@ -203,6 +206,7 @@ export class Blotter {
     });
 
     broker.onChange(() => this.#schedule());
+    writes.onChange(() => this.#syncWriteButtons());
     this.render();
   }
 
@@ -281,20 +285,34 @@ export class Blotter {
     });
   }
 
+  /** Every action sends a write: disabled while offline (see writes.js), and while it runs. */
   #button(label, describe, action, kind = "") {
     const button = h("button", { type: "button", class: `btn btn-small ${kind}`.trim() }, label);
     button.addEventListener("focus", () => button.setAttribute("aria-label", describe()));
-    button.addEventListener("mouseenter", () => button.setAttribute("title", describe()));
+    button.addEventListener("mouseenter", () => {
+      button.setAttribute("title", writes.allowed ? describe() : OFFLINE_REASON);
+    });
     button.setAttribute("aria-label", describe());
+    button.disabled = !writes.allowed;
+    this.#writeButtons.add(button);
     button.addEventListener("click", async () => {
+      button.dataset.busy = "true";
       button.disabled = true;
       try {
         await action();
       } finally {
-        button.disabled = false;
+        delete button.dataset.busy;
+        button.disabled = !writes.allowed;
       }
     });
     return button;
+  }
+
+  #syncWriteButtons() {
+    for (const button of this.#writeButtons) {
+      if (!button.isConnected) this.#writeButtons.delete(button);
+      else if (!button.dataset.busy) button.disabled = !writes.allowed;
+    }
   }
 
   async #cancel(order) {

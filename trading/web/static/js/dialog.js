@@ -3,6 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { h } from "./format.js";
+import { OFFLINE_REASON, writes } from "./writes.js";
 
 /** Messages for `fields` from a 422, keyed by field name; the rest go to `general`. */
 export function splitFieldErrors(error, fieldNames) {
@@ -87,12 +88,25 @@ export function openFormDialog(dialog, { title, description, fields, submitLabel
       submit,
     ),
   );
+  // every dialog sends a write: not while offline
+  const offline = h("p", { class: "field-hint", hidden: true }, OFFLINE_REASON);
+  let sending = false;
+  const sync = () => {
+    submit.disabled = sending || !writes.allowed;
+    offline.hidden = writes.allowed;
+  };
+  const stop = writes.onChange(sync);
+  dialog.addEventListener("close", stop, { once: true });
+  form.querySelector(".dialog-actions").before(offline);
+  sync();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (submit.disabled) return;
     const values = Object.fromEntries(names.map((name) => [name, form.elements[name].value]));
     for (const name of names) setFieldError(form, name, null);
     general.hidden = true;
-    submit.disabled = true;
+    sending = true;
+    sync();
     try {
       await onSubmit(values);
       dialog.close();
@@ -106,7 +120,8 @@ export function openFormDialog(dialog, { title, description, fields, submitLabel
       const firstInvalid = form.querySelector("[aria-invalid=true]");
       firstInvalid?.focus();
     } finally {
-      submit.disabled = false;
+      sending = false;
+      sync();
     }
   });
   dialog.setAttribute("aria-labelledby", "dialog-title");

@@ -15,6 +15,8 @@ import { SOCKET_STATE, TradingSocket } from "./socket.js";
 import { SymbolSearch, symbolInfo } from "./symbols.js";
 import { OrderTicket } from "./ticket.js";
 import { initToasts, toast } from "./toast.js";
+import { LeverageControl } from "./leverage.js";
+import { writes } from "./writes.js";
 
 const ACCOUNT_ID = "ACCOUNT-web";
 const DEFAULT_SYMBOL = "AAPL";
@@ -86,6 +88,7 @@ async function showChart(symbol, resolution) {
   document.title = `${info.name} · Trading desk`;
   renderResolutions();
   ticket.setSymbol(info);
+  leverage.setSymbol(info.name);
   broker.setChartSymbol(info.name);
   renderQuote();
   renderPriceLines();
@@ -220,6 +223,7 @@ function renderConnection() {
   const label = badge.querySelector(".label");
   clearInterval(countdownTimer);
   badge.dataset.state = socket.state;
+  writes.set(socket.state === SOCKET_STATE.CONNECTED);
   document.body.dataset.connection = socket.state; // stale numbers are dimmed while offline
   const update = () => {
     if (socket.state === SOCKET_STATE.CONNECTED) {
@@ -248,12 +252,16 @@ function renderConnection() {
 
 // --- start ----------------------------------------------------------------------------------
 
-initToasts($("#toasts"));
+initToasts($("#toasts"), $("#ticket"));
 const search = new SymbolSearch($("#symbol-input"), $("#symbol-list"), {
   onSelect: (symbol) => showChart(symbol, view.resolution),
 });
 const ticket = new OrderTicket($("#ticket"), {
   lastPrice: () => (view.info ? broker.quotes.get(view.info.name)?.lp ?? chart.state.lastBar?.close ?? null : null),
+});
+const leverage = new LeverageControl($("#leverage-form"), {
+  context: () => ticket.context,
+  onChanged: () => ticket.refreshPreview(),
 });
 new Blotter($("#blotter"), broker, $("#dialog"));
 

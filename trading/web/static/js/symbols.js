@@ -32,6 +32,7 @@ export class SymbolSearch {
   #list;
   #onSelect;
   #results = [];
+  #resultsFor = null; // the text #results answer (upper case), null when none
   #active = -1;
   #timer = null;
   #query = 0;
@@ -65,12 +66,15 @@ export class SymbolSearch {
   }
 
   async #search() {
+    clearTimeout(this.#timer);
     const query = ++this.#query;
     const text = this.#input.value.trim();
     try {
       const results = await api.search(text, 20);
-      if (query !== this.#query) return;
+      // a newer search, or the box was left or closed meanwhile: these results are stale
+      if (query !== this.#query || document.activeElement !== this.#input) return;
       this.#results = results;
+      this.#resultsFor = text.toUpperCase();
       this.#active = results.length ? 0 : -1;
       this.#render();
     } catch (error) {
@@ -108,7 +112,10 @@ export class SymbolSearch {
     } else this.#input.removeAttribute("aria-activedescendant");
   }
 
+  /** Close the list and drop any search still due or under way (it would reopen it). */
   #close() {
+    clearTimeout(this.#timer);
+    this.#query += 1;
     this.#list.hidden = true;
     this.#input.setAttribute("aria-expanded", "false");
     this.#input.removeAttribute("aria-activedescendant");
@@ -141,12 +148,21 @@ export class SymbolSearch {
       }
       case "Enter": {
         event.preventDefault();
-        if (open && this.#active >= 0) this.#choose(this.#active);
-        else if (this.#input.value.trim()) {
-          // typed a full name and pressed Enter before the list came back
+        const text = this.#input.value.trim();
+        // The list may still show the results of an earlier text (the next search is only due
+        // after the debounce): its active row counts only if it answers what is typed now.
+        const current = open && this.#resultsFor === text.toUpperCase();
+        if (current && this.#active >= 0) {
+          this.#choose(this.#active);
+          return;
+        }
+        const exact = this.#results.findIndex((item) => item.symbol === text.toUpperCase());
+        if (open && exact >= 0) this.#choose(exact);
+        else if (text) {
+          // a name typed before the list caught up: the server resolves it (or says 404)
           this.#close();
           this.#input.blur();
-          this.#onSelect(this.#input.value.trim());
+          this.#onSelect(text);
         }
         return;
       }

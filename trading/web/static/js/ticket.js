@@ -1,6 +1,11 @@
 // The order ticket: side, type, quantity, the prices the type needs, optional take profit and
-// stop loss. The preview (POST /broker/orders/preview) follows the form as it is edited; a 422
-// from preview or placement is shown next to the fields it names.
+// stop loss. The preview (POST /broker/orders/preview) follows the form as it is edited.
+//
+// Problems are shown next to the fields they name: a 422 of the preview or of placement, and
+// the preview's rule texts that start with a field's name ("qty must be a multiple of 1").
+// A placement's field errors stay until that field is edited (a preview answering later does
+// not wipe them). Submit is disabled while the preview of the values as they are reports a
+// problem, while an order is being sent, and while offline.
 
 import { api } from "./api.js";
 import { numberOrNull, setFieldError, splitFieldErrors } from "./dialog.js";
@@ -8,11 +13,19 @@ import {
   formatPrice, formatQty, h, ORDER_TYPE, priceDecimals, priceStep, roundToStep, SIDE, TYPE_SHORT,
 } from "./format.js";
 import { toast } from "./toast.js";
+import { OFFLINE_REASON, writes } from "./writes.js";
 
 const FIELDS = ["qty", "limitPrice", "stopPrice", "takeProfit", "stopLoss"];
 const NEEDS_LIMIT = new Set([ORDER_TYPE.LIMIT, ORDER_TYPE.STOP_LIMIT]);
 const NEEDS_STOP = new Set([ORDER_TYPE.STOP, ORDER_TYPE.STOP_LIMIT]);
 const PREVIEW_DELAY_MS = 250;
+const PREVIEW_PROBLEM = "The preview reports a problem: fix it to place the order.";
+
+/** The field a preview rule text is about: the server's rule messages start with its name. */
+function fieldOfText(text) {
+  const first = /^([A-Za-z]+)\b/.exec(text)?.[1];
+  return FIELDS.includes(first) ? first : null;
+}
 
 export class OrderTicket {
   #root;
@@ -20,7 +33,13 @@ export class OrderTicket {
   #preview;
   #general;
   #submit;
+  #hint;
   #info = null;
+  #placementErrors = new Map(); // field → messages of the last placement's 422
+  #previewErrors = new Map(); // field → messages of the latest preview
+  #previewProblem = false; // the preview of the values as they are now reports a problem
+  #placing = false;
+  #seen = ""; // the form's values at the last edit handled
   #lastPrice = () => null;
   #previewTimer = null;
   #previewRequest = 0;
@@ -32,6 +51,7 @@ export class OrderTicket {
     this.#preview = root.querySelector("#preview");
     this.#general = root.querySelector("#ticket-error");
     this.#submit = root.querySelector("#ticket-submit");
+    this.#hint = root.querySelector("#ticket-hint");
     this.#lastPrice = lastPrice;
     this.#form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -39,7 +59,20 @@ export class OrderTicket {
     });
     this.#form.addEventListener("input", (event) => this.#edited(event.target));
     this.#form.addEventListener("change", (event) => this.#edited(event.target));
+    writes.onChange(() => this.#updateSubmitState());
     this.#syncType();
+    this.#updateSubmitState();
+  }
+
+  /** The order type and side as they are set (the leverage routes ask for them). */
+  get context() {
+    const { type, side } = this.#values();
+    return { orderType: type, side };
+  }
+
+  /** Preview again now (the leverage changed the margin). */
+  refreshPreview() {
+    this.#schedulePreview(0);
   }
 
   /** The ticket trades the chart's symbol. */
@@ -51,8 +84,12 @@ export class OrderTicket {
     this.#root.querySelector("[data-ticket-symbol]").textContent = info.name;
     if (changed) {
       for (const name of FIELDS.slice(1)) this.#form.elements[name].value = "";
+      this.#placementErrors.clear();
+      this.#previewErrors.clear();
+      this.#renderFieldErrors();
       this.#syncType();
     }
+    this.#seen = JSON.stringify(this.#values());
     this.#updateSubmitLabel();
     this.#schedulePreview();
   }
@@ -87,11 +124,24 @@ export class OrderTicket {
   }
 
   #edited(target) {
+    // `change` also fires when a field loses focus after an `input` already seen: no edit then
+    // (it must not wipe a placement's errors or re-enable a submit the preview disabled)
+    const seen = JSON.stringify(this.#values());
+    if (seen === this.#seen) return;
+    this.#seen = seen;
     if (target.name === "type") this.#syncType();
     if (target.name === "side") this.#form.dataset.side = target.value === "1" ? "buy" : "sell";
-    if (FIELDS.includes(target.name)) setFieldError(this.#form, target.name, null);
+    if (FIELDS.includes(target.name)) {
+      this.#placementErrors.delete(target.name);
+      this.#previewErrors.delete(target.name);
+      this.#renderFieldErrors();
+    }
     this.#general.hidden = true;
+    // what the preview said was about the values before this edit; placement still checks
+    this.#previewProblem = false;
+    this.#seen = JSON.stringify(this.#values()); // after #syncType's prefill
     this.#updateSubmitLabel();
+    this.#updateSubmitState();
     this.#schedulePreview();
   }
 
@@ -110,7 +160,11 @@ export class OrderTicket {
       if (needed && input.value === "" && last !== null) {
         input.value = String(roundToStep(last, priceStep(this.#info)));
       }
-      if (!needed) setFieldError(this.#form, name, null);
+      if (!needed) {
+        this.#placementErrors.delete(name);
+        this.#previewErrors.delete(name);
+        setFieldError(this.#form, name, null);
+      }
     }
   }
 
@@ -122,9 +176,18 @@ export class OrderTicket {
     this.#submit.className = `btn btn-block ${side === SIDE.BUY ? "btn-buy" : "btn-sell"}`;
   }
 
-  #schedulePreview() {
+  /** Submit is enabled only online, with no problem in the current preview, not mid-send. */
+  #updateSubmitState() {
+    const reason = !writes.allowed ? OFFLINE_REASON : this.#previewProblem ? PREVIEW_PROBLEM : "";
+    this.#submit.disabled = this.#placing || reason !== "";
+    this.#hint.textContent = reason;
+    this.#hint.hidden = reason === "";
+  }
+
+  #schedulePreview(delay = PREVIEW_DELAY_MS) {
     clearTimeout(this.#previewTimer);
-    this.#previewTimer = setTimeout(() => this.#refreshPreview(), PREVIEW_DELAY_MS);
+    this.#previewRequest += 1; // an answer still on its way is about older values
+    this.#previewTimer = setTimeout(() => this.#refreshPreview(), delay);
   }
 
   async #refreshPreview() {
@@ -134,21 +197,33 @@ export class OrderTicket {
     try {
       const result = await api.previewOrder(this.#preOrder());
       if (request !== this.#previewRequest) return;
-      this.#showFieldErrors(null);
+      this.#previewErrors = new Map();
+      for (const text of result.errors ?? []) {
+        const name = fieldOfText(text);
+        if (name) this.#previewErrors.set(name, [...(this.#previewErrors.get(name) ?? []), text]);
+      }
+      this.#previewProblem = (result.errors ?? []).length > 0;
       this.#renderPreview(result);
     } catch (error) {
       if (request !== this.#previewRequest) return;
-      this.#renderPreview(null);
-      this.#showFieldErrors(error, { quiet: true });
+      const { byField, general } = splitFieldErrors(error, FIELDS);
+      this.#previewErrors = byField;
+      // a 422 is a problem of the values; a failed request (server away) says nothing of them
+      this.#previewProblem = error.status === 422;
+      this.#renderPreview(null, error.status === 422 ? general : [error.message]);
     } finally {
       if (request === this.#previewRequest) this.#preview.removeAttribute("aria-busy");
     }
+    this.#renderFieldErrors();
+    this.#updateSubmitState();
   }
 
-  #renderPreview(result) {
+  #renderPreview(result, problems = []) {
     if (!result) {
       this.#preview.replaceChildren(
-        h("p", { class: "preview-empty" }, "Fix the highlighted fields to see a preview."),
+        h("p", { class: "preview-empty" }, problems.length
+          ? `No preview: ${problems.join("; ")}`
+          : "Fix the highlighted fields to see a preview."),
       );
       return;
     }
@@ -173,34 +248,41 @@ export class OrderTicket {
     this.#preview.replaceChildren(...blocks, notes.length ? h("ul", { class: "preview-notes" }, notes) : "");
   }
 
-  #showFieldErrors(error, { quiet = false } = {}) {
-    for (const name of FIELDS) setFieldError(this.#form, name, null);
-    if (!error) return;
-    const { byField, general } = splitFieldErrors(error, FIELDS);
-    for (const [name, messages] of byField) setFieldError(this.#form, name, messages);
-    if (general.length && !quiet) {
-      this.#general.textContent = general.join("; ");
-      this.#general.hidden = false;
+  /** Each field shows its placement errors, else what the latest preview said about it. */
+  #renderFieldErrors() {
+    for (const name of FIELDS) {
+      const messages = this.#placementErrors.get(name) ?? this.#previewErrors.get(name) ?? null;
+      setFieldError(this.#form, name, messages ? [...new Set(messages)] : null);
     }
   }
 
   async #place() {
-    if (!this.#info) return;
+    // implicit submission (Enter in a field) does not check the button's state
+    if (!this.#info || this.#placing || this.#submit.disabled) return;
     this.#general.hidden = true;
-    this.#submit.disabled = true;
+    this.#placing = true;
+    this.#updateSubmitState();
     const order = this.#preOrder();
     try {
       const { orderId } = await api.placeOrder(order);
-      this.#showFieldErrors(null);
+      this.#placementErrors.clear();
+      this.#renderFieldErrors();
       const price = order.limitPrice ?? order.stopPrice;
       const at = price ? ` @ ${formatPrice(price, priceDecimals(this.#info))}` : "";
       toast(`${orderId}: ${order.side === SIDE.BUY ? "Buy" : "Sell"} ${formatQty(order.qty)} ${order.symbol} ${TYPE_SHORT[order.type]}${at} placed`, "success");
       this.#schedulePreview();
     } catch (error) {
-      this.#showFieldErrors(error);
+      const { byField, general } = splitFieldErrors(error, FIELDS);
+      this.#placementErrors = byField;
+      this.#renderFieldErrors();
+      if (general.length) {
+        this.#general.textContent = general.join("; ");
+        this.#general.hidden = false;
+      }
       this.#form.querySelector("[aria-invalid=true]")?.focus();
     } finally {
-      this.#submit.disabled = false;
+      this.#placing = false;
+      this.#updateSubmitState();
     }
   }
 }
