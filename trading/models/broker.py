@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any
 
 from pydantic import Field
 
-from trading.models.base import WireModel
+from trading.models.base import NamedIntEnum, WireModel
 
 
-class Side(IntEnum):
+class Side(NamedIntEnum):
     BUY = 1
     SELL = -1
 
 
-class OrderType(IntEnum):
+class OrderType(NamedIntEnum):
     LIMIT = 1
     MARKET = 2
     STOP = 3
     STOP_LIMIT = 4
 
 
-class OrderStatus(IntEnum):
+class OrderStatus(NamedIntEnum):
     CANCELED = 1
     FILLED = 2
     INACTIVE = 3
@@ -31,7 +30,7 @@ class OrderStatus(IntEnum):
     WORKING = 6
 
 
-class StopType(IntEnum):
+class StopType(NamedIntEnum):
     STOP_LOSS = 0
     TRAILING_STOP = 1
     GUARANTEED_STOP = 2

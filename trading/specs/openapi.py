@@ -94,8 +94,34 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         spec.path(path=path, operations=paths[path])
     document = spec.to_dict()
     for name, schema in reachable([document["paths"]], definitions).items():
-        spec.components.schema(name, schema)
+        spec.components.schema(name, with_generated_names(schema))
     return spec.to_dict()
+
+
+def generated_name(value: int) -> str:
+    """The member name openapi-generator gives an unnamed integer enum value
+    (``1`` → ``NUMBER_1``, ``-1`` → ``NUMBER_MINUS_1``)."""
+    return f"NUMBER_{value}" if value >= 0 else f"NUMBER_MINUS_{-value}"
+
+
+def with_generated_names(schema: JsonSchema) -> JsonSchema:
+    """An integer enum named by ``x-enum-varnames`` (``Side.Buy``) keeps, as aliases, the names
+    a client generated from the reference document has (``Side.NUMBER_1``).
+
+    Why: code written against the reference's client must keep compiling against ours
+    (docs/api-specs.md). ``x-enum-varnames`` pairs one name with one ``enum`` entry, so each
+    value is listed a second time with its generated name: ``enum: [1, -1, 1, -1]``,
+    ``x-enum-varnames: [Buy, Sell, NUMBER_1, NUMBER_MINUS_1]``. JSON Schema allows repeated
+    ``enum`` entries and the accepted set is unchanged. OpenAPI only: the AsyncAPI document's
+    enums keep one entry per value (the reference's WebSocket type generator names members
+    by value and would declare them twice).
+    """
+    names = schema.get("x-enum-varnames")
+    values = schema.get("enum")
+    if schema.get("type") != "integer" or names is None or values is None:
+        return schema
+    aliases = [generated_name(v) for v in values]
+    return {**schema, "enum": [*values, *values], "x-enum-varnames": [*names, *aliases]}
 
 
 def _check_unique_ids(routes: list[DocumentedRoute]) -> None:
@@ -157,21 +183,17 @@ def _parameters(
     return params
 
 
-def _without_null(prop: JsonSchema) -> JsonSchema:
-    """``T | None`` → ``T``: a query parameter is absent, never null (clients would send
-    ``?amount=null`` otherwise)."""
-    branches = prop.get("anyOf")
-    if isinstance(branches, list) and {"type": "null"} in branches:
-        rest = [b for b in branches if b != {"type": "null"}]
-        prop = {k: v for k, v in prop.items() if k != "anyOf"}
-        prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
-        if prop.get("default", 0) is None:
-            del prop["default"]
+def _without_null_default(prop: JsonSchema) -> JsonSchema:
+    """``T | None`` stays ``anyOf [T, null]`` as in the reference (a generated client's
+    parameter type is ``T | null``: code passing ``null`` must keep compiling); only the
+    ``default: null`` goes, as in the reference: an absent parameter has no value to show."""
+    if "default" in prop and prop["default"] is None:
+        prop = {k: v for k, v in prop.items() if k != "default"}
     return prop
 
 
 def _parameter(name: str, where: str, prop: JsonSchema, *, required: bool) -> dict[str, Any]:
-    prop = _without_null(prop)
+    prop = _without_null_default(prop)
     prop.pop("title", None)
     description = prop.pop("description", None)
     param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": prop}
