@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from trading.models.base import NamedIntEnum, WireModel
 
@@ -103,6 +103,13 @@ CustomFields = dict[str, Any]
 class PreOrder(WireModel):
     """An order as a client places or modifies it; rules beyond types: broker.md §2.1."""
 
+    # Swagger UI's "try it out" body: a limit buy far below the market, so it rests (working).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "type": 1, "side": 1, "qty": 10, "limitPrice": 100.0}]
+        }
+    )
+
     symbol: str
     type: OrderType
     side: Side
@@ -145,11 +152,22 @@ class Brackets(WireModel):
 
 
 class Body_editPositionBrackets(WireModel):
+    # Wide enough to hold on either side of any simulated price (broker.md §5).
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"brackets": {"stopLoss": 1.0, "takeProfit": 100000.0}}]}
+    )
+
     brackets: Brackets
     customFields: CustomFields | None = None
 
 
 class LeverageSetParams(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "orderType": 2, "side": 1, "leverage": 2}]
+        }
+    )
+
     symbol: str
     orderType: OrderType
     side: Side

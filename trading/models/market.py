@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from trading.models.base import WireModel, inline_enum
 
@@ -25,6 +25,8 @@ class GetBarsResponse(WireModel):
 
 
 class GetQuotesRequest(WireModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"symbols": ["AAPL", "MSFT"]}]})
+
     symbols: list[str] = Field(max_length=200)
 
 

@@ -153,12 +153,17 @@ def _register(schemas: SchemaSet, r: DocumentedRoute) -> None:
             schemas.add((op.operation_id, status), schema)
 
 
+def _component(schema: JsonSchema, defs: dict[str, Any]) -> JsonSchema:
+    """The component schema a ``{"$ref": ...}`` names."""
+    component: JsonSchema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    return component
+
+
 def _model_fields(
     model: type[pydantic.BaseModel], by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
 ) -> tuple[dict[str, JsonSchema], set[str]]:
     """Properties and required names of a query/path model, from its component schema."""
-    ref = by_key[model]["$ref"]
-    schema = defs[ref.rsplit("/", 1)[-1]]
+    schema = _component(by_key[model], defs)
     return schema.get("properties", {}), set(schema.get("required", ()))
 
 
@@ -230,10 +235,12 @@ def _operation(
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": by_key[op.body]}},
-        }
+        media: dict[str, Any] = {"schema": by_key[op.body]}
+        examples = _component(by_key[op.body], defs).get("examples")
+        if examples:
+            # Swagger UI fills "try it out" with the media type's example (a valid request).
+            media["example"] = examples[0]
+        out["requestBody"] = {"required": True, "content": {"application/json": media}}
     responses: dict[str, Any] = {}
     for status, spec in sorted(op.responses.items()):
         schema, media, description = _response_schema(spec)
