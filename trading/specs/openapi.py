@@ -235,12 +235,12 @@ def _operation(
     if params:
         out["parameters"] = params
     if op.body is not None:
-        media: dict[str, Any] = {"schema": by_key[op.body]}
+        body: dict[str, Any] = {"schema": by_key[op.body]}
         examples = _component(by_key[op.body], defs).get("examples")
         if examples:
             # Swagger UI fills "try it out" with the media type's example (a valid request).
-            media["example"] = examples[0]
-        out["requestBody"] = {"required": True, "content": {"application/json": media}}
+            body["example"] = examples[0]
+        out["requestBody"] = {"required": True, "content": {"application/json": body}}
     responses: dict[str, Any] = {}
     for status, spec in sorted(op.responses.items()):
         schema, media, description = _response_schema(spec)
