@@ -55,8 +55,8 @@ node-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory $(NODE_STAMP); \
 	else \
-		echo "node-deps: npm not found, skipping (the AsyncAPI parser test will be skipped;" \
-			"install Node.js >= 18 for it and for make client-check)"; \
+		echo "node-deps: npm not found, skipping (the AsyncAPI parser and generated-client" \
+			"tests will be skipped; install Node.js >= 18 for them and for make client-check)"; \
 	fi
 
 node-deps-required:
@@ -68,14 +68,17 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	touch $@
 
 # TypeScript types generated from the committed specs/openapi.json, type-checked (tsc --strict)
-# together with a small typed usage example (what a frontend would write). Request and response
-# share one schema per model (rest.md §1), so defaulted fields must stay optional in the types:
-# --default-non-nullable false.
-client-check: node-deps-required
+# together with a small typed usage example (what a frontend would write against the
+# reference's names). Request and response share one schema per model (rest.md §1), so
+# defaulted fields must stay optional in the types: --default-non-nullable false. Then the
+# test that also generates typescript-axios clients (openapi-generator, needs Java) and
+# type-checks the reference-named usage files against them (part of `make test` too).
+client-check: node-deps-required install
 	$(NODE_BIN)/openapi-typescript $(SPECS_DIR)/openapi.json --default-non-nullable false \
 		-o $(CLIENT_DIR)/generated/api.d.ts
 	$(NODE_BIN)/tsc -p $(CLIENT_DIR)/tsconfig.json
 	@echo "client-check: generated types and usage example type-check (tsc --strict)"
+	$(PY) -m pytest -q -p no:randomly tests/test_generated_clients.py
 
 # Longer schemathesis run than the one in `make test` (same test, bigger budget).
 fuzz: install

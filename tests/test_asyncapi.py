@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.spec_checks import AsyncAPIChecker, SpecViolation
+from trading.specs.asyncapi import pascal
 from trading.ws.protocol import ROUTES
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "tools" / "node"
@@ -80,7 +81,23 @@ def test_version_and_required_component_names(asyncapi_document: dict[str, Any])
     assert set(REQUIRED_COMPONENTS) <= names, sorted(set(REQUIRED_COMPONENTS) - names)
     schemas = asyncapi_document["components"]["schemas"]
     assert schemas["Side"]["enum"] == [1, -1]
+    assert schemas["Side"]["x-enum-varnames"] == ["Buy", "Sell"], "one entry per value here"
     assert schemas["WsError"]["properties"]["code"] == {"$ref": "#/components/schemas/WsErrorCode"}
+
+
+def test_update_payloads_have_the_reference_names(asyncapi_document: dict[str, Any]) -> None:
+    """Generated WebSocket types name them SubscriptionUpdate_<Model>_ as the reference's."""
+    schemas = asyncapi_document["components"]["schemas"]
+    for route in ROUTES.values():
+        model = route.update_model.__name__
+        update = schemas[f"SubscriptionUpdate_{model}_"]
+        assert update["title"] == f"SubscriptionUpdate[{model}]"
+        assert update["required"] == ["topic", "payload"]
+        assert update["properties"]["payload"] == {"$ref": f"#/components/schemas/{model}"}
+        envelope = schemas[f"{pascal(route.name)}UpdateMessage"]
+        assert envelope["properties"]["payload"] == {
+            "$ref": f"#/components/schemas/SubscriptionUpdate_{model}_"
+        }
 
 
 def test_one_channel_per_route_and_the_operations_of_each(
@@ -114,7 +131,9 @@ def test_message_payloads_are_envelopes_of_the_route_models(
     schemas = asyncapi_document["components"]["schemas"]
     update = schemas["BarsUpdateMessage"]
     assert update["properties"]["type"] == {"type": "string", "const": "bars.update"}
-    inner = update["properties"]["payload"]
+    named = {"$ref": "#/components/schemas/SubscriptionUpdate_Bar_"}
+    assert update["properties"]["payload"] == named
+    inner = schemas["SubscriptionUpdate_Bar_"]
     assert inner["required"] == ["topic", "payload"]
     assert inner["properties"]["payload"] == {"$ref": "#/components/schemas/Bar"}
     subscribe = schemas["BrokerConnectionSubscribeMessage"]["properties"]

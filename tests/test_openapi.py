@@ -163,11 +163,35 @@ def test_error_bodies(openapi_document: dict[str, Any]) -> None:
 
 def test_enums_are_integers_with_the_tradingview_values(openapi_document: dict[str, Any]) -> None:
     schemas = openapi_document["components"]["schemas"]
-    assert schemas["Side"] == {"enum": [1, -1], "title": "Side", "type": "integer"}
-    assert schemas["OrderType"]["enum"] == [1, 2, 3, 4]
-    assert schemas["OrderStatus"]["enum"] == [1, 2, 3, 4, 5, 6]
-    assert schemas["StopType"]["enum"] == [0, 1, 2]
+    assert schemas["Side"] == {
+        "enum": [1, -1, 1, -1],
+        "title": "Side",
+        "type": "integer",
+        "x-enum-varnames": ["Buy", "Sell", "NUMBER_1", "NUMBER_MINUS_1"],
+    }, "TradingView's names, then the names a client of the reference document has"
+    named = {
+        "OrderType": ([1, 2, 3, 4], ["Limit", "Market", "Stop", "StopLimit"]),
+        "OrderStatus": (
+            [1, 2, 3, 4, 5, 6],
+            ["Canceled", "Filled", "Inactive", "Placing", "Rejected", "Working"],
+        ),
+        "StopType": ([0, 1, 2], ["StopLoss", "TrailingStop", "GuaranteedStop"]),
+    }
+    for name, (values, names) in named.items():
+        assert schemas[name]["enum"] == values + values, name
+        generated = [f"NUMBER_{v}" for v in values]
+        assert schemas[name]["x-enum-varnames"] == names + generated, name
     assert schemas["APIVersion"]["enum"] == ["v1", "v2"]
+
+
+def test_string_enums_of_the_reference_stay_inline(openapi_document: dict[str, Any]) -> None:
+    """Generated clients name them QuoteDataSEnum / SymbolInfoDataStatusEnum (a component
+    would rename them); ValidationError.loc's item type is LocationInner (its title)."""
+    schemas = openapi_document["components"]["schemas"]
+    assert schemas["QuoteData"]["properties"]["s"] == {"enum": ["ok", "error"], "type": "string"}
+    status = schemas["SymbolInfo"]["properties"]["data_status"]
+    assert status == {"enum": ["streaming", "endofday", "delayed_streaming"], "type": "string"}
+    assert schemas["ValidationError"]["properties"]["loc"]["title"] == "Location"
 
 
 def params(document: dict[str, Any], method: str, path: str) -> list[dict[str, Any]]:
@@ -214,17 +238,15 @@ def test_parameters_names_order_location_and_required(openapi_document: dict[str
 def test_parameter_schemas_carry_types_enums_and_bounds(openapi_document: dict[str, Any]) -> None:
     bars = {p["name"]: p for p in params(openapi_document, "get", "/api/v1/datafeed/bars")}
     assert bars["from_time"]["schema"] == {"minimum": 0, "type": "integer"}
-    assert bars["count_back"]["schema"] == {"minimum": 0, "type": "integer"}, "no null in query"
-    assert bars["resolution"]["schema"]["enum"][:8] == [
-        "1",
-        "5",
-        "15",
-        "30",
-        "60",
-        "1D",
-        "1W",
-        "1M",
-    ]
+    # As permissive as the reference: `count_back?: number | null` in generated clients, and
+    # resolution a plain string (an inline enum is a duplicate declaration in them).
+    assert bars["count_back"]["schema"] == {
+        "anyOf": [{"minimum": 0, "type": "integer"}, {"type": "null"}]
+    }
+    assert bars["resolution"]["schema"] == {"type": "string"}
+    assert "1D" in bars["resolution"]["description"]
+    history = {p["name"]: p for p in params(openapi_document, "get", "/api/v1/udf/history")}
+    assert history["resolution"]["schema"] == {"type": "string"}
     search = {p["name"]: p for p in params(openapi_document, "get", "/api/v1/datafeed/search")}
     assert search["max_results"]["schema"] == {
         "default": 50,
@@ -237,7 +259,17 @@ def test_parameter_schemas_carry_types_enums_and_bounds(openapi_document: dict[s
     }
     assert leverage["side"]["schema"] == {"$ref": "#/components/schemas/Side"}
     close = params(openapi_document, "delete", "/api/v1/broker/positions/{position_id}")
-    assert close[1]["schema"] == {"exclusiveMinimum": 0, "type": "number"}
+    assert close[1]["schema"] == {
+        "anyOf": [{"exclusiveMinimum": 0, "type": "number"}, {"type": "null"}]
+    }
+
+
+def test_no_parameter_declares_an_inline_enum(openapi_document: dict[str, Any]) -> None:
+    """openapi-generator writes each operation into both of its tags' API files: an inline
+    parameter enum would be exported twice (TS2451/TS2308). Enums are components."""
+    for (method, path), op in operations(openapi_document).items():
+        for param in op.get("parameters", []):
+            assert "enum" not in str(param["schema"]), (method, path, param["name"])
 
 
 def test_request_bodies(openapi_document: dict[str, Any]) -> None:

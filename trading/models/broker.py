@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from trading.models.base import WireModel
+from trading.models.base import NamedIntEnum, WireModel
 
 
-class Side(IntEnum):
+class Side(NamedIntEnum):
     BUY = 1
     SELL = -1
 
 
-class OrderType(IntEnum):
+class OrderType(NamedIntEnum):
     LIMIT = 1
     MARKET = 2
     STOP = 3
     STOP_LIMIT = 4
 
 
-class OrderStatus(IntEnum):
+class OrderStatus(NamedIntEnum):
     CANCELED = 1
     FILLED = 2
     INACTIVE = 3
@@ -31,7 +30,7 @@ class OrderStatus(IntEnum):
     WORKING = 6
 
 
-class StopType(IntEnum):
+class StopType(NamedIntEnum):
     STOP_LOSS = 0
     TRAILING_STOP = 1
     GUARANTEED_STOP = 2
@@ -104,6 +103,13 @@ CustomFields = dict[str, Any]
 class PreOrder(WireModel):
     """An order as a client places or modifies it; rules beyond types: broker.md §2.1."""
 
+    # Swagger UI's "try it out" body: a limit buy far below the market, so it rests (working).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "type": 1, "side": 1, "qty": 10, "limitPrice": 100.0}]
+        }
+    )
+
     symbol: str
     type: OrderType
     side: Side
@@ -146,11 +152,22 @@ class Brackets(WireModel):
 
 
 class Body_editPositionBrackets(WireModel):
+    # Wide enough to hold on either side of any simulated price (broker.md §5).
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"brackets": {"stopLoss": 1.0, "takeProfit": 100000.0}}]}
+    )
+
     brackets: Brackets
     customFields: CustomFields | None = None
 
 
 class LeverageSetParams(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"symbol": "AAPL", "orderType": 2, "side": 1, "leverage": 2}]
+        }
+    )
+
     symbol: str
     orderType: OrderType
     side: Side

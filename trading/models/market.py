@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from trading.models.base import WireModel
+from trading.models.base import WireModel, inline_enum
 
 
 class Bar(WireModel):
@@ -25,6 +25,8 @@ class GetBarsResponse(WireModel):
 
 
 class GetQuotesRequest(WireModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"symbols": ["AAPL", "MSFT"]}]})
+
     symbols: list[str] = Field(max_length=200)
 
 
@@ -52,7 +54,7 @@ class QuoteStatus(StrEnum):
 
 
 class QuoteData(WireModel):
-    s: QuoteStatus
+    s: Annotated[QuoteStatus, inline_enum(QuoteStatus)]
     n: str
     v: QuoteValues | dict[str, str]
 
@@ -79,7 +81,7 @@ class SymbolInfo(WireModel):
     has_daily: bool
     supported_resolutions: list[str]
     volume_precision: int
-    data_status: DataStatus
+    data_status: Annotated[DataStatus, inline_enum(DataStatus)]
 
 
 class SearchSymbolResultItem(WireModel):

@@ -85,9 +85,10 @@ class HTTPError(WireModel):
 
 
 class ValidationError(WireModel):
-    type: str
-    loc: list[str | int]
-    msg: str
+    # The reference's titles: generated clients name the ``loc`` item type ``LocationInner``.
+    type: str = Field(title="Error Type")
+    loc: list[str | int] = Field(title="Location")
+    msg: str = Field(title="Message")
     input: Any = None
     ctx: dict[str, Any] | None = None
 

@@ -2,15 +2,14 @@
 
 Query values arrive as strings; pydantic's lax mode turns ``"42"`` into 42 and reports
 ``int_parsing`` / ``greater_than_equal`` / ``missing`` items that the error middleware returns
-as a 422. ``resolution`` stays a string in the schema (generated clients pass ``"D"`` as well as
-``"1D"``) but is checked and normalized here so that a bad one is listed with the other
-offending fields.
+as a 422. ``resolution`` stays a plain string in the schema (generated clients pass ``"D"`` as
+well as ``"1D"``, and the reference declares no enum) but is checked and normalized here so that
+a bad one is listed with the other offending fields.
 """
 
 from __future__ import annotations
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic.config import JsonDict
 from pydantic_core import PydanticCustomError
 
 from trading.models.base import WireModel
@@ -40,15 +39,20 @@ class SearchQuery(WireModel):
     max_results: int = Field(default=50, ge=1, le=100)
 
 
-RESOLUTION_ENUM: JsonDict = {"enum": [*RESOLUTIONS, *RESOLUTION_ALIASES]}
-"""Documents the accepted values (generated clients get a string union); parsing stays here."""
+RESOLUTION_DESCRIPTION = (
+    f"One of {', '.join(RESOLUTIONS)} (aliases {', '.join(RESOLUTION_ALIASES)})"
+)
+"""The accepted values are documented in words, not as a schema ``enum``: the reference
+declares ``resolution`` a plain string, and an inline enum on a parameter makes
+openapi-generator export one ``…ResolutionEnum`` per API file (the operation has two tags), a
+duplicate declaration that does not compile, and rejects the ``string`` a reference client
+passes."""
 
 
 class GetBarsQuery(WireModel):
     symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
     resolution: str = Field(
-        description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)",
-        json_schema_extra=RESOLUTION_ENUM,
+        description=f"{RESOLUTION_DESCRIPTION}; any other value is a 422",
     )
     from_time: int = Field(ge=0, description="Epoch milliseconds, inclusive")
     to_time: int = Field(ge=0, description="Epoch milliseconds, exclusive")
@@ -97,8 +101,7 @@ class UdfSearchQuery(WireModel):
 class UdfHistoryQuery(WireModel):
     symbol: str = Field(description="AAPL, aapl or NASDAQ:AAPL")
     resolution: str = Field(
-        description="1, 5, 15, 30, 60, 1D, 1W, 1M (aliases D, W, M)",
-        json_schema_extra=RESOLUTION_ENUM,
+        description=f"{RESOLUTION_DESCRIPTION}; any other value is an `s: error` answer",
     )
     from_: int = Field(alias="from", description="Epoch seconds, inclusive")
     to: int = Field(description="Epoch seconds, exclusive")

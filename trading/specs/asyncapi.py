@@ -17,7 +17,7 @@ from typing import Any
 
 from trading import __version__
 from trading.models.ws import SubscriptionResponse, WsError, WsErrorCode
-from trading.specs.schemas import JsonSchema, SchemaSet, reachable
+from trading.specs.schemas import JsonSchema, SchemaSet, reachable, ref_name
 from trading.ws.handler import WS_PATH
 from trading.ws.protocol import ROUTES, WsRoute
 
@@ -147,16 +147,24 @@ class _Builder:
                 "messages": [sent],
                 "reply": {"channel": channel_ref, "messages": [answer]},
             }
-        update_payload: JsonSchema = {
+        item = self.by_key[("update", name)]
+        if ref_name(item) is None:
+            raise ValueError(f"{name}: the update model must be a component (a pydantic model)")
+        # The reference's name for the update payload, so generated WebSocket types keep
+        # ``SubscriptionUpdate_Bar_`` (``SubscriptionUpdateBar`` once sanitized).
+        update_name = f"SubscriptionUpdate_{ref_name(item)}_"
+        self.schemas[update_name] = {
+            "title": f"SubscriptionUpdate[{ref_name(item)}]",
             "type": "object",
             "properties": {
                 "topic": {"type": "string", "description": "The subscription's topic"},
-                "payload": self.by_key[("update", name)],
+                "payload": item,
             },
             "required": ["topic", "payload"],
         }
         update = self.message(
-            name, f"{key}Update", f"{name}.update", _envelope(f"{name}.update", update_payload),
+            name, f"{key}Update", f"{name}.update",
+            _envelope(f"{name}.update", _ref("schemas", update_name)),
             f"One `{name}` item for a topic this connection holds (snapshot or live push)",
         )  # fmt: skip
         self.operations[f"{key}Update"] = {
@@ -233,10 +241,15 @@ def build_asyncapi() -> dict[str, Any]:
         builder.route(route)
     builder.system()
 
-    model_schemas = reachable(builder.schemas.values(), definitions)
-    clash = set(model_schemas) & set(builder.schemas)
+    clash = set(definitions) & set(builder.schemas)
     if clash:
         raise ValueError(f"envelope schema names clash with model names: {sorted(clash)}")
+    everything = {**definitions, **builder.schemas}
+    model_schemas = {
+        name: schema
+        for name, schema in reachable(builder.schemas.values(), everything).items()
+        if name not in builder.schemas
+    }
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {

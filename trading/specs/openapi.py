@@ -94,8 +94,34 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         spec.path(path=path, operations=paths[path])
     document = spec.to_dict()
     for name, schema in reachable([document["paths"]], definitions).items():
-        spec.components.schema(name, schema)
+        spec.components.schema(name, with_generated_names(schema))
     return spec.to_dict()
+
+
+def generated_name(value: int) -> str:
+    """The member name openapi-generator gives an unnamed integer enum value
+    (``1`` → ``NUMBER_1``, ``-1`` → ``NUMBER_MINUS_1``)."""
+    return f"NUMBER_{value}" if value >= 0 else f"NUMBER_MINUS_{-value}"
+
+
+def with_generated_names(schema: JsonSchema) -> JsonSchema:
+    """An integer enum named by ``x-enum-varnames`` (``Side.Buy``) keeps, as aliases, the names
+    a client generated from the reference document has (``Side.NUMBER_1``).
+
+    Why: code written against the reference's client must keep compiling against ours
+    (docs/api-specs.md). ``x-enum-varnames`` pairs one name with one ``enum`` entry, so each
+    value is listed a second time with its generated name: ``enum: [1, -1, 1, -1]``,
+    ``x-enum-varnames: [Buy, Sell, NUMBER_1, NUMBER_MINUS_1]``. JSON Schema allows repeated
+    ``enum`` entries and the accepted set is unchanged. OpenAPI only: the AsyncAPI document's
+    enums keep one entry per value (the reference's WebSocket type generator names members
+    by value and would declare them twice).
+    """
+    names = schema.get("x-enum-varnames")
+    values = schema.get("enum")
+    if schema.get("type") != "integer" or names is None or values is None:
+        return schema
+    aliases = [generated_name(v) for v in values]
+    return {**schema, "enum": [*values, *values], "x-enum-varnames": [*names, *aliases]}
 
 
 def _check_unique_ids(routes: list[DocumentedRoute]) -> None:
@@ -127,12 +153,17 @@ def _register(schemas: SchemaSet, r: DocumentedRoute) -> None:
             schemas.add((op.operation_id, status), schema)
 
 
+def _component(schema: JsonSchema, defs: dict[str, Any]) -> JsonSchema:
+    """The component schema a ``{"$ref": ...}`` names."""
+    component: JsonSchema = defs[schema["$ref"].rsplit("/", 1)[-1]]
+    return component
+
+
 def _model_fields(
     model: type[pydantic.BaseModel], by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
 ) -> tuple[dict[str, JsonSchema], set[str]]:
     """Properties and required names of a query/path model, from its component schema."""
-    ref = by_key[model]["$ref"]
-    schema = defs[ref.rsplit("/", 1)[-1]]
+    schema = _component(by_key[model], defs)
     return schema.get("properties", {}), set(schema.get("required", ()))
 
 
@@ -157,21 +188,17 @@ def _parameters(
     return params
 
 
-def _without_null(prop: JsonSchema) -> JsonSchema:
-    """``T | None`` → ``T``: a query parameter is absent, never null (clients would send
-    ``?amount=null`` otherwise)."""
-    branches = prop.get("anyOf")
-    if isinstance(branches, list) and {"type": "null"} in branches:
-        rest = [b for b in branches if b != {"type": "null"}]
-        prop = {k: v for k, v in prop.items() if k != "anyOf"}
-        prop.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
-        if prop.get("default", 0) is None:
-            del prop["default"]
+def _without_null_default(prop: JsonSchema) -> JsonSchema:
+    """``T | None`` stays ``anyOf [T, null]`` as in the reference (a generated client's
+    parameter type is ``T | null``: code passing ``null`` must keep compiling); only the
+    ``default: null`` goes, as in the reference: an absent parameter has no value to show."""
+    if "default" in prop and prop["default"] is None:
+        prop = {k: v for k, v in prop.items() if k != "default"}
     return prop
 
 
 def _parameter(name: str, where: str, prop: JsonSchema, *, required: bool) -> dict[str, Any]:
-    prop = _without_null(prop)
+    prop = _without_null_default(prop)
     prop.pop("title", None)
     description = prop.pop("description", None)
     param: dict[str, Any] = {"name": name, "in": where, "required": required, "schema": prop}
@@ -208,10 +235,12 @@ def _operation(
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": by_key[op.body]}},
-        }
+        body: dict[str, Any] = {"schema": by_key[op.body]}
+        examples = _component(by_key[op.body], defs).get("examples")
+        if examples:
+            # Swagger UI fills "try it out" with the media type's example (a valid request).
+            body["example"] = examples[0]
+        out["requestBody"] = {"required": True, "content": {"application/json": body}}
     responses: dict[str, Any] = {}
     for status, spec in sorted(op.responses.items()):
         schema, media, description = _response_schema(spec)

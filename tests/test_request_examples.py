@@ -1,0 +1,78 @@
+"""Request examples of the OpenAPI document (what Swagger UI's "try it out" sends): every
+request body has one, it is valid against its schema, and the real server accepts it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from tests.brokerkit import Client, call, get, place
+
+BODY_OPERATIONS = {
+    "getQuotes",
+    "placeOrder",
+    "previewOrder",
+    "modifyOrder",
+    "editPositionBrackets",
+    "setLeverage",
+    "previewLeverage",
+}
+
+
+def examples(document: dict[str, Any]) -> dict[str, tuple[str, str, Any, dict[str, Any]]]:
+    """operationId → (method, path, example, body schema) of every operation with a body."""
+    found = {}
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            media = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if media is not None:
+                found[op["operationId"]] = (method, path, media.get("example"), media["schema"])
+    return found
+
+
+def test_every_request_body_has_an_example_valid_against_its_schema(
+    openapi_document: dict[str, Any],
+) -> None:
+    found = examples(openapi_document)
+    assert set(found) == BODY_OPERATIONS
+    for operation_id, (_, _, example, schema) in found.items():
+        assert example is not None, f"{operation_id}: no request example"
+        root = {**schema, "components": openapi_document["components"]}
+        errors = [e.message for e in Draft202012Validator(root).iter_errors(example)]
+        assert not errors, (operation_id, errors)
+        component = openapi_document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+        assert component["examples"][0] == example, "the model's example is the one shown"
+
+
+async def _path_of(client: Client, operation_id: str, path: str) -> str:
+    """``path`` with its parameter filled by something that exists on a fresh account."""
+    if operation_id == "modifyOrder":
+        order_id = await place(client, type=1, side=1, qty=1, limitPrice=100.0)
+        return path.replace("{order_id}", order_id)
+    if operation_id == "editPositionBrackets":
+        await place(client, type=2, side=1, qty=1)  # market: fills into a position
+        [position] = await get(client, "/positions")
+        return path.replace("{position_id}", position["id"])
+    return path
+
+
+@pytest.mark.parametrize("operation_id", sorted(BODY_OPERATIONS))
+async def test_the_server_accepts_each_example(
+    trading_client: Client, openapi_document: dict[str, Any], operation_id: str
+) -> None:
+    method, path, example, _ = examples(openapi_document)[operation_id]
+    path = await _path_of(trading_client, operation_id, path)
+    if path.startswith("/api/v1/broker"):
+        status, body = await call(
+            trading_client, method.upper(), path.removeprefix("/api/v1/broker"), example
+        )
+    else:
+        response = await trading_client.request(method.upper(), path, json=example)
+        status, body = response.status, await response.json()
+    assert status == 200, (operation_id, body)
+    if operation_id == "placeOrder":
+        [order] = await get(trading_client, "/orders")
+        assert order["id"] == body["orderId"]
+        assert order["status"] == 6, "the example limit order rests (working)"
