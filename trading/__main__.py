@@ -45,9 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "serve":
-        host = args.host or settings.host
-        port = args.port or settings.port
-        web.run_app(create_app(settings), host=host, port=port, shutdown_timeout=5.0)
+        # the bind address given on the command line is also an allowed Host (trading/security.py)
+        settings = settings.replace(
+            host=args.host or settings.host, port=args.port or settings.port
+        )
+        web.run_app(
+            create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=5.0
+        )
     elif args.command == "reset-broker":
         asyncio.run(reset_broker(settings))
         print(f"reset the paper account in {settings.data_dir}")

@@ -14,6 +14,12 @@ from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.series import SyntheticMarket
+from trading.security import (
+    HostPolicy,
+    host_middleware,
+    setup_security,
+    write_protection_middleware,
+)
 from trading.settings import Settings
 from trading.web import setup_web
 from trading.ws.setup import setup_streaming
@@ -26,7 +32,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     settings = settings or Settings.from_env()
     app = web.Application(
         middlewares=[
+            # issue 11 (trading/security.py): the Host check runs first, before anything else
+            host_middleware(HostPolicy(settings.allowed_hosts, settings.host)),
             cors_middleware(settings.cors_origins),
+            write_protection_middleware(settings.cors_origins),
             error_middleware,
             web.normalize_path_middleware(
                 append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
@@ -35,6 +44,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         client_max_size=1024**2,
     )
     app[SETTINGS] = settings
+    setup_security(app)
     market = settings.market_factory(settings) if settings.market_factory else None
     app[MARKET] = market or SyntheticMarket(settings)
     app[BROKER] = BrokerService(

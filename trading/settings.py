@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,11 @@ class Settings:
     commission_rate: float = 0.001
     default_leverage: float = 10.0
 
+    # --- local-server security (issue 11, trading/security.py) ------------------------------
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]")
+    """Host headers answered (DNS rebinding guard); the bind address is always added, ``*`` =
+    any host."""
+
     clock: Clock = field(default_factory=SystemClock, compare=False)
     market_factory: Callable[[Settings], MarketSource] | None = field(default=None, compare=False)
     """Builds the market source (default: the synthetic series); tests script prices here."""
@@ -108,6 +114,15 @@ class Settings:
             raise SettingsError("TRADING_WS_MAX_MESSAGE_BYTES must be at least 1024")
         if self.ws_send_timeout_s <= 0 or self.ws_heartbeat_s < 0:
             raise SettingsError("WebSocket timeouts must be positive")
+        # --- local-server security (issue 11) ---
+        for name in self.allowed_hosts:
+            if name != "*" and not _HOST_NAME.fullmatch(name):
+                raise SettingsError(
+                    f"TRADING_ALLOWED_HOSTS: {name!r} is not a host name, IP address or *"
+                    " (no scheme, no port; IPv6 in brackets)"
+                )
+        if not self.allowed_hosts:
+            raise SettingsError("TRADING_ALLOWED_HOSTS must name at least one host (or *)")
         if sorted(self.intraday_depth_days) != [1, 5, 15, 30, 60]:
             raise SettingsError("TRADING_INTRADAY_DEPTH_DAYS must give 1, 5, 15, 30 and 60")
         if any(days < 1 for days in self.intraday_depth_days.values()):
@@ -132,6 +147,10 @@ class Settings:
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")
+"""An allowed host: a DNS name or IPv4 address, or an IPv6 address in brackets (issue 11)."""
+
+
 def _origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
@@ -143,6 +162,7 @@ _FROM_TEXT: dict[str, Callable[[str], object]] = {
     "data_dir": Path,
     "cors_origins": _origins,
     "debug_routes": lambda text: text.strip().lower(),
+    "allowed_hosts": _origins,
     "bench": _bool,
     "market_seed": int,
     "history_start": dt.date.fromisoformat,

@@ -43,11 +43,19 @@ from trading.models.broker import (
     SuccessResponse,
 )
 from trading.models.meta import HTTPError, HTTPValidationError
-from trading.specs.operation import operation
+from trading.security import forwarded, read_only
+from trading.specs.operation import Content, operation
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/broker"
 ACCOUNT = AccountMetainfo(id="DEMO-ACCOUNT", name="Demo Trading Account")
+
+FORBIDDEN_ORIGIN = Content(
+    HTTPError, description="A browser page from an origin that may not change state here"
+)
+NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
+JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
+"""What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 
 
 @contextmanager
@@ -79,7 +87,7 @@ async def parse_pre_order(request: web.Request) -> PreOrder:
     tag="broker",
     summary="Place an order",
     body=PreOrder,
-    responses={200: PlaceOrderResult, 400: HTTPError, 422: HTTPValidationError},
+    responses={200: PlaceOrderResult, 400: HTTPError, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def place_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
@@ -96,6 +104,7 @@ async def place_order(request: web.Request) -> web.Response:
     body=PreOrder,
     responses={200: OrderPreviewResult, 422: HTTPValidationError},
 )
+@read_only
 async def preview_order(request: web.Request) -> web.Response:
     pre = validate_body(await read_json(request), PreOrder)
     broker = request.app[BROKER]
@@ -109,7 +118,7 @@ async def preview_order(request: web.Request) -> web.Response:
     tag="broker",
     summary="Modify a working order",
     body=PreOrder,
-    responses={200: SuccessResponse, 400: HTTPError, 422: HTTPValidationError},
+    responses={200: SuccessResponse, 400: HTTPError, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def modify_order(request: web.Request) -> web.Response:
     pre = await parse_pre_order(request)
@@ -123,7 +132,7 @@ async def modify_order(request: web.Request) -> web.Response:
     "cancelOrder",
     tag="broker",
     summary="Cancel an order",
-    responses={200: SuccessResponse, 400: HTTPError},
+    responses={200: SuccessResponse, 400: HTTPError, 403: FORBIDDEN_ORIGIN},
 )
 async def cancel_order(request: web.Request) -> web.Response:
     with domain_errors():
@@ -186,7 +195,13 @@ async def get_equity(request: web.Request) -> web.Response:
     tag="broker",
     summary="Close a position, fully or partly",
     query=ClosePositionQuery,
-    responses={200: SuccessResponse, 400: HTTPError, 404: HTTPError, 422: HTTPValidationError},
+    responses={
+        200: SuccessResponse,
+        400: HTTPError,
+        404: HTTPError,
+        422: HTTPValidationError,
+        403: FORBIDDEN_ORIGIN,
+    },
 )
 async def close_position(request: web.Request) -> web.Response:
     query = parse_query(request, ClosePositionQuery)
@@ -212,7 +227,7 @@ async def close_position(request: web.Request) -> web.Response:
     tag="broker",
     summary="Replace a position's brackets",
     body=Body_editPositionBrackets,
-    responses={200: SuccessResponse, 404: HTTPError, 422: HTTPValidationError},
+    responses={200: SuccessResponse, 404: HTTPError, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def edit_position_brackets(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), Body_editPositionBrackets)
@@ -262,7 +277,7 @@ async def leverage_info(request: web.Request) -> web.Response:
     tag="broker",
     summary="Set the leverage of a symbol",
     body=LeverageSetParams,
-    responses={200: LeverageSetResult, 400: HTTPError, 422: HTTPValidationError},
+    responses={200: LeverageSetResult, 400: HTTPError, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def set_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
@@ -279,6 +294,7 @@ async def set_leverage(request: web.Request) -> web.Response:
     body=LeverageSetParams,
     responses={200: LeveragePreviewResult, 422: HTTPValidationError},
 )
+@read_only
 async def preview_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
     result = await request.app[BROKER].read(
@@ -288,9 +304,14 @@ async def preview_leverage(request: web.Request) -> web.Response:
 
 
 def debug_allowed(request: web.Request) -> bool:
+    """``loopback`` trusts the peer address; behind a reverse proxy on this machine every
+    remote client's peer is loopback, so a request carrying proxy headers (``Forwarded``,
+    ``X-Forwarded-For``, ``X-Real-IP``) is refused unless ``TRADING_DEBUG_ROUTES=on``."""
     mode = request.app[SETTINGS].debug_routes
     if mode != "loopback":
         return mode == "on"
+    if forwarded(request):
+        return False
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
     except ValueError:
@@ -302,7 +323,7 @@ def debug_allowed(request: web.Request) -> bool:
     "resetBrokerState",
     tag="broker",
     summary="Reset the paper account (debug)",
-    responses={200: SuccessResponse, 404: HTTPError},
+    responses={200: SuccessResponse, 404: HTTPError, **JSON_WRITE},
     hidden=True,
 )
 async def reset_broker_state(request: web.Request) -> web.Response:
