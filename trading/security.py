@@ -78,6 +78,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
 """One policy for every response (JSON included: a JSON body opened as a page runs nothing).
 No inline scripts: the doc pages load their start-up code from ``/api/v1/docs/static/``."""
 
+VIEWER_WITH_EVAL_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'unsafe-eval'"
+)
+"""For the AsyncAPI viewer page only: its bundled parser validates the document with ajv,
+which compiles validators with ``new Function``. The page shows nothing but our own document."""
+
 SERVER_HEADER = "trading"
 
 _READ_ONLY = "__trading_read_only__"
