@@ -1,4 +1,8 @@
-"""CORS (rest.md §1): any origin by default, no credentials, preflight answered with 200."""
+"""CORS (rest.md §1): any origin by default, no credentials, preflight answered with 200.
+
+Which origins may *change state* is decided by trading/security.py (same-origin, listed, or
+loopback under ``*``); which may open the WebSocket by :func:`trading.security.read_origin_allowed`.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,6 @@ from aiohttp import hdrs, web
 from trading.errors import Handler
 
 ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-
-
-def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
-    return "*" in allowed or origin in allowed
 
 
 def cors_middleware(allowed: Sequence[str]) -> web.middleware:  # type: ignore[valid-type]

@@ -13,13 +13,16 @@ one keeps the pages of this server from being abused inside another site's frame
 * **Write protection** (:func:`write_protection_middleware`, CSRF). A browser sends a
   cross-origin POST *without asking first* (no CORS preflight) only when its body is a form or
   ``text/plain``; every other state-changing request (PUT, DELETE, a JSON POST) is preflighted,
-  and the preflight is refused for origins we refuse. So every POST and PUT must say
+  so the server sees its ``Origin`` and can refuse it. So every POST and PUT to a
+  state-changing route (all but the :func:`read_only` ones) must say
   ``Content-Type: application/json`` (415 otherwise, bodiless POSTs such as the debug reset
   included), and a browser's ``Origin`` must be this server's own origin, or one listed in
-  ``TRADING_CORS_ORIGINS``. With the default ``*`` a listed origin means *a loopback origin*
-  (``http://localhost:5173``, ``http://127.0.0.1:3000``, …: the developer's own dev servers)
-  for writes; reads (GET) stay open to any origin, as the UDF adapters expect. Requests with
-  no ``Origin`` (curl, generated clients, tests) are not browsers' cross-site requests and pass.
+  ``TRADING_CORS_ORIGINS`` (403 otherwise). With the default ``*``, "listed" means *a
+  loopback origin* for writes (``http://localhost:5173``, ``http://127.0.0.1:3000``, …: the
+  developer's own dev servers), since ``*`` would let every site on the internet trade after
+  a preflight; reads (GET, read-only POSTs) stay open to any origin, as the UDF adapters
+  expect. Requests with no ``Origin`` (curl, generated clients, tests) are no browser's
+  cross-site requests and pass.
 * **Security headers** (:func:`add_security_headers`, clickjacking, MIME sniffing). Every
   response forbids framing (``frame-ancestors 'none'`` + ``X-Frame-Options: DENY``: the order
   ticket must not be clickable through an invisible frame), sniffing (``nosniff``), and carries
