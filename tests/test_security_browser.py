@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -53,7 +51,9 @@ def browser() -> Iterator[Browser]:
 
 def _start(root: Path, env: dict[str, str]) -> ServerProcess:
     proc = ServerProcess(root / "data", root / "server.log")
-    with mock.patch.dict(os.environ, env):  # ServerProcess passes os.environ on
+    with pytest.MonkeyPatch.context() as patch:  # ServerProcess passes os.environ on
+        for name, value in env.items():
+            patch.setenv(name, value)
         proc.start()
     return proc
 
