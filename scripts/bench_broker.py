@@ -106,7 +106,7 @@ async def run(args: argparse.Namespace, base: str, pid: int) -> None:
                 runs.append(
                     await run_workload(session, base, pid, body, args.orders, args.concurrency)
                 )
-                await session.post(base + "/api/v1/broker/debug/reset")
+                await session.post(base + "/api/v1/broker/debug/reset", json={})
             print(
                 f"{name:16} {statistics.median(r.rate for r in runs):9.0f} "
                 f"{statistics.median(r.cpu_us for r in runs):13.0f} "

@@ -106,10 +106,17 @@ def make_client(
     """A client on an app built from the module's ``trading_settings`` with some changed
     (balance, debug routes, leverage, ...)."""
 
+    open_clients: list[TestClient[web.Request, web.Application]] = []
+
     async def make(**changes: Any) -> TestClient[web.Request, web.Application]:
+        if "data_dir" not in changes and any(not c.server.closed for c in open_clients):
+            # one server per data dir (the store locks it): an app made while an earlier one
+            # still runs gets a data dir of its own; a closed one's dir is reused (a restart)
+            changes["data_dir"] = trading_settings.data_dir / f"app-{len(open_clients) + 1}"
         client: TestClient[web.Request, web.Application] = await aiohttp_client(
             create_app(trading_settings.replace(**changes))
         )
+        open_clients.append(client)
         return client
 
     return make

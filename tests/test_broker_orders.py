@@ -505,7 +505,8 @@ async def test_missing_fields_are_422(trading_client: Client) -> None:
         ("missing", ["body", "side"]), ("missing", ["body", "symbol"]),
         ("missing", ["body", "type"]),
     ]  # fmt: skip
-    status, reply = await call(trading_client, "POST", "/orders", data=b"{nope")
+    json_type = {"Content-Type": "application/json"}  # without it: 415 (test_security.py)
+    status, reply = await call(trading_client, "POST", "/orders", data=b"{nope", headers=json_type)
     assert status == 422
     assert reply["detail"][0]["type"] == "json_invalid"
 

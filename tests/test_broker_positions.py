@@ -753,7 +753,7 @@ async def test_reset_wipes_everything(trading_client: Client) -> None:
     await place(c, type=1, side=1, qty=1, limitPrice=200.0)
     lev = {"symbol": "AAPL", "orderType": 2, "side": 1, "leverage": 50}
     assert (await call(c, "PUT", "/leverage/set", lev))[0] == 200
-    assert await call(c, "POST", "/debug/reset") == (
+    assert await call(c, "POST", "/debug/reset", {}) == (
         200, {"success": True, "message": "Broker service state reset successfully"}
     )  # fmt: skip
     assert await get(c, "/orders") == []
@@ -771,7 +771,7 @@ async def test_reset_is_persisted(
 ) -> None:
     c = trading_client
     await place(c, type=2, side=1, qty=10)
-    assert (await call(c, "POST", "/debug/reset"))[0] == 200
+    assert (await call(c, "POST", "/debug/reset", {}))[0] == 200
     await c.close()
     c2 = await aiohttp_client(create_app(trading_settings))
     assert await get(c2, "/orders") == []
@@ -783,7 +783,7 @@ async def test_reset_is_persisted(
 async def test_debug_routes_setting(make_client: MakeClient, mode: str, status: int) -> None:
     c = await make_client(debug_routes=mode)
     await place(c, type=2, side=1, qty=1)
-    reply = await call(c, "POST", "/debug/reset")
+    reply = await call(c, "POST", "/debug/reset", {})
     assert reply[0] == status
     if status == 404:
         assert reply[1] == {"detail": "Not Found"}

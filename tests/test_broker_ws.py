@@ -338,7 +338,7 @@ async def test_reset_pushes_cancels_closed_positions_and_equity(trading_client: 
         await sub(ws, "orders", {"accountId": "A"}, 2)
         await sub(ws, "positions", {"accountId": "A"}, 1)
         await sub(ws, "equity", {"accountId": "A"}, 1)
-        assert (await call(c, "POST", "/debug/reset"))[0] == 200
+        assert (await call(c, "POST", "/debug/reset", {}))[0] == 200
         frames = await updates(ws, 4)
         assert kinds(frames) == ["orders", "orders", "positions", "equity"]
         assert [(inner(f)["id"], inner(f)["status"]) for f in frames[:2]] == [

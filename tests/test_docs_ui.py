@@ -83,3 +83,41 @@ def test_no_viewer_loads_fonts_or_images_from_a_cdn() -> None:
         text = path.read_text(encoding="utf-8", errors="replace")
         for host in ("cdn.redoc.ly", "fonts.googleapis.com", "unpkg.com", "cdn.jsdelivr.net"):
             assert host not in text, (path.name, host)
+
+
+# --- issue 11: JSON 404s, server from the request, pages the CSP allows ------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["nope.js", "redoc", "redoc/", "swagger-ui/.hidden", "asyncapi/missing.css"]
+)
+async def test_a_missing_asset_is_a_json_404(trading_client: Any, path: str) -> None:
+    response = await trading_client.get(f"/api/v1/docs/static/{path}")
+    assert response.status == 404
+    assert response.content_type == "application/json"
+    assert await response.json() == {"detail": "Not Found"}
+
+
+async def test_vendor_licences_are_served_as_text(trading_client: Any) -> None:
+    response = await trading_client.get("/api/v1/docs/static/asyncapi/LICENSE")
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+
+
+@pytest.mark.spec_unchecked
+@pytest.mark.parametrize("host", ["localhost:4321", "127.0.0.1:8000", "[::1]:9"])
+async def test_the_asyncapi_server_is_the_one_the_reader_reached(
+    trading_client: Any, host: str
+) -> None:
+    response = await trading_client.get("/api/v1/ws/asyncapi.json", headers={"Host": host})
+    servers = (await response.json())["servers"]
+    assert [(s["host"], s["protocol"]) for s in servers.values()] == [(host, "ws")]
+
+
+@pytest.mark.parametrize("name", ["swagger-ui.html", "redoc.html", "asyncapi.html"])
+def test_pages_have_no_inline_script_or_style(name: str) -> None:
+    """The Content-Security-Policy allows only this server's script files (trading/security.py)."""
+    html = (PAGES_DIR / name).read_text()
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "<style" not in html
+    assert " style=" not in html

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import logging
 import time
 import zlib
 from collections.abc import AsyncIterator
@@ -159,7 +160,13 @@ async def exchange(port: int, data: bytes, timeout: float = 5.0) -> tuple[int, d
 
 
 def get(target: bytes, headers: bytes = b"") -> bytes:
-    return b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers + b"\r\n"
+    return (
+        b"GET "
+        + target
+        + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        + headers
+        + b"\r\n"
+    )
 
 
 @contextlib.asynccontextmanager
@@ -211,7 +218,7 @@ async def test_parser_limits_answer_json_naming_the_limit(
 
 
 async def test_malformed_request_line_is_json(port: int) -> None:
-    status, headers, body = await exchange(port, b"G@T / HTTP/1.1\r\nHost: t\r\n\r\n")
+    status, headers, body = await exchange(port, b"G@T / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == 400
     assert headers["content-type"].startswith("application/json")
     assert body["detail"].startswith("Malformed HTTP request")
@@ -253,7 +260,7 @@ async def trickle(writer: asyncio.StreamWriter) -> None:
 async def test_slowloris_connections_are_closed_after_the_header_timeout(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "d", http_header_timeout_s=1.0)
     async with serve(settings) as p:
-        partial = [b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n", b"GET /api/v1/he", b""]
+        partial = [b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n", b"GET /api/v1/he", b""]
         streams = [await asyncio.open_connection("127.0.0.1", p) for _ in range(50)]
         opened = time.monotonic()
         for i, (_, writer) in enumerate(streams):
@@ -289,7 +296,7 @@ async def test_keep_alive_connection_serves_requests_within_the_timeout(tmp_path
     async with serve(settings) as p:
         reader, writer = await asyncio.open_connection("127.0.0.1", p)
         for _ in range(3):  # each response restarts the timer: 3 x 0.6 s > 1 s is fine
-            writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n")
+            writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             assert await read_response(reader) == 200
             await asyncio.sleep(0.6)
         assert await _closed_by_server(reader, 3.0)  # then idle: closed
@@ -345,3 +352,23 @@ def test_limits_are_read_from_the_environment() -> None:
     assert (settings.http_max_headers, settings.http_max_body_bytes) == (64, 65536)
     assert (settings.http_header_timeout_s, settings.json_max_depth) == (2.5, 16)
     assert (settings.log_format, settings.access_log) == ("json", False)
+
+
+async def test_an_undecodable_body_is_answered_and_closed_without_an_error_log(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Keep-alive on, over the real listener: aiohttp used to read the rest of the broken body
+    after our 422 and log the decode error again as an "Unhandled exception" traceback."""
+    body = b"this is not gzip"
+    request = (
+        b"POST /api/v1/datafeed/quotes HTTP/1.1\r\nHost: localhost\r\n"
+        b"Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    with caplog.at_level(logging.INFO):
+        status, headers, answer = await exchange(port, request)  # returns once it is closed
+        await asyncio.sleep(0.05)
+    assert status == 422
+    assert answer["detail"][0]["type"] == "json_invalid"
+    assert headers["connection"] == "close"
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -17,6 +17,8 @@ from trading.specs.operation import operation, operation_of
 
 # rest.md §4 and udf.md §1: (method, path) → (operationId, tags, error statuses)
 V1 = "v1"
+JSON_WRITE = {403, 415}  # issue 11, trading/security.py: foreign origin / body not JSON
+DELETE_WRITE = {403}  # DELETE has no body: origin check only
 ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/"): ("root__get", ["root"], set()),
     ("get", "/api/v1/health"): ("getHealthStatus", [V1, "health"], set()),
@@ -30,10 +32,18 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/api/v1/datafeed/bars"): ("getBars", [V1, "datafeed"], {404, 422}),
     ("post", "/api/v1/datafeed/quotes"): ("getQuotes", [V1, "datafeed"], {422}),
     ("get", "/api/v1/datafeed/health"): ("datafeedHealthCheck", [V1, "datafeed"], set()),
-    ("post", "/api/v1/broker/orders"): ("placeOrder", [V1, "broker"], {400, 422, 503}),
+    ("post", "/api/v1/broker/orders"): ("placeOrder", [V1, "broker"], {400, 422, *JSON_WRITE, 503}),
     ("post", "/api/v1/broker/orders/preview"): ("previewOrder", [V1, "broker"], {422}),
-    ("put", "/api/v1/broker/orders/{order_id}"): ("modifyOrder", [V1, "broker"], {400, 422, 503}),
-    ("delete", "/api/v1/broker/orders/{order_id}"): ("cancelOrder", [V1, "broker"], {400, 503}),
+    ("put", "/api/v1/broker/orders/{order_id}"): (
+        "modifyOrder",
+        [V1, "broker"],
+        {400, 422, *JSON_WRITE, 503},
+    ),
+    ("delete", "/api/v1/broker/orders/{order_id}"): (
+        "cancelOrder",
+        [V1, "broker"],
+        {400, *DELETE_WRITE, 503},
+    ),
     ("get", "/api/v1/broker/orders"): ("getOrders", [V1, "broker"], set()),
     ("get", "/api/v1/broker/positions"): ("getPositions", [V1, "broker"], set()),
     ("get", "/api/v1/broker/executions/{symbol}"): ("getExecutions", [V1, "broker"], set()),
@@ -41,15 +51,19 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("delete", "/api/v1/broker/positions/{position_id}"): (
         "closePosition",
         [V1, "broker"],
-        {400, 404, 422, 503},
+        {400, 404, 422, *DELETE_WRITE, 503},
     ),
     ("put", "/api/v1/broker/positions/{position_id}/brackets"): (
         "editPositionBrackets",
         [V1, "broker"],
-        {404, 422, 503},
+        {404, 422, *JSON_WRITE, 503},
     ),
     ("get", "/api/v1/broker/leverage/info"): ("leverageInfo", [V1, "broker"], {400, 422}),
-    ("put", "/api/v1/broker/leverage/set"): ("setLeverage", [V1, "broker"], {400, 422, 503}),
+    ("put", "/api/v1/broker/leverage/set"): (
+        "setLeverage",
+        [V1, "broker"],
+        {400, 422, *JSON_WRITE, 503},
+    ),
     ("post", "/api/v1/broker/leverage/preview"): ("previewLeverage", [V1, "broker"], {422}),
     ("get", "/api/v1/broker/equity"): ("getEquity", [V1, "broker"], set()),
     ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),

@@ -176,6 +176,16 @@ async def test_request_id_is_accepted_or_generated_and_echoed(trading_client: Cl
     assert len(generated) == 4
 
 
+async def test_a_page_on_another_origin_may_read_the_request_id(trading_client: Client) -> None:
+    """Without Access-Control-Expose-Headers a cross-origin page's fetch cannot read it (nor a
+    503's Retry-After)."""
+    resp = await trading_client.get("/api/v1/health", headers={"Origin": "http://other.example"})
+    exposed = {h.strip() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
+    assert exposed == {REQUEST_ID_HEADER, "Retry-After"}
+    same = await trading_client.get("/api/v1/health")
+    assert "Access-Control-Expose-Headers" not in same.headers  # no Origin: no CORS headers
+
+
 async def test_request_id_on_a_websocket_upgrade(trading_client: Client) -> None:
     async with trading_client.ws_connect(WS, headers={REQUEST_ID_HEADER: "ws-1"}) as ws:
         assert ws._response.headers[REQUEST_ID_HEADER] == "ws-1"

@@ -82,6 +82,7 @@ def test_good_values_are_parsed() -> None:
             "TRADING_WS_COMPRESS": "on",
             "TRADING_HISTORY_START": "2020-02-29",
             "TRADING_FUZZ_EXAMPLES": "5",  # test tooling, not a setting: ignored
+            "TRADING_SOAK_ROUNDS": "2",
         }
     )
     assert settings.port == 8123

@@ -17,6 +17,12 @@ from trading.keys import BROKER, MARKET, SETTINGS
 from trading.logs import echo_request_id, request_id_middleware
 from trading.market.series import SyntheticMarket
 from trading.metrics import METRICS, Metrics, metrics_middleware, setup_metrics
+from trading.security import (
+    HostPolicy,
+    host_middleware,
+    setup_security,
+    write_protection_middleware,
+)
 from trading.settings import Settings
 from trading.web import setup_web
 from trading.ws.setup import setup_streaming
@@ -32,7 +38,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
         middlewares=[
             request_id_middleware,  # first: every log line of the request carries its id
             metrics_middleware(metrics),  # sees the final status of every answer
+            # issue 11 (trading/security.py): the Host check runs first, before anything else
+            host_middleware(HostPolicy(settings.allowed_hosts, settings.host)),
             cors_middleware(settings.cors_origins),
+            write_protection_middleware(settings.cors_origins),
             error_middleware,
             web.normalize_path_middleware(
                 append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
@@ -44,6 +53,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = metrics
     app.on_response_prepare.append(echo_request_id)
+    setup_security(app)
     market = settings.market_factory(settings) if settings.market_factory else None
     app[MARKET] = market or SyntheticMarket(settings)
     app[BROKER] = BrokerService(

@@ -1,4 +1,8 @@
-"""CORS (rest.md §1): any origin by default, no credentials, preflight answered with 200."""
+"""CORS (rest.md §1): any origin by default, no credentials, preflight answered with 200.
+
+Which origins may *change state* is decided by trading/security.py (same-origin, listed, or
+loopback under ``*``); which may open the WebSocket by :func:`trading.security.read_origin_allowed`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,12 @@ from collections.abc import Sequence
 from aiohttp import hdrs, web
 
 from trading.errors import Handler
+from trading.logs import REQUEST_ID_HEADER
 
 ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-
-
-def origin_allowed(origin: str, allowed: Sequence[str]) -> bool:
-    return "*" in allowed or origin in allowed
+EXPOSED_HEADERS = f"{REQUEST_ID_HEADER}, {hdrs.RETRY_AFTER}"
+"""Response headers a page on another origin may read (beyond the CORS-safelisted ones): the
+request id to quote in a bug report, and when to retry a 503."""
 
 
 def cors_middleware(allowed: Sequence[str]) -> web.middleware:  # type: ignore[valid-type]
@@ -41,6 +45,10 @@ def cors_middleware(allowed: Sequence[str]) -> web.middleware:  # type: ignore[v
         elif origin in allowed:
             response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
             response.headers[hdrs.VARY] = hdrs.ORIGIN
+        else:
+            return response
+        if not preflight:
+            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSED_HEADERS
         return response
 
     return middleware

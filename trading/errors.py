@@ -115,6 +115,18 @@ def _phrase(status: int) -> str:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _answer_errors(request, handler)
+    if request.content.exception() is not None and not response.prepared:
+        # The body stream broke (bad gzip, broken chunking): the HTTP parser of this connection
+        # is lost, so answer and close. Marking the stream finished also stops aiohttp from
+        # reading the rest of the body after the answer, which re-raised the decode error and
+        # logged it as an "Unhandled exception" although the client already had its 4xx.
+        request.content.feed_eof()
+        response.force_close()
+    return response
+
+
+async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except RequestValidationError as exc:

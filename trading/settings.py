@@ -92,6 +92,11 @@ def is_host(text: str) -> bool:
     )
 
 
+def _is_host_header_name(text: str) -> bool:
+    """A name as a ``Host`` header carries it: IPv6 only in brackets."""
+    return is_host(text) and (":" not in text or text.startswith("["))
+
+
 def _origin_error(origin: str) -> str | None:
     if origin == "*":
         return None
@@ -129,6 +134,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     debug_routes: Literal["loopback", "on", "off"] = "loopback"
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("localhost", "127.0.0.1", "[::1]")
+    """Host headers answered (DNS rebinding guard, trading/security.py); the bind address is
+    always added, ``*`` = any host."""
     bench: bool = False
 
     # --- market -----------------------------------------------------------------------------
@@ -243,6 +251,26 @@ class Settings(BaseSettings):
             raise ValueError("; ".join(problems))
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(h.strip() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must name at least one host (or *)")
+        bad = [h for h in value if h != "*" and not _is_host_header_name(h)]
+        if bad:
+            raise ValueError(
+                f"{', '.join(map(repr, bad))}: expected host names, IPv4 addresses, "
+                "[IPv6] addresses in brackets, or *"
+            )
+        return value
+
     @field_validator("history_start")
     @classmethod
     def _history_start(cls, value: dt.date) -> dt.date:
@@ -320,8 +348,8 @@ class Settings(BaseSettings):
         return type(self)(**{**current, **changes})
 
 
-_IGNORED_PREFIXES = ("TRADING_FUZZ_", "TRADING_TEST_")
-"""Variables of the test tooling (``make fuzz``), not of the service."""
+_IGNORED_PREFIXES = ("TRADING_FUZZ_", "TRADING_SOAK_", "TRADING_TEST_")
+"""Variables of the test tooling (``make fuzz``, ``make soak``), not of the service."""
 
 
 def _env_fields() -> frozenset[str]:

@@ -43,6 +43,7 @@ from trading.models.broker import (
     SuccessResponse,
 )
 from trading.models.meta import HTTPError, HTTPValidationError
+from trading.security import forwarded, read_only
 from trading.specs.operation import Content, operation
 
 routes = web.RouteTableDef()
@@ -53,6 +54,13 @@ STORAGE_UNAVAILABLE = Content(
 )
 PREFIX = "/api/v1/broker"
 ACCOUNT = AccountMetainfo(id="DEMO-ACCOUNT", name="Demo Trading Account")
+
+FORBIDDEN_ORIGIN = Content(
+    HTTPError, description="A browser page from an origin that may not change state here"
+)
+NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
+JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
+"""What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 
 
 @contextmanager
@@ -88,6 +96,7 @@ async def parse_pre_order(request: web.Request) -> PreOrder:
         200: PlaceOrderResult,
         400: HTTPError,
         422: HTTPValidationError,
+        **JSON_WRITE,
         503: STORAGE_UNAVAILABLE,
     },
 )
@@ -106,6 +115,7 @@ async def place_order(request: web.Request) -> web.Response:
     body=PreOrder,
     responses={200: OrderPreviewResult, 422: HTTPValidationError},
 )
+@read_only
 async def preview_order(request: web.Request) -> web.Response:
     pre = validate_body(await read_json(request), PreOrder)
     broker = request.app[BROKER]
@@ -123,6 +133,7 @@ async def preview_order(request: web.Request) -> web.Response:
         200: SuccessResponse,
         400: HTTPError,
         422: HTTPValidationError,
+        **JSON_WRITE,
         503: STORAGE_UNAVAILABLE,
     },
 )
@@ -138,7 +149,12 @@ async def modify_order(request: web.Request) -> web.Response:
     "cancelOrder",
     tag="broker",
     summary="Cancel an order",
-    responses={200: SuccessResponse, 400: HTTPError, 503: STORAGE_UNAVAILABLE},
+    responses={
+        200: SuccessResponse,
+        400: HTTPError,
+        403: FORBIDDEN_ORIGIN,
+        503: STORAGE_UNAVAILABLE,
+    },
 )
 async def cancel_order(request: web.Request) -> web.Response:
     with domain_errors():
@@ -206,6 +222,7 @@ async def get_equity(request: web.Request) -> web.Response:
         400: HTTPError,
         404: HTTPError,
         422: HTTPValidationError,
+        403: FORBIDDEN_ORIGIN,
         503: STORAGE_UNAVAILABLE,
     },
 )
@@ -237,6 +254,7 @@ async def close_position(request: web.Request) -> web.Response:
         200: SuccessResponse,
         404: HTTPError,
         422: HTTPValidationError,
+        **JSON_WRITE,
         503: STORAGE_UNAVAILABLE,
     },
 )
@@ -292,6 +310,7 @@ async def leverage_info(request: web.Request) -> web.Response:
         200: LeverageSetResult,
         400: HTTPError,
         422: HTTPValidationError,
+        **JSON_WRITE,
         503: STORAGE_UNAVAILABLE,
     },
 )
@@ -310,6 +329,7 @@ async def set_leverage(request: web.Request) -> web.Response:
     body=LeverageSetParams,
     responses={200: LeveragePreviewResult, 422: HTTPValidationError},
 )
+@read_only
 async def preview_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
     result = await request.app[BROKER].read(
@@ -319,9 +339,14 @@ async def preview_leverage(request: web.Request) -> web.Response:
 
 
 def debug_allowed(request: web.Request) -> bool:
+    """``loopback`` trusts the peer address; behind a reverse proxy on this machine every
+    remote client's peer is loopback, so a request carrying proxy headers (``Forwarded``,
+    ``X-Forwarded-For``, ``X-Real-IP``) is refused unless ``TRADING_DEBUG_ROUTES=on``."""
     mode = request.app[SETTINGS].debug_routes
     if mode != "loopback":
         return mode == "on"
+    if forwarded(request):
+        return False
     try:
         return ipaddress.ip_address(request.remote or "").is_loopback
     except ValueError:
@@ -333,7 +358,7 @@ def debug_allowed(request: web.Request) -> bool:
     "resetBrokerState",
     tag="broker",
     summary="Reset the paper account (debug)",
-    responses={200: SuccessResponse, 404: HTTPError, 503: STORAGE_UNAVAILABLE},
+    responses={200: SuccessResponse, 404: HTTPError, **JSON_WRITE, 503: STORAGE_UNAVAILABLE},
     hidden=True,
 )
 async def reset_broker_state(request: web.Request) -> web.Response:

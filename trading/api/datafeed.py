@@ -33,6 +33,7 @@ from trading.models.market import (
 )
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.models.queries import GetBarsQuery, SearchQuery, SymbolPath
+from trading.security import read_only
 from trading.specs.operation import operation
 from trading.timefmt import iso_ms
 
@@ -121,6 +122,7 @@ async def get_bars(request: web.Request) -> web.Response:
     body=GetQuotesRequest,
     responses={200: list[QuoteData], 422: HTTPValidationError},
 )
+@read_only
 async def get_quotes(request: web.Request) -> web.Response:
     body = await parse_body(request, GetQuotesRequest)
     return models_response(QUOTE_ITEMS, quote_items(request.app[MARKET], body.symbols))

@@ -104,7 +104,10 @@ class _Builder:
         self.messages[key] = {
             "name": message_type,
             "title": message_type,
-            "summary": summary,
+            # AsyncAPI summaries are plain text (viewers show them verbatim); the markdown
+            # (`code`) version goes to the description, which is CommonMark
+            "summary": summary.replace("`", ""),
+            **({"description": summary} if "`" in summary else {}),
             "contentType": "application/json",
             "payload": _ref("schemas", schema_name),
         }

@@ -16,10 +16,10 @@ import orjson
 import pydantic
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from trading.cors import origin_allowed
 from trading.errors import ApiError
 from trading.keys import FLUSHER, HUB, SETTINGS
 from trading.models.ws import WsErrorCode
+from trading.security import read_origin_allowed
 from trading.settings import Settings
 from trading.specs.operation import operation
 from trading.ws import protocol
@@ -37,7 +37,8 @@ routes = web.RouteTableDef()
 async def websocket(request: web.Request) -> web.StreamResponse:
     settings, hub = request.app[SETTINGS], request.app[HUB]
     origin = request.headers.get("Origin")
-    if origin and not origin_allowed(origin, settings.cors_origins):
+    # same-origin always passes: /app/ must keep its socket whatever TRADING_CORS_ORIGINS lists
+    if origin and not read_origin_allowed(request, origin, settings.cors_origins):
         raise ApiError(403, "Origin not allowed")
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_s or None,
