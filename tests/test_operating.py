@@ -52,6 +52,13 @@ def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def health_requests(samples: Any) -> float:
+    """How many ``GET /api/v1/health`` answered 200, by the request counter."""
+    return value(
+        samples, "trading_http_requests_total", method="GET", route="/api/v1/health", status="200"
+    )
+
+
 # -- metrics ---------------------------------------------------------------------------------
 
 
@@ -66,16 +73,7 @@ async def test_requests_are_counted_by_route_template_not_raw_path(trading_clien
         value(samples, "trading_http_requests_total", method="DELETE", route=route, status="400")
         == 3
     )
-    assert (
-        value(
-            samples,
-            "trading_http_requests_total",
-            method="GET",
-            route="/api/v1/health",
-            status="200",
-        )
-        == 1
-    )
+    assert health_requests(samples) == 1
     assert (
         value(samples, "trading_http_requests_total", method="GET", route="unmatched", status="404")
         == 1
@@ -132,26 +130,8 @@ async def test_each_app_has_its_own_registry(make_client: Any, tmp_path: Path) -
     first = await make_client(data_dir=tmp_path / "first")
     second = await make_client(data_dir=tmp_path / "second")  # one server per data dir
     await first.get("/api/v1/health")
-    assert (
-        value(
-            await scrape(first),
-            "trading_http_requests_total",
-            method="GET",
-            route="/api/v1/health",
-            status="200",
-        )
-        == 1
-    )
-    assert (
-        value(
-            await scrape(second),
-            "trading_http_requests_total",
-            method="GET",
-            route="/api/v1/health",
-            status="200",
-        )
-        == 0
-    )
+    assert health_requests(await scrape(first)) == 1
+    assert health_requests(await scrape(second)) == 0
 
 
 def test_metrics_are_not_in_the_openapi_document(openapi_document: dict[str, Any]) -> None:
