@@ -10,6 +10,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -151,9 +152,11 @@ async def test_request_id_is_accepted_or_generated_and_echoed(trading_client: Cl
         assert resp.status == 404
         rid = resp.headers[REQUEST_ID_HEADER]
         assert rid != bad
-        assert len(rid) == 32
+        assert re.fullmatch(r"[0-9a-f]{12}-[0-9a-f]+", rid), rid  # process token - counter
         generated.add(rid)
     assert len(generated) == 4
+    tokens = {rid.split("-")[0] for rid in generated}
+    assert len(tokens) == 1  # one process, one token; the counter tells requests apart
 
 
 async def test_a_page_on_another_origin_may_read_the_request_id(trading_client: Client) -> None:
