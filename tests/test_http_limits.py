@@ -215,6 +215,10 @@ async def test_parser_limits_answer_json_naming_the_limit(
     assert headers["content-type"].startswith("application/json")
     assert setting in body["detail"]
     assert str(limit) in body["detail"]
+    # the parser's own answers carry the security headers and announce no versions either
+    assert headers["server"] == "trading"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
 async def test_malformed_request_line_is_json(port: int) -> None:

@@ -28,6 +28,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from trading.logs import access_log_args
+from trading.security import secure
 from trading.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class JsonErrorRequestHandler(RequestHandler):
             content_type="application/json",
         )
         response.force_close()
+        secure(response)
         return response
 
 

@@ -286,6 +286,12 @@ def _bodiless_non_browser(request: web.Request) -> bool:
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare`` hook: runs for every response, files and WebSockets included."""
+    secure(response)
+
+
+def secure(response: web.StreamResponse) -> None:
+    """The security headers of every answer, also the HTTP parser's own (trading/http_server.py),
+    which no application hook sees."""
     headers = response.headers
     headers[hdrs.SERVER] = SERVER_HEADER
     headers["X-Content-Type-Options"] = "nosniff"
