@@ -25,10 +25,6 @@ class SymbolSpec:
     def ticker(self) -> str:
         return self.name
 
-    @property
-    def tick(self) -> float:
-        return self.minmov / self.pricescale
-
 
 DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (
     SymbolSpec("AAPL", "Apple Inc.", "NASDAQ", 250.0, 48_000_000),
