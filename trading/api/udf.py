@@ -18,7 +18,6 @@ from aiohttp import web
 
 from trading.api.io import json_response, model_response, models_response
 from trading.api.market_views import (
-    MAX_QUOTE_SYMBOLS,
     SEARCH_RESULTS,
     quote_items,
     search_results,
@@ -26,6 +25,7 @@ from trading.api.market_views import (
     udf_symbol_info,
 )
 from trading.keys import MARKET
+from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import parse_resolution
 from trading.market.source import History
 from trading.models.market import (
