@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from trading import __version__
 from trading.api.io import model_response
 from trading.keys import BROKER, SETTINGS, STREAM
 from trading.models.meta import (
@@ -43,7 +44,7 @@ METADATA = APIMetadata(
 )
 ROOT = RootIndex(
     name="Trading API",
-    version="1.0.0",
+    version=__version__,
     current_api_version="v1",
     documentation=f"{API_PREFIX}/docs",
     health=f"{API_PREFIX}/health",
