@@ -212,7 +212,7 @@ async def test_search_orders_exact_then_prefix_then_rest_alphabetically(
         ]
     )
     app = create_app(trading_settings)
-    app[MARKET] = SyntheticMarket(trading_settings, catalog)
+    app[MARKET] = SyntheticMarket(trading_settings.market_config(), catalog)
     client = await aiohttp_client(app)
     assert await names(client, user_input="ab") == ["AB", "ABA", "ABC", "AAA", "ZAB"]
     assert await names(client, user_input="ab", max_results=2) == ["AB", "ABA"]
