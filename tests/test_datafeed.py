@@ -15,10 +15,11 @@ from pytest_aiohttp import AiohttpClient
 
 from trading.app import create_app
 from trading.keys import MARKET
+from trading.market.resolution import RESOLUTION_ALIASES, SUPPORTED_RESOLUTIONS
 from trading.market.series import SyntheticMarket
-from trading.market.symbols import SUPPORTED_RESOLUTIONS, SymbolCatalog, SymbolSpec
+from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.models.market import GetBarsResponse
-from trading.models.queries import RESOLUTION_ALIASES, RESOLUTIONS
+from trading.models.queries import RESOLUTION_DESCRIPTION
 from trading.settings import Settings
 from trading.testing import TEST_NOW
 
@@ -144,9 +145,9 @@ async def test_health_is_exact(trading_client: Client) -> None:
     }
 
 
-def test_query_model_resolutions_mirror_the_market() -> None:
-    assert RESOLUTIONS == SUPPORTED_RESOLUTIONS
-    assert set(RESOLUTION_ALIASES.values()) <= set(RESOLUTIONS)
+def test_query_model_resolutions_come_from_the_market() -> None:
+    assert set(RESOLUTION_ALIASES.values()) <= set(SUPPORTED_RESOLUTIONS)
+    assert all(r in RESOLUTION_DESCRIPTION for r in (*SUPPORTED_RESOLUTIONS, *RESOLUTION_ALIASES))
 
 
 # --- search ------------------------------------------------------------------------------
@@ -211,7 +212,7 @@ async def test_search_orders_exact_then_prefix_then_rest_alphabetically(
         ]
     )
     app = create_app(trading_settings)
-    app[MARKET] = SyntheticMarket(trading_settings, catalog)
+    app[MARKET] = SyntheticMarket(trading_settings.market_config(), catalog)
     client = await aiohttp_client(app)
     assert await names(client, user_input="ab") == ["AB", "ABA", "ABC", "AAA", "ZAB"]
     assert await names(client, user_input="ab", max_results=2) == ["AB", "ABA"]

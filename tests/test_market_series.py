@@ -25,7 +25,7 @@ INTRADAY = [Resolution.M5, Resolution.M15, Resolution.M30, Resolution.M60]
 
 
 def market(now: float = TEST_NOW, **changes: object) -> SyntheticMarket:
-    return SyntheticMarket(Settings(clock=ManualClock(now)).replace(**changes))
+    return SyntheticMarket(Settings(clock=ManualClock(now)).replace(**changes).market_config())
 
 
 MARKET = market()
@@ -241,7 +241,7 @@ def test_count_back_cap_no_data_and_next_time() -> None:
     assert rows(last3.bars) == rows(all_daily)[-4:-1], "count_back wins over from; to exclusive"
     with_forming = MARKET.history(aapl, Resolution.D1, FAR, FAR, count_back=2)
     assert rows(with_forming.bars) == rows(all_daily)[-2:]
-    capped = market(max_bars=100).history(aapl, Resolution.D1, 0, FAR)
+    capped = market().history(aapl, Resolution.D1, 0, FAR, limit=100)
     assert rows(capped.bars) == rows(all_daily)[-100:]
     before = MARKET.history(aapl, Resolution.D1, 0, 1000)
     assert len(before.bars) == 0

@@ -26,6 +26,7 @@ from trading.settings import Settings
 from trading.testing import (
     WS_PATH,
     ManualClock,
+    MarketConfig,
     ScriptedMarket,
     TradingClient,
     advance,
@@ -220,8 +221,8 @@ def test_the_fixtures_also_work_in_asyncio_strict_mode(tmp_path: Path) -> None:
 # -- the helpers, against the real app ----------------------------------------------------------
 
 
-def scripted(settings: Settings) -> ScriptedMarket:
-    return ScriptedMarket(settings, {"AAPL": 250.0})
+def scripted(config: MarketConfig) -> ScriptedMarket:
+    return ScriptedMarket(config, {"AAPL": 250.0})
 
 
 pytestmark = pytest.mark.trading_settings(market_factory=scripted, market_spread_bps=0)

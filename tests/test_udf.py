@@ -177,7 +177,7 @@ async def big_catalog_client(aiohttp_client: AiohttpClient, trading_settings: Se
         SymbolSpec(f"S{i:03d}", f"Symbol {i}", "NASDAQ", 100.0, 1000) for i in range(140)
     )
     app = create_app(trading_settings)
-    app[MARKET] = SyntheticMarket(trading_settings, catalog)
+    app[MARKET] = SyntheticMarket(trading_settings.market_config(), catalog)
     return await aiohttp_client(app)
 
 

@@ -1,3 +1,7 @@
 """Trading API: market data, TradingView UDF, live streaming and a paper broker on aiohttp."""
 
-__version__ = "1.0.0"
+from importlib.metadata import version
+
+__version__ = version("trading")
+"""The package version, read from the installed distribution: ``pyproject.toml`` is its one
+definition (the OpenAPI/AsyncAPI ``info.version`` and the root index show it)."""

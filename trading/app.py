@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[METRICS] = metrics
     app.on_response_prepare.append(echo_request_id)
     setup_security(app)
-    market = settings.market_factory(settings) if settings.market_factory else None
-    app[MARKET] = market or SyntheticMarket(settings)
+    market_config = settings.market_config()
+    factory = settings.market_factory or SyntheticMarket
+    app[MARKET] = factory(market_config)
     app[BROKER] = BrokerService(
         app[MARKET],
         settings.clock,

@@ -40,6 +40,7 @@ from trading.keys import BROKER, HUB, STREAM
 from trading.market.stream import MarketStream
 from trading.specs.operation import operation
 from trading.ws.hub import Hub
+from trading.ws.protocol import EXECUTIONS, ORDERS
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -88,9 +89,9 @@ class Metrics:
 
     def observe_broker(self, broker: BrokerService) -> None:
         def on_event(route: str, item: object) -> None:
-            if route == "orders" and isinstance(item, Order):
+            if route == ORDERS and isinstance(item, Order):
                 self.broker_order_updates.labels(item.status.name.lower()).inc()
-            elif route == "executions":
+            elif route == EXECUTIONS:
                 self.broker_fills.inc()
 
         broker.subscribe(on_event)

@@ -33,12 +33,13 @@ from pydantic_settings import (
 )
 
 from trading.clock import Clock, SystemClock
+from trading.market.config import MarketConfig
 
 if TYPE_CHECKING:
     from trading.market.source import MarketSource
 
     ClockField = Clock
-    MarketFactory = Callable[["Settings"], MarketSource] | None
+    MarketFactory = Callable[[MarketConfig], MarketSource] | None
 else:  # pydantic checks nothing of these code-only objects at run time
     ClockField = Any
     MarketFactory = Any
@@ -192,7 +193,8 @@ class Settings(BaseSettings):
     # --- Python-only overrides (never read from the environment) -------------------------
     clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
-    """Builds the market source (default: the synthetic series); tests script prices here."""
+    """Builds the market source from :meth:`market_config` (default: the synthetic series);
+    tests script prices here."""
 
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory"})
 
@@ -341,6 +343,17 @@ class Settings(BaseSettings):
         except ValueError as exc:  # a complex value that is not valid JSON
             raise SettingsError(str(exc)) from None
         return cls(**{**values, **overrides})
+
+    def market_config(self) -> MarketConfig:
+        """What the market needs of these settings (``create_app`` builds the market from it;
+        ``market_factory`` receives it)."""
+        return MarketConfig(
+            clock=self.clock,
+            seed=self.market_seed,
+            history_start=self.history_start,
+            intraday_depth_days=self.intraday_depth_days,
+            spread_bps=self.market_spread_bps,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated like any other Settings."""

@@ -1,7 +1,8 @@
 """Everything a test against the service imports, from one place (the fixtures themselves come
 from the ``trading`` pytest plugin, :mod:`trading.pytest_plugin`).
 
-Re-exports: :class:`Settings`, :class:`ManualClock`, :class:`ScriptedMarket`, the app keys
+Re-exports: :class:`Settings`, :class:`ManualClock`, :class:`ScriptedMarket` and the
+:class:`MarketConfig` a ``market_factory`` receives, the app keys
 :data:`MARKET`, :data:`BROKER`, :data:`SETTINGS`, :func:`create_app`, :data:`TEST_NOW`.
 
 Helpers, all without sleeping or polling:
@@ -31,6 +32,7 @@ from aiohttp.test_utils import TestClient
 from trading.app import create_app
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET, SETTINGS
+from trading.market.config import MarketConfig
 from trading.market.scripted import ScriptedMarket
 from trading.pytest_plugin import TEST_NOW
 from trading.settings import Settings
@@ -44,6 +46,7 @@ __all__ = [
     "WS_PATH",
     "Frame",
     "ManualClock",
+    "MarketConfig",
     "ScriptedMarket",
     "Settings",
     "TradingClient",
@@ -78,7 +81,7 @@ def scripted_market(app: web.Application) -> ScriptedMarket:
     if not isinstance(market, ScriptedMarket):
         raise TypeError(
             f"the app's market is a {type(market).__name__}, not a ScriptedMarket: set "
-            "market_factory=lambda s: ScriptedMarket(s, {...}) in trading_settings"
+            "market_factory=lambda config: ScriptedMarket(config, {...}) in trading_settings"
         )
     return market
 

@@ -20,7 +20,7 @@ from trading.api.market_views import (
     search_results,
     symbol_info,
 )
-from trading.keys import MARKET
+from trading.keys import MARKET, SETTINGS
 from trading.market.resolution import Resolution
 from trading.models.market import (
     DatafeedConfiguration,
@@ -110,6 +110,7 @@ async def get_bars(request: web.Request) -> web.Response:
         ms_to_s_ceil(query.from_time),
         ms_to_s_ceil(query.to_time),
         query.count_back or 0,
+        limit=request.app[SETTINGS].max_bars,
     )
     return json_response({"bars": bar_dicts(history.bars), "no_data": history.no_data})
 

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pydantic import TypeAdapter
 
 from trading.errors import ApiError
+from trading.market.resolution import INTRADAY_RESOLUTIONS, SUPPORTED_RESOLUTIONS
 from trading.market.source import Bars, MarketSource, Quote
-from trading.market.symbols import SUPPORTED_RESOLUTIONS, SymbolCatalog, SymbolSpec
+from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.models.market import (
     DatafeedConfiguration,
     DatafeedSymbolType,
@@ -29,8 +30,6 @@ from trading.models.market import (
 )
 
 SYMBOL_NOT_FOUND = "Symbol not found"
-MAX_QUOTE_SYMBOLS = 200
-"""Same limit as ``GetQuotesRequest.symbols`` (rest.md §3), applied to UDF ``/quotes`` too."""
 
 SYMBOL_TYPES: tuple[DatafeedSymbolType, ...] = (
     DatafeedSymbolType(name="All types", value=""),
@@ -39,8 +38,6 @@ SYMBOL_TYPES: tuple[DatafeedSymbolType, ...] = (
     DatafeedSymbolType(name="Forex", value="forex"),
 )
 """Always the complete list (rest.md §3), whether or not a symbol of each type is listed."""
-
-INTRADAY_RESOLUTIONS: list[str] = [r for r in SUPPORTED_RESOLUTIONS if r.isdigit()]
 
 SEARCH_RESULTS: TypeAdapter[list[SearchSymbolResultItem]] = TypeAdapter(
     list[SearchSymbolResultItem]

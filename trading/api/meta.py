@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from trading import __version__
 from trading.api.io import model_response
 from trading.keys import BROKER, SETTINGS, STREAM
 from trading.models.meta import (
@@ -18,11 +19,11 @@ from trading.models.meta import (
 )
 from trading.specs.operation import operation
 from trading.timefmt import iso_ms
+from trading.ws.protocol import OPERATIONS, ROUTES, UPDATE
 
 routes = web.RouteTableDef()
 
 API_PREFIX = "/api/v1"
-WS_ROUTES = ("bars", "quotes", "orders", "positions", "executions", "equity", "broker-connection")
 
 V1 = VersionInfo(version=APIVersion.V1, release_date="2025-10-04", status="stable")
 V2 = VersionInfo(
@@ -43,7 +44,7 @@ METADATA = APIMetadata(
 )
 ROOT = RootIndex(
     name="Trading API",
-    version="1.0.0",
+    version=__version__,
     current_api_version="v1",
     documentation=f"{API_PREFIX}/docs",
     health=f"{API_PREFIX}/health",
@@ -55,10 +56,10 @@ ROOT = RootIndex(
             endpoint=f"{API_PREFIX}/ws",
             docs=f"{API_PREFIX}/ws/asyncapi",
             spec=f"{API_PREFIX}/ws/asyncapi.json",
-            operations=[f"{route}.subscribe", f"{route}.unsubscribe", f"{route}.update"],
+            operations=[f"{route}.{op}" for op in (*OPERATIONS, UPDATE)],
             note="WebSocket endpoints use AsyncAPI spec, not OpenAPI/Swagger",
         )
-        for route in WS_ROUTES
+        for route in ROUTES
     },
 )
 

@@ -21,7 +21,7 @@ from trading.models.base import WireModel
 from trading.models.ws import StreamingStats
 from trading.specs.operation import operation
 from trading.ws.connection import Connection
-from trading.ws.protocol import ROUTES
+from trading.ws.protocol import BARS, ROUTES
 
 routes = web.RouteTableDef()
 bench_routes = web.RouteTableDef()
@@ -39,7 +39,7 @@ async def get_streaming_stats(request: web.Request) -> web.Response:
 
 
 class BenchPublish(WireModel):
-    route: str = "bars"
+    route: str = BARS
     params: dict[str, object]
     rate: float = pydantic.Field(gt=0)
     count: int = pydantic.Field(ge=1, le=10_000_000)
@@ -49,11 +49,11 @@ class BenchPublish(WireModel):
 @operation("benchPublish", tag="bench", summary="Benchmark: publish bar updates", hidden=True)
 async def bench_publish(request: web.Request) -> web.Response:
     body = await parse_body(request, BenchPublish)
-    if body.route != "bars":
+    if body.route != BARS:
         raise RequestValidationError(
             [error_item(["body", "route"], "only 'bars' is supported", input_=body.route)]
         )
-    route = ROUTES["bars"]
+    route = ROUTES[BARS]
     try:
         topic = route.topic(route.request_model.model_validate(body.params))
     except pydantic.ValidationError as exc:
@@ -79,7 +79,7 @@ async def bench_publish(request: web.Request) -> web.Response:
             }
             t0 = time.perf_counter()
             try:
-                hub.publish("bars", topic, item)
+                hub.publish(BARS, topic, item)
             except Exception:
                 errors += 1
             calls.append(time.perf_counter() - t0)

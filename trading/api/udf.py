@@ -18,14 +18,14 @@ from aiohttp import web
 
 from trading.api.io import json_response, model_response, models_response
 from trading.api.market_views import (
-    MAX_QUOTE_SYMBOLS,
     SEARCH_RESULTS,
     quote_items,
     search_results,
     udf_configuration,
     udf_symbol_info,
 )
-from trading.keys import MARKET
+from trading.keys import MARKET, SETTINGS
+from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import parse_resolution
 from trading.market.source import History
 from trading.models.market import (
@@ -189,7 +189,9 @@ async def udf_history(request: web.Request) -> web.Response:
     spec = market.catalog.lookup(symbol)
     if spec is None:
         raise UdfRequestError(UNKNOWN_SYMBOL)
-    history = market.history(spec, resolution, start, end, count_back)
+    history = market.history(
+        spec, resolution, start, end, count_back, limit=request.app[SETTINGS].max_bars
+    )
     return json_response(history_payload(history))
 
 

@@ -2,6 +2,11 @@
 
 Intraday bars are labelled by their UTC start (a multiple of the resolution since the epoch);
 1D/1W/1M bars are labelled TradingView-style by their New York trading date at 00:00 UTC.
+
+This module is the one definition of which resolutions exist and which aliases name them: the
+catalogue, the configuration routes and the query models all derive their lists from it. It
+imports nothing but the standard library, so wire models may import it (a leaf, see
+docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -41,6 +46,14 @@ class Resolution(enum.Enum):
 
 
 _ALIASES = {"D": Resolution.D1, "W": Resolution.W1, "M": Resolution.MN1}
+
+SUPPORTED_RESOLUTIONS: tuple[str, ...] = tuple(r.value for r in Resolution)
+"""Every resolution the service serves, as clients write them (market.md §2), in order."""
+
+INTRADAY_RESOLUTIONS: tuple[str, ...] = tuple(r.value for r in Resolution if r.is_intraday)
+
+RESOLUTION_ALIASES: dict[str, str] = {alias: r.value for alias, r in _ALIASES.items()}
+"""Alias → the resolution it names (``D`` → ``1D``)."""
 
 
 def parse_resolution(text: str) -> Resolution | None:

@@ -10,21 +10,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from trading.market.config import MarketConfig
 from trading.market.resolution import ny_day_start, ny_ordinal
 from trading.market.series import SyntheticMarket, half_spread, make_quote
 from trading.market.source import Quote, Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
-from trading.settings import Settings
 
 
 class ScriptedMarket(SyntheticMarket):
     def __init__(
         self,
-        settings: Settings,
+        config: MarketConfig,
         prices: Mapping[str, float] | None = None,
         catalog: SymbolCatalog | None = None,
     ) -> None:
-        super().__init__(settings, catalog)
+        super().__init__(config, catalog)
         self._scripted: dict[str, int] = {}
         for name, price in (prices or {}).items():
             self.set_price(name, price)

@@ -25,6 +25,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from trading.market import noise
+from trading.market.config import MarketConfig
 from trading.market.noise import F64, I64
 from trading.market.resolution import (
     DAY_S,
@@ -37,7 +38,6 @@ from trading.market.resolution import (
 )
 from trading.market.source import Bars, History, Quote, Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
-from trading.settings import Settings
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -149,14 +149,13 @@ def _group(cols: Ohlcv, starts: I64) -> Ohlcv:
 class SyntheticMarket:
     """Random-access synthetic bars and quotes for every symbol of the catalog."""
 
-    def __init__(self, settings: Settings, catalog: SymbolCatalog | None = None) -> None:
+    def __init__(self, config: MarketConfig, catalog: SymbolCatalog | None = None) -> None:
         self._catalog = catalog or SymbolCatalog()
-        self._clock = settings.clock
-        self._seed = settings.market_seed
-        self._start_ordinal = settings.history_start.toordinal()
-        self._depth = dict(settings.intraday_depth_days)
-        self._max_bars = settings.max_bars
-        self._spread_bps = Decimal(str(settings.market_spread_bps))
+        self._clock = config.clock
+        self._seed = config.seed
+        self._start_ordinal = config.history_start.toordinal()
+        self._depth = dict(config.intraday_depth_days)
+        self._spread_bps = Decimal(str(config.spread_bps))
         self._keys = {s.name: noise.symbol_key(self._seed, s.name) for s in self._catalog.symbols}
         self._daily_blocks: _LRU[tuple[str, int], Ohlcv] = _LRU(256)
         self._hours: _LRU[tuple[str, int], tuple[int, Ohlcv]] = _LRU(4096)
@@ -183,6 +182,7 @@ class SyntheticMarket:
         start: int,
         end: int,
         count_back: int = 0,
+        limit: int | None = None,
     ) -> History:
         now_s = math.floor(self.now())
         labels = self._labels(resolution, now_s)
@@ -193,7 +193,8 @@ class SyntheticMarket:
             first = max(0, stop - count_back)
         else:
             first = int(np.searchsorted(labels, start, side="left"))
-        first = max(first, stop - self._max_bars)
+        if limit is not None:
+            first = max(first, stop - limit)
         older = int(np.searchsorted(labels, start, side="left")) - 1
         if first >= stop:
             return History(

@@ -99,9 +99,13 @@ class MarketSource(Protocol):
         start: int,
         end: int,
         count_back: int = 0,
+        limit: int | None = None,
     ) -> History:
         """Available bars with ``start <= time < end`` (or the ``count_back`` most recent
-        before ``end``), capped, ascending; the last one may be the forming bar."""
+        before ``end``), ascending; the last one may be the forming bar. ``limit`` keeps only
+        the most recent that many: the API's response cap, passed by the caller rather than
+        known to the market, and applied before any bar is computed (a cap applied to the
+        answer afterwards would first compute every bar of a deep intraday range)."""
         ...
 
     def quote(self, symbol: SymbolSpec) -> Quote:

@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import Resolution, parse_resolution
 from trading.market.source import Bars, MarketSource, Quote
 from trading.market.symbols import SymbolSpec
 
 log = logging.getLogger(__name__)
 
-MAX_QUOTE_SYMBOLS = 200
 _FAR = 2**62
 
 BarKey = tuple[str, Resolution]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-SUPPORTED_RESOLUTIONS: tuple[str, ...] = ("1", "5", "15", "30", "60", "1D", "1W", "1M")
-
 
 @dataclass(frozen=True)
 class SymbolSpec:
@@ -24,10 +22,6 @@ class SymbolSpec:
     @property
     def ticker(self) -> str:
         return self.name
-
-    @property
-    def tick(self) -> float:
-        return self.minmov / self.pricescale
 
 
 DEFAULT_SYMBOLS: tuple[SymbolSpec, ...] = (

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
+from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.models.base import WireModel, inline_enum
 
 
@@ -27,7 +28,7 @@ class GetBarsResponse(WireModel):
 class GetQuotesRequest(WireModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"symbols": ["AAPL", "MSFT"]}]})
 
-    symbols: list[str] = Field(max_length=200)
+    symbols: list[str] = Field(max_length=MAX_QUOTE_SYMBOLS)
 
 
 class QuoteValues(WireModel):

@@ -12,20 +12,16 @@ from __future__ import annotations
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from trading.market.limits import MAX_QUOTE_SYMBOLS
+from trading.market.resolution import RESOLUTION_ALIASES, SUPPORTED_RESOLUTIONS
 from trading.models.base import WireModel
-
-RESOLUTIONS: tuple[str, ...] = ("1", "5", "15", "30", "60", "1D", "1W", "1M")
-"""Every resolution the service serves (market.md §2); models are leaves, so this mirrors
-``trading.market.symbols.SUPPORTED_RESOLUTIONS`` (a test keeps the two equal)."""
-
-RESOLUTION_ALIASES: dict[str, str] = {"D": "1D", "W": "1W", "M": "1M"}
 
 
 def canonical_resolution(value: str) -> str:
     """``value`` with its alias resolved (``D`` → ``1D``); unsupported → ``enum`` error."""
     canonical = RESOLUTION_ALIASES.get(value, value)
-    if canonical not in RESOLUTIONS:
-        expected = ", ".join(f"'{r}'" for r in (*RESOLUTIONS, *RESOLUTION_ALIASES))
+    if canonical not in SUPPORTED_RESOLUTIONS:
+        expected = ", ".join(f"'{r}'" for r in (*SUPPORTED_RESOLUTIONS, *RESOLUTION_ALIASES))
         raise PydanticCustomError(
             "enum", "Input should be one of {expected}", {"expected": expected}
         )
@@ -40,7 +36,7 @@ class SearchQuery(WireModel):
 
 
 RESOLUTION_DESCRIPTION = (
-    f"One of {', '.join(RESOLUTIONS)} (aliases {', '.join(RESOLUTION_ALIASES)})"
+    f"One of {', '.join(SUPPORTED_RESOLUTIONS)} (aliases {', '.join(RESOLUTION_ALIASES)})"
 )
 """The accepted values are documented in words, not as a schema ``enum``: the reference
 declares ``resolution`` a plain string, and an inline enum on a parameter makes
@@ -111,4 +107,4 @@ class UdfHistoryQuery(WireModel):
 
 
 class UdfQuotesQuery(WireModel):
-    symbols: str = Field(description="Comma-separated symbols (at most 200)")
+    symbols: str = Field(description=f"Comma-separated symbols (at most {MAX_QUOTE_SYMBOLS})")

@@ -1,9 +1,8 @@
-"""WebSocket wire models (websocket.md §2-§3): envelope, requests, replies, errors."""
+"""WebSocket wire models (websocket.md §2-§3): requests, replies, errors."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, StrictStr
 
@@ -72,20 +71,6 @@ class WsError(WireModel):
     request_type: str | None = None
 
 
-class Envelope(WireModel):
-    """Every frame: ``{"type": ..., "payload": ...}``; extra top-level keys are ignored."""
-
-    type: str
-    payload: Any = None
-
-
-class UpdatePayload(WireModel):
-    """``<route>.update`` payload: the topic and one item of the route's update model."""
-
-    topic: str
-    payload: Any
-
-
 class StreamingStats(WireModel):
     connections: int
     topics: int
@@ -94,6 +79,3 @@ class StreamingStats(WireModel):
     messages_coalesced: int
     slow_consumer_closes: int
     protocol_errors: int
-
-
-PingType = Literal["ping"]

@@ -19,7 +19,7 @@ from trading import __version__
 from trading.models.ws import SubscriptionResponse, WsError, WsErrorCode
 from trading.specs.schemas import JsonSchema, SchemaSet, reachable, ref_name
 from trading.ws.handler import WS_PATH
-from trading.ws.protocol import ROUTES, WsRoute
+from trading.ws.protocol import BARS, QUOTES, ROUTES, WsRoute
 
 ASYNCAPI_VERSION = "3.0.0"
 SYSTEM_CHANNEL = "system"
@@ -222,8 +222,8 @@ class _Builder:
 
 def _example_topic(route: WsRoute) -> str:
     examples: dict[str, dict[str, Any]] = {
-        "bars": {"symbol": "AAPL", "resolution": "1D"},
-        "quotes": {"symbols": ["AAPL", "MSFT"], "fast_symbols": ["GOOGL"]},
+        BARS: {"symbol": "AAPL", "resolution": "1D"},
+        QUOTES: {"symbols": ["AAPL", "MSFT"], "fast_symbols": ["GOOGL"]},
     }
     request = route.request_model.model_validate(examples.get(route.name, {"accountId": "A"}))
     return route.topic(request).partition(":")[2]

@@ -22,6 +22,7 @@ from trading.market.symbols import SymbolCatalog
 from trading.models.broker import BrokerConnectionStatus
 from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
 from trading.ws.hub import Hub
+from trading.ws.protocol import BROKER_CONNECTION, EQUITY, EXECUTIONS, ORDERS, POSITIONS
 
 Item = dict[str, Any]
 
@@ -105,11 +106,11 @@ class AccountFeed:
         if engine is None:
             return []
         items: list[object]
-        if self._route == "orders":
+        if self._route == ORDERS:
             items = list(engine.working_orders())
-        elif self._route == "positions":
+        elif self._route == POSITIONS:
             items = list(engine.positions.values())
-        elif self._route == "equity":
+        elif self._route == EQUITY:
             items = [engine.equity(self._clock.now())]
         else:
             items = []  # executions are events: replaying them would duplicate them
@@ -130,7 +131,7 @@ class BrokerPublisher:
             return
         payload = broker_views.wire(route, item)
         for topic in topics:
-            if route == "executions" and not self._matches(topic, item):
+            if route == EXECUTIONS and not self._matches(topic, item):
                 continue
             self._hub.publish(route, topic, payload)
 
@@ -144,7 +145,7 @@ class BrokerPublisher:
 
 class BrokerConnectionFeed(AccountFeed):
     def __init__(self, clock: Clock) -> None:
-        super().__init__("broker-connection", None, clock)
+        super().__init__(BROKER_CONNECTION, None, clock)
 
     def snapshot(self, topic: str, request: Any) -> list[Item]:
         return [connection_status(self._clock, connected=True)]

@@ -103,9 +103,6 @@ class Hub:
             self.unsubscribe(conn, topic)
         self.connections.discard(conn)
 
-    def has_subscribers(self, topic: str) -> bool:
-        return topic in self._topics
-
     def topics_of(self, route: str) -> list[str]:
         prefix = f"{route}:"
         return [t for t in self._topics if t.startswith(prefix)]

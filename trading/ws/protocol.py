@@ -1,13 +1,14 @@
 """The WebSocket route registry and the topic-string rule (websocket.md §3-§4).
 
 :data:`ROUTES` is the single source for dispatch, payload validation, topic keys and the
-AsyncAPI document: route name → request model, update model, tag, and whether its updates
-are market state (coalescable under back-pressure, websocket.md §7).
+AsyncAPI document: route name → request model, update model, tag, and which queued update a
+newer one may replace under back-pressure (its coalescing rule, websocket.md §7). Code that
+means one route names it through the constants below, not a string literal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,34 @@ from trading.models.ws import (
     WsErrorCode,
 )
 
+BARS = "bars"
+QUOTES = "quotes"
+ORDERS = "orders"
+POSITIONS = "positions"
+EXECUTIONS = "executions"
+EQUITY = "equity"
+BROKER_CONNECTION = "broker-connection"
+ACCOUNT_ROUTES = (ORDERS, POSITIONS, EXECUTIONS, EQUITY)
+"""The routes of the paper account's own changes (``broker-connection`` is the link's)."""
+
+CoalesceRule = Callable[[str, dict[str, Any]], Hashable]
+"""(topic, update item) → the key a newer update with the same key may replace."""
+
+
+def latest_per_topic(topic: str, item: dict[str, Any]) -> Hashable:
+    """State of the whole topic (equity, connection status): only the latest matters."""
+    return topic
+
+
+def latest_bar(topic: str, item: dict[str, Any]) -> Hashable:
+    """A newer form of the same bar (same label) replaces the queued one; a new bar does not."""
+    return (topic, item["time"])
+
+
+def latest_quote(topic: str, item: dict[str, Any]) -> Hashable:
+    """A newer quote of the same symbol replaces the queued one."""
+    return (topic, item["n"])
+
 
 @dataclass(frozen=True)
 class WsRoute:
@@ -44,8 +73,13 @@ class WsRoute:
     update_model: type[pydantic.BaseModel]
     tag: str
     summary: str
-    market_state: bool
-    """Updates carry state (latest wins), so a full queue may replace a queued twin."""
+    coalesce: CoalesceRule | None
+    """Which queued update a newer one may replace; None = every update is an event, kept."""
+
+    @property
+    def market_state(self) -> bool:
+        """Updates carry state (latest wins), so a full queue may replace a queued twin."""
+        return self.coalesce is not None
 
     def topic(self, request: StrictRequest) -> str:
         """``<route>:`` + the request without nulls, keys sorted, compact, non-ASCII as-is."""
@@ -56,24 +90,26 @@ class WsRoute:
 ROUTES: dict[str, WsRoute] = {
     r.name: r
     for r in (
-        WsRoute("bars", BarsSubscriptionRequest, Bar, "datafeed",
-                "Live bars of one symbol at one resolution", True),
-        WsRoute("quotes", QuoteDataSubscriptionRequest, QuoteData, "datafeed",
-                "Live quotes of a list of symbols", True),
-        WsRoute("orders", OrderSubscriptionRequest, PlacedOrder, "broker",
-                "Order changes of the paper account", False),
-        WsRoute("positions", PositionSubscriptionRequest, Position, "broker",
-                "Position changes of the paper account", False),
-        WsRoute("executions", ExecutionSubscriptionRequest, Execution, "broker",
-                "Fills of the paper account", False),
-        WsRoute("equity", EquitySubscriptionRequest, EquityData, "broker",
-                "Balance, equity and P&L of the paper account", True),
-        WsRoute("broker-connection", BrokerConnectionSubscriptionRequest,
-                BrokerConnectionStatus, "broker", "Broker connection status", True),
+        WsRoute(BARS, BarsSubscriptionRequest, Bar, "datafeed",
+                "Live bars of one symbol at one resolution", latest_bar),
+        WsRoute(QUOTES, QuoteDataSubscriptionRequest, QuoteData, "datafeed",
+                "Live quotes of a list of symbols", latest_quote),
+        WsRoute(ORDERS, OrderSubscriptionRequest, PlacedOrder, "broker",
+                "Order changes of the paper account", None),
+        WsRoute(POSITIONS, PositionSubscriptionRequest, Position, "broker",
+                "Position changes of the paper account", None),
+        WsRoute(EXECUTIONS, ExecutionSubscriptionRequest, Execution, "broker",
+                "Fills of the paper account", None),
+        WsRoute(EQUITY, EquitySubscriptionRequest, EquityData, "broker",
+                "Balance, equity and P&L of the paper account", latest_per_topic),
+        WsRoute(BROKER_CONNECTION, BrokerConnectionSubscriptionRequest,
+                BrokerConnectionStatus, "broker", "Broker connection status", latest_per_topic),
     )
 }  # fmt: skip
 
 OPERATIONS = ("subscribe", "unsubscribe")
+"""What a client may send per route; the server answers ``<op>.response`` and pushes ``update``."""
+UPDATE = "update"
 MAX_ECHO_DEPTH = 253
 """Deepest ``ping`` payload a ``pong`` can echo: orjson writes at most 254 levels, and the
 envelope takes one."""
@@ -116,15 +152,10 @@ def error(code: WsErrorCode, message: str, request_type: str | None) -> bytes:
 
 def update(route: str, topic: str, item: Any) -> bytes:
     """One ``<route>.update`` frame; ``item`` is the route's update model as JSON data."""
-    return encode(f"{route}.update", {"topic": topic, "payload": item})
+    return encode(f"{route}.{UPDATE}", {"topic": topic, "payload": item})
 
 
 def coalesce_key(route: str, topic: str, item: dict[str, Any]) -> Hashable | None:
     """Which queued update a newer one may replace (websocket.md §7); None = never."""
-    if route == "bars":
-        return (topic, item["time"])
-    if route == "quotes":
-        return (topic, item["n"])
-    if ROUTES[route].market_state:
-        return topic
-    return None
+    rule = ROUTES[route].coalesce
+    return None if rule is None else rule(topic, item)

@@ -24,6 +24,7 @@ from trading.ws.feeds import (
     quote_item,
 )
 from trading.ws.hub import Hub
+from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
 
 SHUTDOWN_FLUSH_S = 1.0
 
@@ -33,10 +34,10 @@ def setup_streaming(app: web.Application) -> None:
     hub = Hub()
 
     def emit_bar(topic: str, bars: Bars) -> None:
-        hub.publish("bars", topic, bar_item(bars))
+        hub.publish(BARS, topic, bar_item(bars))
 
     def emit_quote(topic: str, requested: str, quote: Quote | None) -> None:
-        hub.publish("quotes", topic, quote_item(requested, quote))
+        hub.publish(QUOTES, topic, quote_item(requested, quote))
 
     stream = MarketStream(
         market,
@@ -45,13 +46,13 @@ def setup_streaming(app: web.Application) -> None:
         emit_bar=emit_bar,
         emit_quote=emit_quote,
     )
-    hub.register_feed("bars", BarsFeed(stream))
-    hub.register_feed("quotes", QuotesFeed(stream))
+    hub.register_feed(BARS, BarsFeed(stream))
+    hub.register_feed(QUOTES, QuotesFeed(stream))
     broker = app[BROKER]
-    for route in ("orders", "positions", "executions", "equity"):
+    for route in ACCOUNT_ROUTES:
         hub.register_feed(route, AccountFeed(route, broker.engine, settings.clock, broker.lock))
     broker.subscribe(BrokerPublisher(hub, market.catalog))
-    hub.register_feed("broker-connection", BrokerConnectionFeed(settings.clock))
+    hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
     app[FLUSHER] = Flusher()
     app[STREAM] = stream
@@ -69,8 +70,8 @@ async def _shutdown(app: web.Application) -> None:
     """Tell broker-connection subscribers, then close every socket with 1001."""
     hub = app[HUB]
     status = connection_status(app[SETTINGS].clock, connected=False)
-    for topic in hub.topics_of("broker-connection"):
-        hub.publish("broker-connection", topic, status)
+    for topic in hub.topics_of(BROKER_CONNECTION):
+        hub.publish(BROKER_CONNECTION, topic, status)
     connections = [c for c in hub.connections if isinstance(c, Connection)]
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(SHUTDOWN_FLUSH_S):
