@@ -44,9 +44,6 @@ from yarl import URL
 
 from trading.errors import Handler, error_response
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-"""The names a browser on this machine uses for it; the default of ``TRADING_ALLOWED_HOSTS``."""
-
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 """Bind addresses meaning "every interface": then any IP-literal ``Host`` is accepted (a
 rebinding attack needs a *name*; an IP address is its own origin, so it is cross-origin)."""

@@ -49,6 +49,8 @@ DEFAULT_INTRADAY_DEPTH: Mapping[int, int] = {1: 7, 5: 30, 15: 90, 30: 180, 60: 3
 INTRADAY_MINUTES = frozenset(DEFAULT_INTRADAY_DEPTH)
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 FIRST_HISTORY_DAY = dt.date(1970, 1, 1)
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+"""The names a browser on this machine uses for it: the default ``TRADING_ALLOWED_HOSTS``."""
 
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -135,7 +137,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     debug_routes: Literal["loopback", "on", "off"] = "loopback"
-    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ("localhost", "127.0.0.1", "[::1]")
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_HOSTS
     """Host headers answered (DNS rebinding guard, trading/security.py); the bind address is
     always added, ``*`` = any host."""
     bench: bool = False
