@@ -45,10 +45,14 @@ def run_cli(data_dir: Path, *args: str, timeout: float = 60) -> subprocess.Compl
 
 
 class Server:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
+    """A server on a fixed port and data dir that can be killed and started again; ``env``
+    adds variables (``os.environ`` is read at each start)."""
+
+    def __init__(self, data_dir: Path, log_path: Path, **env: str) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,7 +64,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "trading", "serve"],
                 cwd=REPO,
-                env=server_env(self.data_dir, self.port),
+                env=server_env(self.data_dir, self.port, **self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

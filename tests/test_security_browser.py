@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_web import CHROMIUM, CHROMIUM_ARGS, ServerProcess, free_port, wait_chart_ready
+from tests.serverproc import free_port
+from tests.test_web import CHROMIUM, CHROMIUM_ARGS, ServerProcess, wait_chart_ready
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (

@@ -13,13 +13,7 @@ the browser tests are skipped with the command that installs it.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.serverproc import Server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,7 +35,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPO = Path(__file__).resolve().parent.parent
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (  # noqa: E402  (after the skip check on purpose)
@@ -61,69 +56,11 @@ HTTP_422_NOISE = re.compile(r"^Failed to load resource: .* status of 422 ")
 HTTP_400_422_NOISE = re.compile(r"^Failed to load resource: .* status of (400|422) ")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class ServerProcess:
-    """``python -m trading serve`` on a fixed port and data dir, which can be killed and
-    started again."""
+class ServerProcess(Server):
+    """The page's server (tests/serverproc.py) with a fast tick and JSON calls."""
 
     def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "TRADING_HOST": "127.0.0.1",
-            "TRADING_PORT": str(self.port),
-            "TRADING_DATA_DIR": str(self.data_dir),
-            "TRADING_TICK_INTERVAL_S": "0.25",
-            "TRADING_LOG_LEVEL": "WARNING",
-        }
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "trading", "serve"],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.origin}/api/v1/health", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not become ready in 30 s")
-
-    def kill(self) -> None:
-        """SIGKILL: sockets drop without a close frame, like a crash."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().__init__(data_dir, log_path, TRADING_TICK_INTERVAL_S="0.25")
 
     def call(self, method: str, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
