@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET
 from trading.market.scripted import ScriptedMarket
+from trading.settings import Settings
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -21,6 +23,20 @@ PRICES = {"AAPL": 250.0, "MSFT": 420.0, "GOOGL": 180.0}
 def scripted(settings: Any) -> ScriptedMarket:
     """``Settings.market_factory`` of the broker tests: the PRICES above, set by hand."""
     return ScriptedMarket(settings, PRICES)
+
+
+def broker_settings(tmp_path: Path, clock: ManualClock, **changes: Any) -> Settings:
+    """The broker tests' settings: a temporary data dir, the manual clock, scripted prices, a
+    fast tick, an 8 bps spread and 0.1 % commission; a module passes what it does differently."""
+    base: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "clock": clock,
+        "tick_interval_s": 0.02,
+        "market_spread_bps": 8,
+        "commission_rate": 0.001,
+        "market_factory": scripted,
+    }
+    return Settings(**{**base, **changes})
 
 
 def market(client: Client) -> ScriptedMarket:

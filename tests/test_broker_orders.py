@@ -18,12 +18,12 @@ import pytest
 from tests.brokerkit import (
     Client,
     MakeClient,
+    broker_settings,
     call,
     get,
     market,
     order,
     place,
-    scripted,
     step,
 )
 from trading.clock import ManualClock
@@ -37,14 +37,7 @@ S0 = math.floor(TEST_NOW)
 
 @pytest.fixture
 def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        clock=trading_clock,
-        tick_interval_s=0.02,
-        market_spread_bps=8,
-        commission_rate=0.001,
-        market_factory=scripted,
-    )
+    return broker_settings(tmp_path, trading_clock)
 
 
 # -- helpers ---------------------------------------------------------------------------------

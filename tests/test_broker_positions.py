@@ -19,12 +19,12 @@ from tests.brokerkit import (
     PRICES,
     Client,
     MakeClient,
+    broker_settings,
     call,
     get,
     market,
     order,
     place,
-    scripted,
     step,
 )
 from trading.app import create_app, reset_broker
@@ -35,14 +35,7 @@ from trading.settings import Settings
 
 @pytest.fixture
 def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        clock=trading_clock,
-        tick_interval_s=0.02,
-        market_spread_bps=0,
-        commission_rate=0.001,
-        market_factory=scripted,
-    )
+    return broker_settings(tmp_path, trading_clock, market_spread_bps=0)
 
 
 # -- helpers ---------------------------------------------------------------------------------

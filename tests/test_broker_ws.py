@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpClient
 
-from tests.brokerkit import B, Client, call, market, place, scripted, step
+from tests.brokerkit import B, Client, broker_settings, call, market, place, step
 from tests.wsclient import WS, Frame, drain, recv, request, updates
 from trading.app import create_app
 from trading.clock import ManualClock
@@ -31,15 +31,7 @@ BROKER_ROUTES = ("orders", "positions", "executions", "equity")
 
 @pytest.fixture
 def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        clock=trading_clock,
-        tick_interval_s=0.02,
-        market_spread_bps=8,
-        commission_rate=0.001,
-        equity_interval_s=0.05,
-        market_factory=scripted,
-    )
+    return broker_settings(tmp_path, trading_clock, equity_interval_s=0.05)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.brokerkit import Client, MakeClient, call, get, place, scripted
+from tests.brokerkit import Client, MakeClient, broker_settings, call, get, place
 from trading.broker.service import DB_FILE
 from trading.clock import ManualClock
 from trading.settings import Settings
@@ -27,14 +27,7 @@ READY = "/api/v1/ready"
 
 @pytest.fixture
 def trading_settings(tmp_path: Path, trading_clock: ManualClock) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        clock=trading_clock,
-        tick_interval_s=0.05,
-        market_spread_bps=8,
-        commission_rate=0.001,
-        market_factory=scripted,
-    )
+    return broker_settings(tmp_path, trading_clock, tick_interval_s=0.05)
 
 
 def rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
