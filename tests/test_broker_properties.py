@@ -12,16 +12,18 @@ import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading.broker.engine import Engine
-from trading.broker.rules import BrokerError
+from trading.broker.enums import OrderStatus, OrderType, Side
+from trading.broker.errors import BrokerError
+from trading.broker.requests import OrderRequest
 from trading.market.source import Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
-from trading.models.broker import OrderStatus, OrderType, PreOrder, Side
 from trading.testing import TEST_NOW
 
 RATE = Decimal("0.001")
@@ -65,8 +67,8 @@ def make_engine(tape: Tape, leverage: Decimal = Decimal(100)) -> Engine:
     )
 
 
-def market_order(symbol: str, side: Side, qty: int) -> PreOrder:
-    return PreOrder(symbol=symbol, type=OrderType.MARKET, side=side, qty=float(qty))
+def market_order(symbol: str, side: Side, qty: int) -> OrderRequest:
+    return OrderRequest(symbol=symbol, type=OrderType.MARKET, side=side, qty=Decimal(qty))
 
 
 @dataclass
@@ -95,12 +97,25 @@ class Model:
         return r
 
 
-step_strategy = st.tuples(
-    st.sampled_from(SYMBOLS),
-    st.sampled_from([Side.BUY, Side.SELL]),
-    st.integers(1, 40),  # qty
-    st.integers(9_000, 11_000),  # lp in ticks (90.00 .. 110.00)
-    st.integers(0, 5),  # half-spread in ticks
+class Step(NamedTuple):
+    """One market order at a scripted price."""
+
+    symbol: str
+    side: Side
+    qty: int
+    lp: int
+    """Last price in ticks (90.00 .. 110.00)."""
+    half: int
+    """Half-spread in ticks."""
+
+
+step_strategy = st.builds(
+    Step,
+    symbol=st.sampled_from(SYMBOLS),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    qty=st.integers(1, 40),
+    lp=st.integers(9_000, 11_000),
+    half=st.integers(0, 5),
 )
 
 
@@ -115,7 +130,7 @@ def check_money(engine: Engine, tape: Tape, now: float) -> None:
     second = math.floor(now)
     unrealized = margin = Decimal(0)
     for pos in engine.positions.values():
-        lp = cents(tape.touch(engine.spec(pos.symbol), second).lp)
+        lp = cents(tape.touch(engine.market.spec(pos.symbol), second).lp)
         unrealized += round2((lp - pos.avg) * pos.q)
         margin += round2(abs(pos.q) * lp / engine.leverage_of(pos.symbol))
     eq = engine.equity(now)
@@ -129,7 +144,7 @@ def check_money(engine: Engine, tape: Tape, now: float) -> None:
 @PROPERTY
 @given(st.lists(step_strategy, min_size=1, max_size=30))
 def test_netting_and_money_after_any_sequence_of_fills(
-    steps: list[tuple[str, Side, int, int, int]],
+    steps: list[Step],
 ) -> None:
     tape = Tape()
     engine = make_engine(tape)
@@ -165,9 +180,7 @@ def test_netting_and_money_after_any_sequence_of_fills(
 
 @PROPERTY
 @given(st.lists(step_strategy, min_size=1, max_size=25), st.integers(9_000, 11_000))
-def test_round_trip_realized_identity(
-    steps: list[tuple[str, Side, int, int, int]], close_at: int
-) -> None:
+def test_round_trip_realized_identity(steps: list[Step], close_at: int) -> None:
     """Flat again: realizedPL = Σ sells − Σ buys within 0.005 per reducing execution."""
     tape = Tape()
     engine = make_engine(tape)
@@ -183,7 +196,7 @@ def test_round_trip_realized_identity(
         if model.q:
             tape.set(sym, math.floor(now), close_at, 1)
             closing = Side.SELL if model.q > 0 else Side.BUY
-            engine.place(market_order(sym, closing, abs(model.q)), now)
+            engine.place(market_order(sym, closing, int(abs(model.q))), now)
             model.apply(closing.value, abs(model.q), Fraction(engine.fills[-1].price))
     assert engine.positions == {}
     for sym, model in models.items():
@@ -213,7 +226,7 @@ def test_one_execution_closing_everything_books_the_exact_round_trip(
     now += 1
     tape.set("AAPL", math.floor(now), close_at)
     total = sum(q for q, _ in opens)
-    engine.place(market_order("AAPL", Side(-side.value), total), now)
+    engine.place(market_order("AAPL", side.opposite, total), now)
     flow = sum((-Decimal(f.side.value) * f.qty * f.price for f in engine.fills), Decimal(0))
     assert engine.account.realized == flow
     assert engine.positions == {}
@@ -257,11 +270,11 @@ def test_resting_orders_fill_at_the_first_marketable_second(
             expected = (start + i, touch)
             break
 
-    pre = PreOrder(
-        symbol="AAPL", type=order_type, side=side, qty=3.0,
-        limitPrice=limit / 100, stopPrice=stop / 100,
+    request = OrderRequest(
+        symbol="AAPL", type=order_type, side=side, qty=Decimal(3),
+        limit_price=cents(limit), stop_price=cents(stop),
     )  # fmt: skip
-    order, _ = engine.place(pre, TEST_NOW)
+    order, _ = engine.place(request, TEST_NOW)
     for i in range(1, len(path)):
         engine.evaluate(start + i + 0.5)
     if expected is None:
@@ -304,14 +317,14 @@ def test_buying_power_refuses_exactly_what_exceeds_available(
         required = round2(increase * cents(lp) / leverage)
         available = round2(engine.equity(TEST_NOW).available)
         before = len(engine.fills)
-        pre = market_order(symbol, side, abs(signed))
+        request = market_order(symbol, side, abs(signed))
         if increase > 0 and required > available:
             message = (
                 f"Insufficient buying power: required {required:.2f}, available {available:.2f}"
             )
             with pytest.raises(BrokerError, match=re.escape(message)):
-                engine.place(pre, TEST_NOW)
+                engine.place(request, TEST_NOW)
             assert len(engine.fills) == before
         else:
-            engine.place(pre, TEST_NOW)
+            engine.place(request, TEST_NOW)
             assert len(engine.fills) == before + 1

@@ -18,9 +18,15 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "trading"
 
-LEAVES = ("trading.clock", "trading.market.resolution", "trading.market.limits")
-"""Modules that import nothing of ours, so any layer may import them: the clock protocol and
-the market's constants (resolutions, request limits) that wire models describe."""
+LEAVES = (
+    "trading.clock",
+    "trading.market.resolution",
+    "trading.market.limits",
+    "trading.broker.enums",
+)
+"""Modules that import nothing of ours, so any layer may import them: the clock protocol, the
+market's constants (resolutions, request limits) and the broker's vocabulary (sides, order
+types, statuses) that wire models describe."""
 
 
 def module_name(path: Path) -> str:
@@ -99,26 +105,29 @@ def test_market_imports_nothing_of_the_broker() -> None:
 
 
 def test_broker_imports_only_itself_the_market_and_the_clock() -> None:
-    """Wire models aside (the next test): no settings, no app keys, no errors middleware."""
-    assert foreign("trading.broker", ("trading.market", "trading.clock", "trading.models")) == []
+    """No wire models (the broker has its own requests, enums and events), no settings, no
+    app keys, no HTTP errors."""
+    assert foreign("trading.broker", ("trading.market", "trading.clock")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12, later step: the broker still uses the TradingView enums of "
-    "trading/models/broker.py (Side, OrderType, OrderStatus, StopType, PreOrder); it gets its "
-    "own domain types and the API edge translates",
-)
 def test_broker_imports_no_wire_models() -> None:
-    assert violations("trading.broker", ("trading.models",), LEAVES) == []
+    assert violations("trading.broker", ("trading.models", "trading.wire", "pydantic")) == []
 
 
-def test_models_import_only_models_and_leaves() -> None:
-    """Wire models describe shapes; the only domain facts they may use are leaf constants."""
-    assert foreign("trading.models", LEAVES) == []
+def test_wire_mapping_is_pure() -> None:
+    """``trading.wire`` maps domain objects to wire models: no HTTP, no hub, no settings."""
+    allowed = ("trading.models", "trading.broker", "trading.market", "trading.clock")
+    assert violations("trading.wire", TRANSPORT) == []
+    assert foreign("trading.wire", allowed) == []
 
 
-@pytest.mark.parametrize("leaf", LEAVES)
-def test_leaves_import_nothing_of_ours(leaf: str) -> None:
-    path = PACKAGE / f"{leaf.removeprefix('trading.').replace('.', '/')}.py"
-    assert [t for t in imports_of(path) if within(t, ("trading",))] == []
+def test_streaming_uses_no_rest_modules() -> None:
+    """The WebSocket side shares shapes with REST through ``trading.wire``, not ``api/``."""
+    assert violations("trading.ws", ("trading.api",)) == []
+
+
+def test_ws_reads_the_broker_only_through_its_service() -> None:
+    """No engine, no book, no store: the service's atomic subscribe-with-snapshot is the one
+    way the streaming side reads broker state (its events and errors are plain values)."""
+    allowed = ("trading.broker.service", "trading.broker.events", "trading.broker.errors")
+    assert violations("trading.ws", ("trading.broker",), allowed) == []

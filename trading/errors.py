@@ -17,7 +17,7 @@ import pydantic
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from trading.broker.store import StorageError
+from trading.broker.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from trading.broker.service import BrokerService
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
 from trading.settings import Settings
+from trading.ws.bench import MutedTopics
 from trading.ws.connection import Flusher
 from trading.ws.hub import Hub
 
@@ -17,3 +18,4 @@ HUB = web.AppKey("hub", Hub)
 STREAM = web.AppKey("stream", MarketStream)
 BROKER = web.AppKey("broker", BrokerService)
 FLUSHER = web.AppKey("ws_flusher", Flusher)
+MUTED = web.AppKey("bench_muted_topics", MutedTopics)

@@ -33,14 +33,13 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from trading.broker.events import BrokerEvent, Executed, OrderChanged
 from trading.broker.service import BrokerService
-from trading.broker.state import Order
 from trading.errors import Handler
 from trading.keys import BROKER, HUB, STREAM
 from trading.market.stream import MarketStream
 from trading.specs.operation import operation
 from trading.ws.hub import Hub
-from trading.ws.protocol import EXECUTIONS, ORDERS
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -88,13 +87,13 @@ class Metrics:
         )
 
     def observe_broker(self, broker: BrokerService) -> None:
-        def on_event(route: str, item: object) -> None:
-            if route == ORDERS and isinstance(item, Order):
-                self.broker_order_updates.labels(item.status.name.lower()).inc()
-            elif route == EXECUTIONS:
+        def on_event(event: BrokerEvent) -> None:
+            if isinstance(event, OrderChanged):
+                self.broker_order_updates.labels(event.order.status.name.lower()).inc()
+            elif isinstance(event, Executed):
                 self.broker_fills.inc()
 
-        broker.subscribe(on_event)
+        broker.listen(on_event)
         broker.commit_observers.append(self.broker_commit.observe)
 
     def observe_streaming(self, hub: Hub, stream: MarketStream) -> None:

@@ -6,11 +6,11 @@ import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 import pydantic
 from aiohttp import web
 
-from trading.api import broker_views as views
 from trading.api.io import (
     json_response,
     model_response,
@@ -18,10 +18,19 @@ from trading.api.io import (
     read_json,
     validate_body,
 )
-from trading.broker.engine import BracketRequest
-from trading.broker.money import to_decimal, to_tick
-from trading.broker.preview import leverage_preview, order_preview
-from trading.broker.rules import BrokerError, RuleViolations, required_price_items_raw
+from trading.broker.enums import OrderType
+from trading.broker.errors import (
+    BrokerError,
+    RuleViolations,
+    UnknownPosition,
+    Violation,
+    ViolationKind,
+)
+from trading.broker.margin import LEVERAGE_MAX, LEVERAGE_MIN, LEVERAGE_STEP
+from trading.broker.money import to_decimal
+from trading.broker.preview import leverage_preview
+from trading.broker.requests import OrderRequest
+from trading.broker.rules import required_prices
 from trading.errors import ApiError, RequestValidationError, error_item, validation_items
 from trading.keys import BROKER, SETTINGS
 from trading.models.broker import (
@@ -45,6 +54,7 @@ from trading.models.broker import (
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.security import forwarded, read_only
 from trading.specs.operation import Content, operation
+from trading.wire import broker as views
 
 routes = web.RouteTableDef()
 STORAGE_UNAVAILABLE = Content(
@@ -63,26 +73,68 @@ JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
 """What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 
 
+def violation_item(v: Violation, location: tuple[str, ...]) -> dict[str, Any]:
+    """A broker rule violation as a FastAPI 422 item at ``location`` + its field."""
+    value = float(v.value) if v.value is not None else None
+    if v.kind is ViolationKind.NOT_POSITIVE:
+        return error_item([*location, v.field], v.message, type_="greater_than", input_=value,
+                          ctx={"gt": 0.0})  # fmt: skip
+    return error_item([*location, v.field], v.message, input_=value)
+
+
 @contextmanager
-def domain_errors() -> Iterator[None]:
-    """Broker refusals as HTTP errors: rule violations → 422, state refusals → 400/404."""
+def domain_errors(location: tuple[str, ...] = ("body",)) -> Iterator[None]:
+    """Broker refusals as HTTP errors: rule violations → 422 (fields under ``location``),
+    an unknown position → 404, any other refusal by the state → 400."""
     try:
         yield
     except RuleViolations as exc:
-        raise RequestValidationError(exc.errors) from None
+        raise RequestValidationError(
+            [violation_item(v, location) for v in exc.violations]
+        ) from None
+    except UnknownPosition as exc:
+        raise ApiError(404, exc.detail) from None
     except BrokerError as exc:
-        raise ApiError(exc.status, exc.detail) from None
+        raise ApiError(400, exc.detail) from None
 
 
-async def parse_pre_order(request: web.Request) -> PreOrder:
-    """PreOrder with every failing field reported, type-specific prices included."""
+def _raw_price(value: Any) -> Decimal | None:
+    """A price from a body pydantic refused: a number as is, absent as None; anything else
+    pydantic has reported already, so it passes here (any positive stand-in would do)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return to_decimal(float(value))
+    return Decimal(1)
+
+
+def required_price_items(raw: Any) -> list[dict[str, Any]]:
+    """Best effort on a body pydantic refused: still report missing type-specific prices."""
+    if not isinstance(raw, dict):
+        return []
+    try:
+        order_type = OrderType(int(raw.get("type")))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return []
+    found = required_prices(
+        order_type, _raw_price(raw.get("limitPrice")), _raw_price(raw.get("stopPrice"))
+    )
+    items = [violation_item(v, ("body",)) for v in found]
+    for item in items:  # the value as the client sent it (an integer stays an integer)
+        item["input"] = raw.get(item["loc"][-1])
+    return items
+
+
+async def parse_order_request(request: web.Request) -> OrderRequest:
+    """The body as the broker's request, every failing field reported (type-specific prices
+    included, which the schema alone cannot require)."""
     raw = await read_json(request)
     try:
-        return PreOrder.model_validate(raw)
+        return views.order_request(PreOrder.model_validate(raw))
     except pydantic.ValidationError as exc:
         items = validation_items(exc, "body")
         seen = {tuple(i["loc"]) for i in items}
-        items += [i for i in required_price_items_raw(raw) if tuple(i["loc"]) not in seen]
+        items += [i for i in required_price_items(raw) if tuple(i["loc"]) not in seen]
         raise RequestValidationError(items) from None
 
 
@@ -101,9 +153,9 @@ async def parse_pre_order(request: web.Request) -> PreOrder:
     },
 )
 async def place_order(request: web.Request) -> web.Response:
-    pre = await parse_pre_order(request)
+    order_request = await parse_order_request(request)
     with domain_errors():
-        order = await request.app[BROKER].place(pre)
+        order = await request.app[BROKER].place(order_request)
     return model_response(PlaceOrderResult(orderId=order.id))
 
 
@@ -118,8 +170,7 @@ async def place_order(request: web.Request) -> web.Response:
 @read_only
 async def preview_order(request: web.Request) -> web.Response:
     pre = validate_body(await read_json(request), PreOrder)
-    broker = request.app[BROKER]
-    result = await broker.read(lambda e: order_preview(e, pre, broker.clock.now()))
+    result = await request.app[BROKER].preview(views.order_request(pre))
     return model_response(views.order_preview(result))
 
 
@@ -138,9 +189,9 @@ async def preview_order(request: web.Request) -> web.Response:
     },
 )
 async def modify_order(request: web.Request) -> web.Response:
-    pre = await parse_pre_order(request)
+    order_request = await parse_order_request(request)
     with domain_errors():
-        await request.app[BROKER].modify(request.match_info["order_id"], pre)
+        await request.app[BROKER].modify(request.match_info["order_id"], order_request)
     return model_response(SuccessResponse())
 
 
@@ -190,7 +241,7 @@ async def get_positions(request: web.Request) -> web.Response:
 )
 async def get_executions(request: web.Request) -> web.Response:
     broker = request.app[BROKER]
-    spec = broker.engine.catalog.lookup(request.match_info["symbol"])
+    spec = broker.catalog.lookup(request.match_info["symbol"])
     fills = await broker.executions(spec.name) if spec else []
     return json_response([views.execution(f).model_dump(mode="json") for f in fills])
 
@@ -261,20 +312,8 @@ async def close_position(request: web.Request) -> web.Response:
 async def edit_position_brackets(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), Body_editPositionBrackets)
     position_id = request.match_info["position_id"]
-    broker = request.app[BROKER]
-    b = body.brackets
-
-    def price(value: float | None) -> Decimal | None:
-        return None if value is None else to_tick(to_decimal(value), 100)
-
-    brackets = BracketRequest(
-        take_profit=price(b.takeProfit),
-        stop_loss=price(b.stopLoss),
-        guaranteed_stop=price(b.guaranteedStop),
-        trailing_stop_pips=None if b.trailingStopPips is None else to_decimal(b.trailingStopPips),
-    )
-    with domain_errors():
-        await broker.edit_brackets(position_id, brackets)
+    with domain_errors(location=("body", "brackets")):
+        await request.app[BROKER].edit_brackets(position_id, views.bracket_request(body.brackets))
     return model_response(SuccessResponse(message=f"Updated brackets for position {position_id}"))
 
 
@@ -289,13 +328,17 @@ async def edit_position_brackets(request: web.Request) -> web.Response:
 async def leverage_info(request: web.Request) -> web.Response:
     query = parse_query(request, LeverageInfoQuery)
     broker = request.app[BROKER]
-    spec = broker.engine.catalog.lookup(query.symbol)
+    spec = broker.catalog.lookup(query.symbol)
     if spec is None:
         raise ApiError(400, f"Symbol {query.symbol} not found")
-    value = await broker.read(lambda e: e.leverage_of(spec.name))
+    value = await broker.leverage_of(spec.name)
     return model_response(
         LeverageInfo(
-            title=f"Leverage for {spec.name}", leverage=float(value), min=1.0, max=100.0, step=1.0
+            title=f"Leverage for {spec.name}",
+            leverage=float(value),
+            min=float(LEVERAGE_MIN),
+            max=float(LEVERAGE_MAX),
+            step=float(LEVERAGE_STEP),
         )
     )
 
@@ -332,9 +375,7 @@ async def set_leverage(request: web.Request) -> web.Response:
 @read_only
 async def preview_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
-    result = await request.app[BROKER].read(
-        lambda e: leverage_preview(e, to_decimal(params.leverage))
-    )
+    result = leverage_preview(to_decimal(params.leverage))  # a function of the value alone
     return model_response(views.leverage_preview(result))
 
 

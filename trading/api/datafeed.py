@@ -10,18 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.api.io import json_response, model_response, models_response, parse_body, parse_query
-from trading.api.market_views import (
-    QUOTE_ITEMS,
-    SEARCH_RESULTS,
-    bar_dicts,
-    datafeed_configuration,
-    quote_items,
-    require_symbol,
-    search_results,
-    symbol_info,
-)
+from trading.errors import ApiError
 from trading.keys import MARKET, SETTINGS
 from trading.market.resolution import Resolution
+from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.models.market import (
     DatafeedConfiguration,
     DatafeedHealthResponse,
@@ -36,8 +28,27 @@ from trading.models.queries import GetBarsQuery, SearchQuery, SymbolPath
 from trading.security import read_only
 from trading.specs.operation import operation
 from trading.timefmt import iso_ms
+from trading.wire.market import (
+    QUOTE_ITEMS,
+    SEARCH_RESULTS,
+    SYMBOL_NOT_FOUND,
+    bar_dicts,
+    datafeed_configuration,
+    quote_items,
+    search_results,
+    symbol_info,
+)
 
 routes = web.RouteTableDef()
+
+
+def require_symbol(catalog: SymbolCatalog, text: str) -> SymbolSpec:
+    """The symbol ``text`` names (market.md §1), else 404 ``Symbol not found``."""
+    spec = catalog.lookup(text)
+    if spec is None:
+        raise ApiError(404, SYMBOL_NOT_FOUND)
+    return spec
+
 
 PREFIX = "/api/v1/datafeed"
 

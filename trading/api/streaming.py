@@ -16,7 +16,7 @@ from aiohttp import web
 
 from trading.api.io import json_response, model_response, parse_body
 from trading.errors import RequestValidationError, error_item
-from trading.keys import HUB, STREAM
+from trading.keys import HUB, MUTED, STREAM
 from trading.models.base import WireModel
 from trading.models.ws import StreamingStats
 from trading.specs.operation import operation
@@ -60,8 +60,8 @@ async def bench_publish(request: web.Request) -> web.Response:
         raise RequestValidationError(
             [error_item(["body", "params"], str(exc), input_=body.params)]
         ) from None
-    hub, stream = request.app[HUB], request.app[STREAM]
-    stream.mute(topic)
+    hub, muted = request.app[HUB], request.app[MUTED]
+    muted.mute(topic)
     calls: list[float] = []
     errors = 0
     start = time.perf_counter()
@@ -84,7 +84,7 @@ async def bench_publish(request: web.Request) -> web.Response:
                 errors += 1
             calls.append(time.perf_counter() - t0)
     finally:
-        stream.unmute(topic)
+        muted.unmute(topic)
     elapsed = time.perf_counter() - start
     calls.sort()
     return json_response(

@@ -17,13 +17,6 @@ import numpy as np
 from aiohttp import web
 
 from trading.api.io import json_response, model_response, models_response
-from trading.api.market_views import (
-    SEARCH_RESULTS,
-    quote_items,
-    search_results,
-    udf_configuration,
-    udf_symbol_info,
-)
 from trading.keys import MARKET, SETTINGS
 from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import parse_resolution
@@ -44,6 +37,13 @@ from trading.models.queries import (
     UdfSymbolsQuery,
 )
 from trading.specs.operation import Content, operation
+from trading.wire.market import (
+    SEARCH_RESULTS,
+    quote_items,
+    search_results,
+    udf_configuration,
+    udf_symbol_info,
+)
 
 routes = web.RouteTableDef()
 

@@ -10,11 +10,15 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from trading.broker.engine import Engine
+from trading.broker.book import Book
+from trading.broker.enums import OrderType, Side
+from trading.broker.errors import BrokerError
+from trading.broker.margin import leverage_problem
 from trading.broker.money import money, one_decimal
-from trading.broker.rules import BrokerError, RuleViolations, entry_price, field_rules
+from trading.broker.requests import OrderRequest
 from trading.broker.rules import bracket_side_rules as side_rules
-from trading.models.broker import OrderType, PreOrder, Side
+from trading.broker.rules import entry_price, field_rules
+from trading.market.symbols import SymbolSpec
 
 TYPE_NAMES = {
     OrderType.MARKET: "Market",
@@ -32,50 +36,50 @@ class Preview:
     errors: list[str] = field(default_factory=list)
 
 
-def order_preview(engine: Engine, pre: PreOrder, now: float) -> Preview:
-    spec = engine.catalog.lookup(pre.symbol)
-    order_spec, violations = field_rules(pre, spec.pricescale if spec else 100)
-    errors = [str(v["msg"]) for v in violations]
+def order_preview(book: Book, request: OrderRequest, now: float) -> Preview:
+    spec = book.catalog.lookup(request.symbol)
+    order_spec, violations = field_rules(request, spec.pricescale if spec else 100)
+    errors = [v.message for v in violations]
     entry: Decimal | None = None
     crossed: str | None = None
     if spec is None:
-        errors.append(f"Symbol {pre.symbol} not found")
+        errors.append(f"Symbol {request.symbol} not found")
     else:
-        prices = engine.prices(spec.name, math.floor(now))
+        prices = book.prices(spec.name, math.floor(now))
         entry = entry_price(order_spec, prices.bid, prices.ask)
         crossed = _stop_already_reached(order_spec.type, order_spec.side, order_spec.stop_price,
                                         order_spec.limit_price, prices.bid,
                                         prices.ask)  # fmt: skip
         if entry is not None:
             errors += [
-                str(v["msg"])
+                v.message
                 for v in side_rules(order_spec.side, entry, order_spec.take_profit,
                                     order_spec.stop_loss, order_spec.guaranteed_stop)
             ]  # fmt: skip
     if not errors and spec is not None and entry is not None:
         try:
-            engine._check_buying_power(spec.name, pre.side, order_spec.qty, entry, now)
-        except (BrokerError, RuleViolations) as exc:
-            errors.append(str(exc))
+            book.check_buying_power(spec.name, order_spec, entry, now)
+        except BrokerError as exc:
+            errors.append(exc.detail)
 
     qty = order_spec.qty
     details = [
-        ("Symbol", spec.name if spec else pre.symbol),
-        ("Side", "Buy" if pre.side is Side.BUY else "Sell"),
+        ("Symbol", spec.name if spec else request.symbol),
+        ("Side", "Buy" if request.side is Side.BUY else "Sell"),
         ("Quantity", f"{qty:.2f}"),
-        ("Order Type", TYPE_NAMES[pre.type]),
+        ("Order Type", TYPE_NAMES[request.type]),
     ]
     if order_spec.limit_price is not None:
         details.append(("Limit Price", money(order_spec.limit_price)))
     if order_spec.stop_price is not None:
         details.append(("Stop Price", money(order_spec.stop_price)))
-    sections = [("Order Details", details), ("Cost Analysis", _costs(engine, spec, qty, entry))]
+    sections = [("Order Details", details), ("Cost Analysis", _costs(book, spec, qty, entry))]
     risk = _risk(order_spec.take_profit, order_spec.stop_loss, order_spec.guaranteed_stop,
                  order_spec.trailing_stop_pips, entry, qty)  # fmt: skip
     if risk:
         sections.append(("Risk Management", risk))
     warnings = []
-    if pre.type is OrderType.MARKET:
+    if request.type is OrderType.MARKET:
         warnings.append("Market orders execute immediately at current market price")
     if qty > 1000:
         warnings.append("Large order size may experience slippage")
@@ -114,14 +118,14 @@ def _stop_already_reached(
 
 
 def _costs(
-    engine: Engine, spec: object, qty: Decimal, entry: Decimal | None
+    book: Book, spec: SymbolSpec | None, qty: Decimal, entry: Decimal | None
 ) -> list[tuple[str, str]]:
     titles = ("Estimated Price", "Order Value", "Commission", "Margin Required", "Total Cost")
     if spec is None or entry is None:
         return [(t, "n/a") for t in titles]
     value = qty * entry
-    commission = value * engine.commission_rate
-    margin = value / engine.leverage_of(getattr(spec, "name", ""))
+    commission = value * book.commission_rate
+    margin = value / book.leverage_of(spec.name)
     amounts = (entry, value, commission, margin, value + commission)
     return [(t, money(a)) for t, a in zip(titles, amounts, strict=True)]
 
@@ -155,8 +159,8 @@ class LeveragePreview:
     errors: list[str]
 
 
-def leverage_preview(engine: Engine, value: Decimal) -> LeveragePreview:
-    problem = engine.leverage_problem(value)
+def leverage_preview(value: Decimal) -> LeveragePreview:
+    problem = leverage_problem(value)
     if problem is not None:
         return LeveragePreview([], [], [problem])
     lev = one_decimal(value)

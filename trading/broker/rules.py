@@ -1,57 +1,31 @@
-"""Order input rules (broker.md §2.1, §3): what makes a request a 422 or a 400.
+"""Order input rules (broker.md §2.1, §3): what makes a request malformed for the broker.
 
-Field rules produce FastAPI-style items (``loc`` under ``body``) so the API can report every
-failing rule at once; state-dependent refusals raise :class:`BrokerError`.
+Field rules report every broken rule at once as :class:`~trading.broker.errors.Violation`\\ s;
+state-dependent refusals (buying power, unknown orders) are the engine's, raised as
+:class:`~trading.broker.errors.BrokerError`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from trading.broker.money import to_decimal, to_tick
-from trading.models.broker import OrderType, PreOrder, Side, StopType
+from trading.broker.enums import LIMIT_TYPES, STOP_TYPES, OrderType, Side, StopType
+from trading.broker.errors import Violation, ViolationKind
+from trading.broker.money import to_tick
+from trading.broker.requests import OrderRequest
 
 QTY_STEP = Decimal(1)
 QTY_MAX = Decimal(1_000_000)
-ErrorItem = dict[str, Any]
-
-LIMIT_TYPES = (OrderType.LIMIT, OrderType.STOP_LIMIT)
-STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
-class BrokerError(Exception):
-    """A valid request refused by the current state: 400 (or 404 for unknown positions)."""
-
-    def __init__(self, detail: str, status: int = 400) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
-
-
-class RuleViolations(Exception):
-    """422: the request breaks field rules; ``errors`` has one item per offending field."""
-
-    def __init__(self, errors: list[ErrorItem]) -> None:
-        super().__init__(f"{len(errors)} rule violation(s)")
-        self.errors = errors
-
-
-def item(field: str, msg: str, value: Any, type_: str = "value_error", **ctx: Any) -> ErrorItem:
-    out: ErrorItem = {"type": type_, "loc": ["body", field], "msg": msg, "input": value}
-    if ctx:
-        out["ctx"] = ctx
-    return out
-
-
-def positive(field: str, value: Any) -> ErrorItem:
-    return item(field, "Input should be greater than 0", value, "greater_than", gt=0.0)
+def not_positive(field: str, value: Decimal) -> Violation:
+    return Violation(field, "Input should be greater than 0", value, ViolationKind.NOT_POSITIVE)
 
 
 @dataclass(frozen=True)
 class OrderSpec:
-    """A PreOrder after the field rules: Decimals on the tick grid, unused prices dropped."""
+    """An order request after the field rules: prices on the tick grid, unused prices dropped."""
 
     symbol: str
     type: OrderType
@@ -65,22 +39,17 @@ class OrderSpec:
     trailing_stop_pips: Decimal | None
     stop_type: StopType | None
 
-    @property
-    def has_brackets(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.take_profit, self.stop_loss, self.guaranteed_stop,
-                      self.trailing_stop_pips)
-        )  # fmt: skip
+
+def _tick(value: Decimal | None, pricescale: int) -> Decimal | None:
+    return None if value is None else to_tick(value, pricescale)
 
 
-def _price(value: float | None, pricescale: int) -> Decimal | None:
-    return None if value is None else to_tick(to_decimal(value), pricescale)
-
-
-def required_price_items(order_type: OrderType, limit: Any, stop: Any) -> list[ErrorItem]:
-    """The prices an order type needs (also used when other fields failed to parse)."""
-    errors = []
+def required_prices(
+    order_type: OrderType, limit: Decimal | None, stop: Decimal | None
+) -> list[Violation]:
+    """The prices an order type needs, present and positive (the wire model cannot say this:
+    which price is required depends on ``type``)."""
+    found = []
     for field, value, types in (
         ("limitPrice", limit, LIMIT_TYPES),
         ("stopPrice", stop, STOP_TYPES),
@@ -88,65 +57,64 @@ def required_price_items(order_type: OrderType, limit: Any, stop: Any) -> list[E
         if order_type not in types:
             continue
         if value is None:
-            errors.append(item(field, f"{field} is required for {order_type.name} orders", None))
-        elif isinstance(value, int | float) and value <= 0:
-            errors.append(positive(field, value))
-    return errors
+            found.append(
+                Violation(field, f"{field} is required for {order_type.name} orders", None)
+            )
+        elif value <= 0:
+            found.append(not_positive(field, value))
+    return found
 
 
-def required_price_items_raw(raw: Any) -> list[ErrorItem]:
-    """Best effort on a body pydantic refused: still report missing type-specific prices."""
-    if not isinstance(raw, dict):
-        return []
-    try:
-        order_type = OrderType(int(raw.get("type")))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return []
-    return required_price_items(order_type, raw.get("limitPrice"), raw.get("stopPrice"))
-
-
-def field_rules(pre: PreOrder, pricescale: int) -> tuple[OrderSpec, list[ErrorItem]]:
+def field_rules(request: OrderRequest, pricescale: int) -> tuple[OrderSpec, list[Violation]]:
     """Apply the entry-independent rules; returns the normalized order and the violations."""
-    errors = required_price_items(pre.type, pre.limitPrice, pre.stopPrice)
-    qty = to_decimal(pre.qty)
+    found = required_prices(request.type, request.limit_price, request.stop_price)
+    qty = request.qty
     if qty > QTY_MAX:  # first: a huge qty has no remainder in 28 digits
-        errors.append(item("qty", f"qty must not exceed {QTY_MAX}", pre.qty))
+        found.append(Violation("qty", f"qty must not exceed {QTY_MAX}", qty))
     elif qty % QTY_STEP != 0:
-        errors.append(item("qty", f"qty must be a multiple of {QTY_STEP}", pre.qty))
-    if pre.stopLoss is not None and pre.guaranteedStop is not None:
-        errors.append(
-            item("guaranteedStop", "stopLoss and guaranteedStop cannot both be set",
-                 pre.guaranteedStop)
-        )  # fmt: skip
-    if pre.guaranteedStop is not None and pre.trailingStopPips is not None:
-        errors.append(
-            item("trailingStopPips", "a guaranteed stop cannot trail", pre.trailingStopPips)
-        )
+        found.append(Violation("qty", f"qty must be a multiple of {QTY_STEP}", qty))
+    found += stop_combination_rules(
+        request.stop_loss, request.guaranteed_stop, request.trailing_stop_pips
+    )
     spec = OrderSpec(
-        symbol=pre.symbol,
-        type=pre.type,
-        side=pre.side,
+        symbol=request.symbol,
+        type=request.type,
+        side=request.side,
         qty=qty,
-        limit_price=_price(pre.limitPrice, pricescale) if pre.type in LIMIT_TYPES else None,
-        stop_price=_price(pre.stopPrice, pricescale) if pre.type in STOP_TYPES else None,
-        take_profit=_price(pre.takeProfit, pricescale),
-        stop_loss=_price(pre.stopLoss, pricescale),
-        guaranteed_stop=_price(pre.guaranteedStop, pricescale),
-        trailing_stop_pips=None
-        if pre.trailingStopPips is None
-        else to_decimal(pre.trailingStopPips),
-        stop_type=pre.stopType,
+        limit_price=_tick(request.limit_price, pricescale) if request.type in LIMIT_TYPES else None,
+        stop_price=_tick(request.stop_price, pricescale) if request.type in STOP_TYPES else None,
+        take_profit=_tick(request.take_profit, pricescale),
+        stop_loss=_tick(request.stop_loss, pricescale),
+        guaranteed_stop=_tick(request.guaranteed_stop, pricescale),
+        trailing_stop_pips=request.trailing_stop_pips,
+        stop_type=request.stop_type,
     )
     tick = Decimal(1) / pricescale
-    for field, rounded in (
-        ("limitPrice", spec.limit_price), ("stopPrice", spec.stop_price),
-        ("takeProfit", spec.take_profit), ("stopLoss", spec.stop_loss),
-        ("guaranteedStop", spec.guaranteed_stop),
-    ):  # fmt: skip
-        if rounded is not None and rounded == 0 and getattr(pre, field) > 0:
-            errors.append(item(field, f"{field} must be at least one tick ({tick})",
-                               getattr(pre, field)))  # fmt: skip
-    return spec, errors
+    for field, given, rounded in (
+        ("limitPrice", request.limit_price, spec.limit_price),
+        ("stopPrice", request.stop_price, spec.stop_price),
+        ("takeProfit", request.take_profit, spec.take_profit),
+        ("stopLoss", request.stop_loss, spec.stop_loss),
+        ("guaranteedStop", request.guaranteed_stop, spec.guaranteed_stop),
+    ):
+        if rounded is not None and rounded == 0 and given is not None and given > 0:
+            found.append(Violation(field, f"{field} must be at least one tick ({tick})", given))
+    return spec, found
+
+
+def stop_combination_rules(
+    stop_loss: Decimal | None, guaranteed_stop: Decimal | None, trailing_stop_pips: Decimal | None
+) -> list[Violation]:
+    """One stop per position: a stop loss or a guaranteed stop, and only the former trails."""
+    found = []
+    if stop_loss is not None and guaranteed_stop is not None:
+        found.append(Violation("guaranteedStop", "stopLoss and guaranteedStop cannot both be set",
+                               guaranteed_stop))  # fmt: skip
+    if guaranteed_stop is not None and trailing_stop_pips is not None:
+        found.append(
+            Violation("trailingStopPips", "a guaranteed stop cannot trail", trailing_stop_pips)
+        )
+    return found
 
 
 def bracket_side_rules(
@@ -156,19 +124,19 @@ def bracket_side_rules(
     stop_loss: Decimal | None,
     guaranteed_stop: Decimal | None,
     what: str = "the entry price",
-) -> list[ErrorItem]:
+) -> list[Violation]:
     """BUY (long) needs take profit above and stops below ``reference``; SELL the reverse."""
-    errors = []
+    found = []
     above, below = ("above", "below") if side is Side.BUY else ("below", "above")
     if take_profit is not None and (take_profit <= reference if side is Side.BUY
                                     else take_profit >= reference):  # fmt: skip
-        errors.append(
-            item("takeProfit", f"takeProfit must be {above} {what} {reference}", float(take_profit))
+        found.append(
+            Violation("takeProfit", f"takeProfit must be {above} {what} {reference}", take_profit)
         )
     for field, stop in (("stopLoss", stop_loss), ("guaranteedStop", guaranteed_stop)):
         if stop is not None and (stop >= reference if side is Side.BUY else stop <= reference):
-            errors.append(item(field, f"{field} must be {below} {what} {reference}", float(stop)))
-    return errors
+            found.append(Violation(field, f"{field} must be {below} {what} {reference}", stop))
+    return found
 
 
 def entry_price(spec: OrderSpec, bid: Decimal, ask: Decimal) -> Decimal | None:

@@ -2,7 +2,11 @@
 
 Every call that reads or changes state takes one lock, so requests see a consistent state
 and never an uncommitted one. A mutation runs in the engine (synchronously), is committed to
-SQLite, and only then are its events handed to ``publish`` (broker.md §10, §12).
+SQLite, and only then are its events handed to the listeners (broker.md §10, §12).
+
+The lock and the engine stay inside: readers get copies of committed state, and a streaming
+client that needs "the state now, then every change" asks for exactly that with
+:meth:`BrokerService.subscribe_with_snapshot`.
 """
 
 from __future__ import annotations
@@ -16,18 +20,42 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from trading.broker.engine import BracketRequest, Engine
-from trading.broker.state import Changes, Equity, Fill, Order, Position
-from trading.broker.store import StorageError, Store
+from trading.broker.changes import Changes
+from trading.broker.engine import Engine
+from trading.broker.errors import StorageError
+from trading.broker.events import BrokerEvent, EquityChanged
+from trading.broker.preview import Preview, order_preview
+from trading.broker.requests import BracketRequest, OrderRequest
+from trading.broker.state import Equity, Fill, Order, Position
+from trading.broker.store import Store
 from trading.clock import Clock
 from trading.market.source import MarketSource
-from trading.models.broker import PreOrder
+from trading.market.symbols import SymbolCatalog
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Publish = Callable[[str, object], None]
-"""(route, domain object): an Order, Position, Fill or Equity to push."""
+Listener = Callable[[BrokerEvent], None]
+"""Called with each committed event, in order, without awaiting."""
+
+
+class CommittedState:
+    """What a :meth:`BrokerService.subscribe_with_snapshot` callback may read: the committed
+    state at one instant. Valid only during the callback (the lock is held meanwhile)."""
+
+    def __init__(self, engine: Engine, now: float) -> None:
+        self._engine = engine
+        self._now = now
+
+    def working_orders(self) -> list[Order]:
+        return list(self._engine.working_orders())
+
+    def positions(self) -> list[Position]:
+        return list(self._engine.positions.values())
+
+    def equity(self) -> Equity:
+        return self._engine.equity(self._now)
+
 
 DB_FILE = "trading.sqlite3"
 
@@ -58,7 +86,7 @@ class BrokerService:
         self._lock = asyncio.Lock()
         self._tick = tick_interval_s
         self._equity_interval = equity_interval_s
-        self._listeners: list[Publish] = []
+        self._listeners: list[Listener] = []
         self.commit_observers: list[Callable[[float], None]] = []
         """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
@@ -71,12 +99,25 @@ class BrokerService:
         """When the fill loop last finished an evaluation (readiness)."""
 
     @property
-    def lock(self) -> asyncio.Lock:
-        """Held by every read and mutation: outside it, the engine's state is committed."""
-        return self._lock
+    def catalog(self) -> SymbolCatalog:
+        return self.engine.catalog
 
-    def subscribe(self, publish: Publish) -> None:
-        self._listeners.append(publish)
+    def listen(self, listener: Listener) -> None:
+        """Receive every committed event from now on (the hub's publisher registers here)."""
+        self._listeners.append(listener)
+
+    async def subscribe_with_snapshot(self, start: Callable[[CommittedState], None]) -> None:
+        """Call ``start`` once, synchronously, at an instant when nothing is half-committed.
+
+        ``start`` reads the state it needs and begins listening before it returns. Events
+        are handed to listeners under the same lock, after their commit, so everything before
+        that instant is in what ``start`` read and everything after reaches the listeners:
+        nothing is missed, nothing seen twice (what Home Assistant's websocket_api gets by
+        never awaiting between reading a state and subscribing to its changes). Raises
+        :class:`StorageError` when the committed state cannot be read now."""
+        async with self._lock:
+            await self._ensure_committed_state()
+            start(CommittedState(self.engine, self.clock.now()))
 
     async def load(self) -> None:
         """Open the database and restore the engine from it (no fill loop)."""
@@ -118,22 +159,29 @@ class BrokerService:
 
     # -- reads (under the lock: never an uncommitted state) --------------------------------
 
-    async def read(self, fn: Callable[[Engine], T]) -> T:
+    async def _read(self, fn: Callable[[Engine], T]) -> T:
         async with self._lock:
             await self._ensure_committed_state()
             return fn(self.engine)
 
     async def orders(self) -> list[Order]:
-        return await self.read(lambda e: list(e.orders.values()))
+        return await self._read(lambda e: list(e.orders.values()))
 
     async def positions(self) -> list[Position]:
-        return await self.read(lambda e: list(e.positions.values()))
+        return await self._read(lambda e: list(e.positions.values()))
 
     async def executions(self, symbol: str) -> list[Fill]:
-        return await self.read(lambda e: e.fills_of(symbol))
+        return await self._read(lambda e: e.fills_of(symbol))
 
     async def equity(self) -> Equity:
-        return await self.read(lambda e: e.equity(self.clock.now()))
+        return await self._read(lambda e: e.equity(self.clock.now()))
+
+    async def leverage_of(self, symbol: str) -> Decimal:
+        return await self._read(lambda e: e.leverage_of(symbol))
+
+    async def preview(self, request: OrderRequest) -> Preview:
+        """What placing ``request`` now would cost and whether it would be refused."""
+        return await self._read(lambda e: order_preview(e, request, self.clock.now()))
 
     # -- mutations ----------------------------------------------------------------------------
 
@@ -185,17 +233,17 @@ class BrokerService:
             raise
         for observe in self.commit_observers:
             observe(time.perf_counter() - started)
-        for route, item in changes.events:
-            if route == "equity" and isinstance(item, Equity):
-                self._last_equity = item
-            for publish in self._listeners:
-                publish(route, item)
+        for event in changes.events:
+            if isinstance(event, EquityChanged):
+                self._last_equity = event.equity
+            for listener in self._listeners:
+                listener(event)
 
-    async def place(self, pre: PreOrder) -> Order:
-        return await self._mutate(lambda e, now: e.place(pre, now))
+    async def place(self, request: OrderRequest) -> Order:
+        return await self._mutate(lambda e, now: e.place(request, now))
 
-    async def modify(self, order_id: str, pre: PreOrder) -> None:
-        await self._mutate(lambda e, now: (None, e.modify(order_id, pre, now)))
+    async def modify(self, order_id: str, request: OrderRequest) -> None:
+        await self._mutate(lambda e, now: (None, e.modify(order_id, request, now)))
 
     async def cancel(self, order_id: str) -> None:
         await self._mutate(lambda e, now: (None, e.cancel(order_id, now)))
@@ -229,8 +277,9 @@ class BrokerService:
             if equity != self._last_equity:
                 self._last_equity = equity
                 self._last_equity_push = time.monotonic()
-                for publish in self._listeners:
-                    publish("equity", equity)
+                event = EquityChanged(equity)
+                for listener in self._listeners:
+                    listener(event)
 
     async def _run(self) -> None:
         while True:

@@ -1,21 +1,25 @@
 """The broker's state: orders, positions, executions, account totals (broker.md §2-§6).
 
-Prices and quantities are Decimals; the wire floats are made at the edge.
+Prices and quantities are Decimals; the wire floats are made at the edge (``trading/wire``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from trading.broker.enums import OrderStatus, OrderType, Side, StopType
 from trading.broker.money import ZERO, round2
-from trading.models.broker import OrderStatus, OrderType, Side, StopType
 
 
 class BracketRole(StrEnum):
     TAKE_PROFIT = "tp"
     STOP = "stop"
+
+
+def _sign(q: Decimal) -> int:
+    return (q > 0) - (q < 0)
 
 
 @dataclass
@@ -88,6 +92,28 @@ class Position:
         self.closed_side = self.side
         self.q = ZERO
 
+    def apply(self, side: Side, qty: Decimal, price: Decimal) -> Decimal:
+        """Net one execution into the position; returns the realized P&L it booked (rounded).
+
+        An execution ``(s, x, p)`` on ``(q, A)`` opens or adds with
+        ``A' = (|q|·A + x·p) / (|q| + x)``, reduces keeping ``A`` and realizing
+        ``min(x, |q|) · (p − A) · sign(q)``, closes at ``x = |q|``, and flips at ``x > |q|`` to
+        ``q' = s·(x − |q|)``, ``A' = p``. So ``q`` always equals ``Σ s·x`` (broker.md §5)."""
+        before = self.q
+        s = Decimal(side.value)
+        if before == 0 or _sign(before) == s:
+            self.avg = (abs(before) * self.avg + qty * price) / (abs(before) + qty)
+            self.q = before + s * qty
+            return ZERO
+        realized = round2(min(qty, abs(before)) * (price - self.avg) * _sign(before))
+        if qty == abs(before):
+            self.close()
+        else:
+            self.q = before + s * qty
+        if qty > abs(before):
+            self.avg = price
+        return realized
+
     def unrealized(self, lp: Decimal) -> Decimal:
         return round2((lp - self.avg) * self.q)
 
@@ -131,31 +157,3 @@ class Equity:
     @property
     def available(self) -> Decimal:
         return self.equity - self.margin_used
-
-
-@dataclass
-class Changes:
-    """What one mutation did: events to publish (in order) and rows to persist."""
-
-    events: list[tuple[str, object]] = field(default_factory=list)
-    orders: dict[str, Order] = field(default_factory=dict)
-    created: set[str] = field(default_factory=set)
-    """Ids in ``orders`` that this mutation numbered: stored with an INSERT (a collision with
-    a stored row fails loudly), every other order with an UPDATE of its existing row."""
-    positions: set[str] = field(default_factory=set)
-    fills: list[Fill] = field(default_factory=list)
-    leverage: set[str] = field(default_factory=set)
-    account: bool = False
-    reset: bool = False
-
-    def order(self, order: Order) -> None:
-        """Record an order change; the event keeps a copy of the order as it is now."""
-        self.orders[order.id] = order
-        self.events.append(("orders", replace(order)))
-
-    def position(self, position: Position) -> None:
-        self.positions.add(position.symbol)
-        self.events.append(("positions", replace(position)))
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.positions or self.leverage or self.account)

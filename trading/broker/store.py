@@ -20,8 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from trading.broker.state import Account, BracketRole, Changes, Fill, Order, Position
-from trading.models.broker import OrderStatus, OrderType, Side, StopType
+from trading.broker.changes import Changes
+from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.broker.errors import StorageError
+from trading.broker.state import Account, BracketRole, Fill, Order, Position
 
 T = TypeVar("T")
 
@@ -128,16 +130,6 @@ class Snapshot:
     positions: list[Position]
     fills: list[Fill]
     leverage: dict[str, Decimal]
-
-
-class StorageError(Exception):
-    """The database cannot take a write (disk full, read-only, deleted): the API answers 503.
-
-    Raised after the failed transaction was rolled back, so nothing of it was stored."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
 
 
 class StartupError(StorageError):

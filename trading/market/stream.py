@@ -99,7 +99,6 @@ class MarketStream:
         self._bar_topics: dict[str, BarKey] = {}
         self._quotes: dict[str, _QuoteFeed] = {}
         self._quote_topics: dict[str, list[str]] = {}
-        self._muted: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self.ticks = 0
         self.last_tick = time.monotonic()
@@ -186,16 +185,8 @@ class MarketStream:
             quote_feed.watchers.pop(topic, None)
             if not quote_feed.watchers:
                 del self._quotes[name]
-        self._muted.discard(topic)
         if not self._bars and not self._quotes:
             self._stop()
-
-    def mute(self, topic: str) -> None:
-        """Stop live updates to one topic (the benchmark hook publishes there instead)."""
-        self._muted.add(topic)
-
-    def unmute(self, topic: str) -> None:
-        self._muted.discard(topic)
 
     @property
     def active(self) -> bool:
@@ -245,8 +236,7 @@ class MarketStream:
 
     def _emit_bars(self, feed: _BarFeed, bar: Bars) -> None:
         for topic in feed.topics:
-            if topic not in self._muted:
-                self._emit_bar(topic, bar)
+            self._emit_bar(topic, bar)
 
     def _tick_quote(self, feed: _QuoteFeed, now: float) -> None:
         quote = self._source.quote(feed.spec)
@@ -254,8 +244,6 @@ class MarketStream:
             return
         feed.last = quote
         for topic, watches in feed.watchers.items():
-            if topic in self._muted:
-                continue
             for watch in watches:
                 if watch.fast or now - watch.last_sent >= self._slow:
                     watch.last_sent = now

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import types
 import typing
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
-    GetJsonSchemaHandler,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 
 def _admits_bool(annotation: Any) -> bool:
@@ -47,29 +45,6 @@ class WireModel(BaseModel):
             if field is not None and not _admits_bool(field.annotation):
                 raise PydanticCustomError("bool_type", "Input should not be a boolean")
         return value
-
-
-class NamedIntEnum(IntEnum):
-    """An integer enum whose schema names its values (``x-enum-varnames``).
-
-    Code generators name integer enum members after the value (``NUMBER_1``,
-    ``NUMBER_MINUS_1``) unless the schema names them. The names are TradingView's
-    (``Side.Buy``, ``OrderType.StopLimit``): the member names in PascalCase.
-    """
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        schema = handler(core_schema)
-        target = handler.resolve_ref_schema(schema)
-        target["x-enum-varnames"] = [tradingview_name(member.name) for member in cls]
-        return schema
-
-
-def tradingview_name(member: str) -> str:
-    """``STOP_LIMIT`` → ``StopLimit`` (TradingView's enum member spelling)."""
-    return "".join(part.capitalize() for part in member.split("_"))
 
 
 def inline_enum(enum: type[StrEnum]) -> WithJsonSchema:

@@ -6,34 +6,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from trading.models.base import NamedIntEnum, WireModel
-
-
-class Side(NamedIntEnum):
-    BUY = 1
-    SELL = -1
-
-
-class OrderType(NamedIntEnum):
-    LIMIT = 1
-    MARKET = 2
-    STOP = 3
-    STOP_LIMIT = 4
-
-
-class OrderStatus(NamedIntEnum):
-    CANCELED = 1
-    FILLED = 2
-    INACTIVE = 3
-    PLACING = 4
-    REJECTED = 5
-    WORKING = 6
-
-
-class StopType(NamedIntEnum):
-    STOP_LOSS = 0
-    TRAILING_STOP = 1
-    GUARANTEED_STOP = 2
+from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.models.base import WireModel
 
 
 class PlacedOrder(WireModel):

@@ -10,15 +10,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Iterable, Iterator
+from enum import IntEnum
 from typing import Any
 
 import pydantic
-from pydantic.json_schema import JsonSchemaMode
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
 
 JsonSchema = dict[str, Any]
 
 MODE: JsonSchemaMode = "validation"
 _REF = re.compile(r"^#/components/schemas/(?P<name>[^/]+)$")
+
+
+def tradingview_name(member: str) -> str:
+    """``STOP_LIMIT`` → ``StopLimit`` (TradingView's enum member spelling)."""
+    return "".join(part.capitalize() for part in member.split("_"))
+
+
+class WireJsonSchema(GenerateJsonSchema):
+    """pydantic's generator, plus ``x-enum-varnames`` on integer enums.
+
+    Code generators name integer enum members after the value (``NUMBER_1``,
+    ``NUMBER_MINUS_1``) unless the schema names them. The names are TradingView's
+    (``Side.Buy``, ``OrderType.StopLimit``): the member names in PascalCase. Added here, by
+    the document builder, so the enums themselves (``trading.broker.enums``) stay plain.
+    """
+
+    def enum_schema(self, schema: core_schema.EnumSchema) -> JsonSchemaValue:
+        out = super().enum_schema(schema)
+        cls = schema["cls"]
+        if issubclass(cls, IntEnum):
+            out["x-enum-varnames"] = [tradingview_name(member.name) for member in cls]
+        return out
 
 
 class SchemaSet:
@@ -38,7 +62,7 @@ class SchemaSet:
     def build(self) -> tuple[dict[Hashable, JsonSchema], dict[str, JsonSchema]]:
         inputs = [(key, MODE, adapter) for key, adapter in self._types.items()]
         by_key, definitions = pydantic.TypeAdapter.json_schemas(
-            inputs, ref_template=self._ref_template
+            inputs, ref_template=self._ref_template, schema_generator=WireJsonSchema
         )
         schemas = {key: schema for (key, _mode), schema in by_key.items()}
         return schemas, dict(definitions.get("$defs", {}))

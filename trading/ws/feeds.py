@@ -1,30 +1,35 @@
 """Per-route feeds: what each WebSocket route checks, snapshots and starts (websocket.md §3).
 
-Thin adapters: market rules live in :class:`~trading.market.stream.MarketStream`, shapes in
-the wire models; here the two meet.
+Thin adapters: market rules live in :class:`~trading.market.stream.MarketStream`, broker
+consistency in :class:`~trading.broker.service.BrokerService`, shapes in ``trading.wire``; here
+they meet the hub.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import Any, assert_never
 
 import orjson
 
-from trading.api import broker_views
-from trading.api.market_views import bar_dicts, quote_data
-from trading.broker.engine import Engine
-from trading.broker.state import Fill
+from trading.broker.errors import StorageError
+from trading.broker.events import (
+    BrokerEvent,
+    EquityChanged,
+    Executed,
+    OrderChanged,
+    PositionChanged,
+)
+from trading.broker.service import BrokerService, CommittedState
 from trading.clock import Clock
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
 from trading.market.symbols import SymbolCatalog
 from trading.models.broker import BrokerConnectionStatus
 from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
-from trading.ws.hub import Hub
-from trading.ws.protocol import BROKER_CONNECTION, EQUITY, EXECUTIONS, ORDERS, POSITIONS
-
-Item = dict[str, Any]
+from trading.wire import broker as wire
+from trading.wire.market import bar_dicts, quote_data
+from trading.ws.hub import FeedUnavailable, Hub, Item, Start
+from trading.ws.protocol import EQUITY, EXECUTIONS, ORDERS, POSITIONS
 
 
 def bar_item(bars: Bars) -> Item:
@@ -37,8 +42,6 @@ def quote_item(requested: str, quote: Quote | None) -> Item:
 
 
 class BarsFeed:
-    gate: asyncio.Lock | None = None
-
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
@@ -51,13 +54,11 @@ class BarsFeed:
     def deactivate(self, topic: str) -> None:
         self._stream.unwatch(topic)
 
-    def snapshot(self, topic: str, request: BarsSubscriptionRequest) -> list[Item]:
-        return [bar_item(self._stream.current_bar(request.symbol, request.resolution))]
+    def attach(self, topic: str, request: BarsSubscriptionRequest, start: Start) -> None:
+        start([bar_item(self._stream.current_bar(request.symbol, request.resolution))])
 
 
 class QuotesFeed:
-    gate: asyncio.Lock | None = None
-
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
@@ -70,27 +71,27 @@ class QuotesFeed:
     def deactivate(self, topic: str) -> None:
         self._stream.unwatch(topic)
 
-    def snapshot(self, topic: str, request: QuoteDataSubscriptionRequest) -> list[Item]:
-        return [
-            quote_item(text, quote)
-            for text, quote in self._stream.quote_snapshot(request.symbols, request.fast_symbols)
-        ]
+    def attach(self, topic: str, request: QuoteDataSubscriptionRequest, start: Start) -> None:
+        snapshot = self._stream.quote_snapshot(request.symbols, request.fast_symbols)
+        start([quote_item(text, quote) for text, quote in snapshot])
 
 
-class AccountFeed:
-    """Broker routes: one paper account answers every non-empty ``accountId``.
+def _snapshot(route: str, state: CommittedState) -> list[Item]:
+    """What a broker route's subscriber gets first: the current state it then follows."""
+    if route == ORDERS:
+        return [wire.placed_order(o).model_dump(mode="json") for o in state.working_orders()]
+    if route == POSITIONS:
+        return [wire.position(p).model_dump(mode="json") for p in state.positions()]
+    if route == EQUITY:
+        return [wire.equity(state.equity()).model_dump(mode="json")]
+    return []  # executions are events: replaying them would duplicate them
+
+
+class AccountTopics:
+    """Routes of the account: one paper account answers every non-empty ``accountId``.
 
     The broker publishes whether or not anyone listens (:class:`BrokerPublisher`), so there
-    is nothing to start; a subscribe gets the current state as its snapshot.
-    """
-
-    def __init__(
-        self, route: str, engine: Engine | None, clock: Clock, gate: asyncio.Lock | None = None
-    ) -> None:
-        self.gate = gate
-        self._route = route
-        self._engine = engine
-        self._clock = clock
+    is nothing to start or stop per topic."""
 
     def check(self, request: Any) -> str | None:
         return None if request.accountId else "accountId must not be empty"
@@ -101,20 +102,52 @@ class AccountFeed:
     def deactivate(self, topic: str) -> None:
         return None
 
-    def snapshot(self, topic: str, request: Any) -> list[Item]:
-        engine = self._engine
-        if engine is None:
-            return []
-        items: list[object]
-        if self._route == ORDERS:
-            items = list(engine.working_orders())
-        elif self._route == POSITIONS:
-            items = list(engine.positions.values())
-        elif self._route == EQUITY:
-            items = [engine.equity(self._clock.now())]
-        else:
-            items = []  # executions are events: replaying them would duplicate them
-        return [broker_views.wire(self._route, item) for item in items]
+
+class AccountFeed(AccountTopics):
+    """A broker route (orders, positions, executions, equity): a subscribe gets the committed
+    state as its snapshot, read at an instant when nothing is pending publication."""
+
+    def __init__(self, route: str, broker: BrokerService) -> None:
+        self._route = route
+        self._broker = broker
+
+    async def attach(self, topic: str, request: Any, start: Start) -> None:
+        try:
+            await self._broker.subscribe_with_snapshot(
+                lambda state: start(_snapshot(self._route, state))
+            )
+        except StorageError as exc:
+            raise FeedUnavailable(f"Broker state unavailable: {exc.detail}") from None
+
+
+def event_route(event: BrokerEvent) -> str:
+    """The route a broker event is pushed on."""
+    match event:
+        case OrderChanged():
+            return ORDERS
+        case PositionChanged():
+            return POSITIONS
+        case Executed():
+            return EXECUTIONS
+        case EquityChanged():
+            return EQUITY
+        case _:
+            assert_never(event)
+
+
+def event_payload(event: BrokerEvent) -> Item:
+    """A broker event as the payload of its route's update."""
+    match event:
+        case OrderChanged(order):
+            return wire.placed_order(order).model_dump(mode="json")
+        case PositionChanged(position):
+            return wire.position(position).model_dump(mode="json")
+        case Executed(fill):
+            return wire.execution(fill).model_dump(mode="json")
+        case EquityChanged(equity):
+            return wire.equity(equity).model_dump(mode="json")
+        case _:
+            assert_never(event)
 
 
 class BrokerPublisher:
@@ -125,30 +158,31 @@ class BrokerPublisher:
         self._hub = hub
         self._catalog = catalog
 
-    def __call__(self, route: str, item: object) -> None:
+    def __call__(self, event: BrokerEvent) -> None:
+        route = event_route(event)
         topics = self._hub.topics_of(route)
-        if not topics:
+        if not topics:  # nobody listens: not even serialized
             return
-        payload = broker_views.wire(route, item)
+        payload = event_payload(event)
         for topic in topics:
-            if route == EXECUTIONS and not self._matches(topic, item):
+            if isinstance(event, Executed) and not self._matches(topic, event):
                 continue
             self._hub.publish(route, topic, payload)
 
-    def _matches(self, topic: str, fill: object) -> bool:
+    def _matches(self, topic: str, event: Executed) -> bool:
         wanted = orjson.loads(topic.partition(":")[2]).get("symbol")
         if not wanted:
             return True
         spec = self._catalog.lookup(wanted)
-        return spec is not None and isinstance(fill, Fill) and spec.name == fill.symbol
+        return spec is not None and spec.name == event.fill.symbol
 
 
-class BrokerConnectionFeed(AccountFeed):
+class BrokerConnectionFeed(AccountTopics):
     def __init__(self, clock: Clock) -> None:
-        super().__init__(BROKER_CONNECTION, None, clock)
+        self._clock = clock
 
-    def snapshot(self, topic: str, request: Any) -> list[Item]:
-        return [connection_status(self._clock, connected=True)]
+    def attach(self, topic: str, request: Any, start: Start) -> None:
+        start([connection_status(self._clock, connected=True)])
 
 
 def connection_status(clock: Clock, *, connected: bool) -> Item:

@@ -1,15 +1,18 @@
 """``GET /api/v1/ws``: one socket, a read loop that dispatches requests in order, and a writer
 task per connection (:class:`~trading.ws.connection.Connection`).
 
-Every request is handled synchronously, without yielding: validation, hub registration, the
-reply and the snapshot are queued atomically, so no update can precede its reply and none can
-slip between the snapshot and the first live push (websocket.md §5).
+Every request is answered without yielding between its parts: validation, hub registration,
+the reply and the snapshot are queued atomically, so no update can precede its reply and none
+can slip between the snapshot and the first live push (websocket.md §5). A broker subscribe
+first waits (without holding the connection) for an instant when no broker change is
+half-committed (:meth:`Feed.attach <trading.ws.hub.Feed.attach>`), then does the same.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -24,7 +27,7 @@ from trading.settings import Settings
 from trading.specs.operation import operation
 from trading.ws import protocol
 from trading.ws.connection import Connection
-from trading.ws.hub import Hub
+from trading.ws.hub import FeedUnavailable, Hub, Item
 
 log = logging.getLogger(__name__)
 
@@ -111,32 +114,27 @@ async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: 
         _error(hub, conn, WsErrorCode.INVALID_ENVELOPE, 'Expected {"type": string, "payload": ...}')
         return
     message_type: str = envelope["type"]
-    parsed = protocol.parse_type(message_type)
-    gate = hub.feed(parsed[0].name).gate if parsed else None
-    if gate is None:
-        _answer(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
-    else:  # wait until no broker change is half-committed, then subscribe atomically
-        async with gate:
-            _answer(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
-    await conn.release()
-    await conn.answered()  # the next request waits until this answer is out (bounded memory)
-
-
-def _answer(
-    hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
-) -> None:
-    """Handle one request synchronously; its replies are written when the caller releases."""
     conn.hold()
     try:
-        _dispatch(hub, conn, message_type, payload, max_subscriptions)
+        pending = _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+        if pending is not None:
+            # the feed waits for a consistent instant (the broker's): live traffic flows
+            # meanwhile, and what the feed answers then holds the connection again
+            await conn.release()
+            await pending
     except Exception:
+        conn.hold()
         log.exception("WebSocket request %s failed", message_type)
         _error(hub, conn, WsErrorCode.INTERNAL_ERROR, "Internal error", message_type)
+    await conn.release()  # the answer is written now, after everything it queued
+    await conn.answered()  # the next request waits until this answer is out (bounded memory)
 
 
 def _dispatch(
     hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
-) -> None:
+) -> Awaitable[None] | None:
+    """Validate and answer one request; returns what is left to await for a subscribe whose
+    feed must wait before its snapshot (everything else is answered synchronously)."""
     if message_type == "ping":
         try:
             pong = protocol.encode("pong", payload)
@@ -144,14 +142,14 @@ def _dispatch(
             _error(hub, conn, WsErrorCode.INVALID_ENVELOPE,
                    f"Invalid payload: nested deeper than {protocol.MAX_ECHO_DEPTH} levels",
                    message_type)  # fmt: skip
-            return
+            return None
         conn.send(pong)
-        return
+        return None
     parsed = protocol.parse_type(message_type)
     if parsed is None:
         _error(hub, conn, WsErrorCode.UNKNOWN_TYPE, f"No matching type: {message_type}",
                message_type)  # fmt: skip
-        return
+        return None
     route, operation = parsed
 
     def reply(ok: bool, message: str, topic: str) -> None:
@@ -163,7 +161,7 @@ def _dispatch(
         request = route.request_model.model_validate(payload)
     except pydantic.ValidationError as exc:
         reply(False, protocol.payload_problem(exc), "")
-        return
+        return None
     topic = route.topic(request)
     feed = hub.feed(route.name)
     if topic in conn.topics:
@@ -171,18 +169,40 @@ def _dispatch(
     if operation == "unsubscribe":
         if topic not in conn.topics:
             reply(False, "Not subscribed", topic)
-            return
+            return None
         hub.unsubscribe(conn, topic)
         reply(True, "Unsubscribed", topic)
-        return
+        return None
     problem = feed.check(request)
     if problem is None and topic not in conn.topics and len(conn.topics) >= max_subscriptions:
         problem = f"Subscription limit reached ({max_subscriptions})"
     if problem is not None:
         reply(False, problem, topic)
-        return
-    hub.subscribe(conn, route.name, topic, request)
-    reply(True, "Subscribed", topic)
-    for item in feed.snapshot(topic, request):
-        conn.send(protocol.update(route.name, topic, item),
-                  protocol.coalesce_key(route.name, topic, item))  # fmt: skip
+        return None
+
+    def start(snapshot: list[Item]) -> None:
+        if conn.closing:
+            return  # closed while the feed waited: subscribing now would leak the topic
+        conn.hold()  # the reply and the snapshot are the answer, written together
+        hub.subscribe(conn, route.name, topic, request)
+        reply(True, "Subscribed", topic)
+        for item in snapshot:
+            conn.send(protocol.update(route.name, topic, item),
+                      protocol.coalesce_key(route.name, topic, item))  # fmt: skip
+
+    pending = feed.attach(topic, request, start)
+    if pending is None:
+        return None
+
+    def refuse(message: str) -> None:
+        conn.hold()
+        reply(False, message, topic)
+
+    return _refusable(pending, refuse)
+
+
+async def _refusable(pending: Awaitable[None], refuse: Callable[[str], None]) -> None:
+    try:
+        await pending
+    except FeedUnavailable as exc:
+        refuse(str(exc))

@@ -8,9 +8,8 @@ listens.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,12 +31,18 @@ class Subscriber(Protocol):
         ...
 
 
+Item = dict[str, Any]
+"""The payload of one ``<route>.update``."""
+Start = Callable[[list[Item]], None]
+"""Registers the subscription, answers ``ok`` and queues the given snapshot items, at once."""
+
+
+class FeedUnavailable(Exception):
+    """A subscribe cannot be served now (the source cannot be read); the reply says why."""
+
+
 class Feed(Protocol):
     """What a route does beyond bookkeeping: semantic checks, snapshots, producers."""
-
-    gate: asyncio.Lock | None
-    """Held while requests of this route are handled, so a snapshot never shows a state the
-    feed's source has not finished committing (the broker's lock); None for market data."""
 
     def check(self, request: Any) -> str | None:
         """Why a subscribe must be refused (websocket.md §3), or None."""
@@ -51,8 +56,14 @@ class Feed(Protocol):
         """The topic lost its last subscriber."""
         ...
 
-    def snapshot(self, topic: str, request: Any) -> list[dict[str, Any]]:
-        """Update items sent right after an ``ok`` subscribe reply."""
+    def attach(self, topic: str, request: Any, start: Start) -> Awaitable[None] | None:
+        """Call ``start`` once with the topic's snapshot, at an instant when that snapshot is
+        the source's current state and no update of it is still to come, so the first live
+        update follows the snapshot without a gap or a repeat.
+
+        Market feeds do so synchronously and return None; a source that must first wait
+        (the broker, until no change is half-committed) returns an awaitable, and may raise
+        :class:`FeedUnavailable` from it instead of calling ``start``."""
         ...
 
 

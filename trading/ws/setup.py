@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import BROKER, FLUSHER, HUB, MARKET, SETTINGS, STREAM
+from trading.keys import BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
 from trading.market.source import Bars, Quote
-from trading.market.stream import MarketStream
+from trading.market.stream import EmitBar, MarketStream
 from trading.ws import handler
+from trading.ws.bench import MutedTopics
 from trading.ws.connection import Connection, Flusher
 from trading.ws.feeds import (
     AccountFeed,
@@ -39,19 +40,23 @@ def setup_streaming(app: web.Application) -> None:
     def emit_quote(topic: str, requested: str, quote: Quote | None) -> None:
         hub.publish(QUOTES, topic, quote_item(requested, quote))
 
+    bars_out: EmitBar = emit_bar
+    if settings.bench:  # the publish hook feeds some topics alone (trading/ws/bench.py)
+        app[MUTED] = muted = MutedTopics()
+        bars_out = muted.bars(emit_bar)
     stream = MarketStream(
         market,
         tick_interval_s=settings.tick_interval_s,
         quotes_slow_interval_s=settings.quotes_slow_interval_s,
-        emit_bar=emit_bar,
+        emit_bar=bars_out,
         emit_quote=emit_quote,
     )
     hub.register_feed(BARS, BarsFeed(stream))
     hub.register_feed(QUOTES, QuotesFeed(stream))
     broker = app[BROKER]
     for route in ACCOUNT_ROUTES:
-        hub.register_feed(route, AccountFeed(route, broker.engine, settings.clock, broker.lock))
-    broker.subscribe(BrokerPublisher(hub, market.catalog))
+        hub.register_feed(route, AccountFeed(route, broker))
+    broker.listen(BrokerPublisher(hub, market.catalog))
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
     app[FLUSHER] = Flusher()

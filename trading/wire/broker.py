@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from trading.broker.money import to_decimal
 from trading.broker.preview import LeveragePreview, Preview
+from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.state import Equity, Fill, Order, Position
 from trading.models.broker import (
+    Brackets,
     EquityData,
     Execution,
     LeveragePreviewResult,
@@ -17,12 +20,41 @@ from trading.models.broker import (
     OrderPreviewSection,
     OrderPreviewSectionRow,
     PlacedOrder,
+    PreOrder,
 )
 from trading.models.broker import Position as PositionModel
 
 
 def _f(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _d(value: float | None) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+# -- requests: wire → domain ------------------------------------------------------------------
+
+
+def order_request(pre: PreOrder) -> OrderRequest:
+    """A ``PreOrder`` as the broker's request: each float as the decimal the client typed."""
+    return OrderRequest(
+        symbol=pre.symbol, type=pre.type, side=pre.side, qty=to_decimal(pre.qty),
+        limit_price=_d(pre.limitPrice), stop_price=_d(pre.stopPrice),
+        take_profit=_d(pre.takeProfit), stop_loss=_d(pre.stopLoss),
+        guaranteed_stop=_d(pre.guaranteedStop), trailing_stop_pips=_d(pre.trailingStopPips),
+        stop_type=pre.stopType,
+    )  # fmt: skip
+
+
+def bracket_request(b: Brackets) -> BracketRequest:
+    return BracketRequest(
+        take_profit=_d(b.takeProfit), stop_loss=_d(b.stopLoss),
+        guaranteed_stop=_d(b.guaranteedStop), trailing_stop_pips=_d(b.trailingStopPips),
+    )  # fmt: skip
+
+
+# -- state: domain → wire ---------------------------------------------------------------------
 
 
 def placed_order(o: Order) -> PlacedOrder:
@@ -83,16 +115,3 @@ def leverage_preview(p: LeveragePreview) -> LeveragePreviewResult:
     return LeveragePreviewResult(
         infos=p.infos or None, warnings=p.warnings or None, errors=p.errors or None
     )
-
-
-def wire(route: str, item: object) -> dict[str, object]:
-    """A broker event as the JSON payload of ``<route>.update``."""
-    if isinstance(item, Order):
-        return placed_order(item).model_dump(mode="json")
-    if isinstance(item, Position):
-        return position(item).model_dump(mode="json")
-    if isinstance(item, Fill):
-        return execution(item).model_dump(mode="json")
-    if isinstance(item, Equity):
-        return equity(item).model_dump(mode="json")
-    raise TypeError(f"no wire shape for {route} item {type(item).__name__}")

@@ -1,4 +1,4 @@
-"""Market wire shapes shared by the JSON datafeed and the UDF routes.
+"""Market wire shapes shared by the JSON datafeed, the UDF routes and the WebSocket.
 
 Each shape is built in exactly one place so that ``/api/v1/datafeed`` and ``/api/v1/udf`` cannot
 drift apart (udf.md §9): same configuration lists, same SymbolInfo values, same search results,
@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter
 
-from trading.errors import ApiError
 from trading.market.resolution import INTRADAY_RESOLUTIONS, SUPPORTED_RESOLUTIONS
 from trading.market.source import Bars, MarketSource, Quote
 from trading.market.symbols import SymbolCatalog, SymbolSpec
@@ -81,14 +80,6 @@ def udf_configuration(catalog: SymbolCatalog) -> UdfConfiguration:
         supports_search=True,
         supports_group_request=False,
     )
-
-
-def require_symbol(catalog: SymbolCatalog, text: str) -> SymbolSpec:
-    """The symbol ``text`` names (market.md §1), else 404 ``Symbol not found``."""
-    spec = catalog.lookup(text)
-    if spec is None:
-        raise ApiError(404, SYMBOL_NOT_FOUND)
-    return spec
 
 
 def symbol_info(spec: SymbolSpec) -> SymbolInfo:

@@ -1,0 +1,50 @@
+"""The outcome of one engine mutation: the events to publish and the rows to persist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from trading.broker.events import (
+    BrokerEvent,
+    EquityChanged,
+    Executed,
+    OrderChanged,
+    PositionChanged,
+)
+from trading.broker.state import Equity, Fill, Order, Position
+
+
+@dataclass
+class Changes:
+    """What one mutation did: events to publish (in order) and rows to persist."""
+
+    events: list[BrokerEvent] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)
+    """Ids in ``orders`` that this mutation numbered: stored with an INSERT (a collision with
+    a stored row fails loudly), every other order with an UPDATE of its existing row."""
+    positions: set[str] = field(default_factory=set)
+    fills: list[Fill] = field(default_factory=list)
+    leverage: set[str] = field(default_factory=set)
+    account: bool = False
+    reset: bool = False
+
+    def order(self, order: Order) -> None:
+        """Record an order change; the event keeps a copy of the order as it is now."""
+        self.orders[order.id] = order
+        self.events.append(OrderChanged(replace(order)))
+
+    def position(self, position: Position) -> None:
+        self.positions.add(position.symbol)
+        self.events.append(PositionChanged(replace(position)))
+
+    def fill(self, fill: Fill) -> None:
+        self.fills.append(fill)
+        self.account = True
+        self.events.append(Executed(fill))
+
+    def equity(self, equity: Equity) -> None:
+        self.events.append(EquityChanged(equity))
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.orders or self.positions or self.leverage or self.account)

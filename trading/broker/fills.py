@@ -1,0 +1,147 @@
+"""The fill path (broker.md §3-§5): evaluating working orders second by second, executing
+them, and what an execution does to the position and its brackets.
+
+The fill loop calls :func:`evaluate` on every tick; placement and modification call
+:func:`try_fill` for the current second, so a marketable order fills before it is answered.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from trading.broker import brackets
+from trading.broker.book import Book
+from trading.broker.brackets import AfterFill
+from trading.broker.changes import Changes
+from trading.broker.enums import OrderStatus
+from trading.broker.matching import Prices, match
+from trading.broker.money import round2
+from trading.broker.requests import BracketRequest
+from trading.broker.state import Fill, Order, Position
+
+MAX_CATCH_UP_S = 3600
+"""Seconds replayed after a loop stall; longer gaps (a suspended host) resume at now."""
+
+
+def evaluate(book: Book, evaluated: dict[str, int], now: float) -> Changes:
+    """Evaluate every second up to now for every symbol with working orders (§4).
+
+    ``evaluated`` remembers the last second done per symbol, so a late tick replays the
+    seconds it missed (at most :data:`MAX_CATCH_UP_S`) and none is evaluated twice."""
+    changes = Changes()
+    now_s = math.floor(now)
+    trailed: dict[str, Order] = {}
+    symbols = dict.fromkeys(o.symbol for o in book.working_orders())
+    for symbol in symbols:
+        scale = book.market.spec(symbol).pricescale
+        first = max(evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
+        candidates: list[Order] = []
+        known = -1  # the candidates are rebuilt only when a fill created orders (brackets)
+        for second in range(first, now_s + 1):
+            if len(book.orders) != known:
+                known = len(book.orders)
+                candidates = [o for o in book.orders.values()
+                              if o.symbol == symbol and o.working]  # fmt: skip
+            prices = book.prices(symbol, second)
+            for order in candidates:
+                if not order.working or second < order.since:
+                    continue  # never against a second before it was placed or modified
+                if order.trailing and brackets.trail(order, prices, scale):
+                    trailed[order.id] = order
+                try_fill(book, order, prices, second * 1000, changes, now)
+        evaluated[symbol] = now_s
+    for order in trailed.values():
+        if order.working:
+            order.update_time = int(now * 1000)
+            changes.order(order)
+    return changes
+
+
+def try_fill(
+    book: Book, order: Order, prices: Prices, time_ms: int, changes: Changes, now: float
+) -> None:
+    decision = match(order, prices)
+    if decision.triggers:
+        order.triggered = True
+        changes.orders[order.id] = order  # persisted; the status does not change
+    if decision.price is not None:
+        execute(book, order, decision.price, time_ms, changes, now)
+
+
+def execute(
+    book: Book, order: Order, price: Decimal, time_ms: int, changes: Changes, now: float
+) -> None:
+    """Fill ``order`` whole at ``price``: book the execution, net the position, push equity,
+    then let the position's brackets follow. An entry whose margin no longer fits (the market
+    moved since placement) is REJECTED instead."""
+    position = book.positions.get(order.symbol) or Position(order.symbol)
+    before = position.q
+    if order.parent is None and book.buying_power_problem(
+        order.symbol, order.side, order.qty, price, now
+    ):
+        book.set_status(order, OrderStatus.REJECTED, now, changes)
+        return
+    realized = position.apply(order.side, order.qty, price)
+    commission = round2(order.qty * price * book.commission_rate)
+    account = book.account
+    account.realized += realized
+    account.commissions += commission
+    account.fill_seq += 1
+    fill = Fill(account.fill_seq, order.id, order.symbol, order.side, order.qty, price, time_ms,
+                commission, realized)  # fmt: skip
+    book.fills.append(fill)
+    changes.fill(fill)
+    if position.q == 0:
+        book.positions.pop(order.symbol, None)
+    else:
+        book.positions[order.symbol] = position
+    changes.position(position)
+    order.status = OrderStatus.FILLED
+    order.filled_qty = order.qty
+    order.avg_price = price
+    order.update_time = int(now * 1000)
+    changes.order(order)
+    changes.equity(book.equity(now))
+    _follow_position(book, order, position, before, now, changes)
+
+
+def _follow_position(
+    book: Book, order: Order, position: Position, before: Decimal, now: float, changes: Changes
+) -> None:
+    """Bracket consequences of a fill (§3): OCO, resize, replace, cancel on flip."""
+    after = position.q
+    children = [c for c in book.children(order.symbol) if c is not order]
+    outcome = brackets.after_fill(before, after, order)
+    if outcome is AfterFill.KEEP:
+        for child in children:
+            if child.qty != abs(after):
+                child.qty = abs(after)
+                child.update_time = int(now * 1000)
+                changes.order(child)
+        return
+    for child in children:
+        book.set_status(child, OrderStatus.CANCELED, now, changes)
+    if outcome is AfterFill.REPLACE:
+        prices = book.prices(order.symbol, math.floor(now))
+        create_children(book, position, brackets.brackets_of(order), prices, now, changes)
+
+
+def create_children(
+    book: Book,
+    position: Position,
+    request: BracketRequest,
+    prices: Prices,
+    now: float,
+    changes: Changes,
+) -> None:
+    """Number and record the bracket orders ``request`` asks for on ``position``."""
+    scale = book.market.spec(position.symbol).pricescale
+    side, qty = brackets.protecting_side(position.q), abs(position.q)
+    for plan in brackets.plan_children(position.q, request, prices, scale):
+        spec = plan.spec(position.symbol, side, qty)
+        child = book.new_order(spec, now, changes, parent=position.symbol, role=plan.role)
+        child.stop_type = plan.stop_type
+        if child.trailing:
+            brackets.trail(child, prices, scale)
+        changes.order(child)
