@@ -10,7 +10,7 @@ from typing import Any
 
 from trading import http_server
 from trading.app import create_app, reset_broker
-from trading.broker.store import StartupError
+from trading.broker.sqlite_file import StartupError
 from trading.logs import configure_logging
 from trading.settings import Settings, SettingsError
 from trading.specs.export import build_documents, export_specs

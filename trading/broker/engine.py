@@ -29,34 +29,17 @@ from trading.broker.changes import Changes
 from trading.broker.enums import OrderStatus, OrderType
 from trading.broker.errors import BrokerError, RuleViolations, UnknownPosition
 from trading.broker.margin import leverage_problem
-from trading.broker.matching import Prices, TouchFn
+from trading.broker.matching import Prices
 from trading.broker.money import to_tick
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.rules import OrderSpec, bracket_side_rules, entry_price, field_rules
-from trading.broker.state import Account, Fill, Order, Position
-from trading.market.symbols import SymbolCatalog, SymbolSpec
+from trading.broker.state import Account, Order, Position
+from trading.market.symbols import SymbolSpec
 
 
 class Engine(Book):
     """The commands on a :class:`~trading.broker.book.Book`: each validates, applies and
     returns its :class:`~trading.broker.changes.Changes`."""
-
-    def __init__(
-        self,
-        catalog: SymbolCatalog,
-        touch: TouchFn,
-        *,
-        initial_balance: Decimal,
-        commission_rate: Decimal,
-        default_leverage: Decimal,
-    ) -> None:
-        super().__init__(
-            catalog, touch, initial_balance=initial_balance, commission_rate=commission_rate,
-            default_leverage=default_leverage,
-        )  # fmt: skip
-        self._evaluated: dict[str, int] = {}
-        """The last second the fill loop evaluated, per symbol (not stored: after a restart
-        evaluation resumes at the current second)."""
 
     # -- placing ------------------------------------------------------------------------------
 
@@ -198,7 +181,7 @@ class Engine(Book):
 
     def evaluate(self, now: float) -> Changes:
         """Evaluate working orders for every second since the last call (broker.md §4)."""
-        return fill_path.evaluate(self, self._evaluated, now)
+        return fill_path.evaluate(self, now)
 
     # -- reset, restore -----------------------------------------------------------------------
 
@@ -213,19 +196,8 @@ class Engine(Book):
         self.positions.clear()
         self.fills.clear()
         self.leverage.clear()
-        self._evaluated.clear()
+        self.evaluated.clear()
         self.account = Account(self.account.initial_balance)
         changes.account = True
         changes.equity(self.equity(now))
         return changes
-
-    def restore(
-        self,
-        account: Account,
-        orders: list[Order],
-        positions: list[Position],
-        fills: list[Fill],
-        leverage: dict[str, Decimal],
-    ) -> None:
-        super().restore(account, orders, positions, fills, leverage)
-        self._evaluated.clear()

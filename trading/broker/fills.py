@@ -24,11 +24,12 @@ MAX_CATCH_UP_S = 3600
 """Seconds replayed after a loop stall; longer gaps (a suspended host) resume at now."""
 
 
-def evaluate(book: Book, evaluated: dict[str, int], now: float) -> Changes:
+def evaluate(book: Book, now: float) -> Changes:
     """Evaluate every second up to now for every symbol with working orders (§4).
 
-    ``evaluated`` remembers the last second done per symbol, so a late tick replays the
+    ``book.evaluated`` remembers the last second done per symbol, so a late tick replays the
     seconds it missed (at most :data:`MAX_CATCH_UP_S`) and none is evaluated twice."""
+    evaluated = book.evaluated
     changes = Changes()
     now_s = math.floor(now)
     trailed: dict[str, Order] = {}

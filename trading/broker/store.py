@@ -3,14 +3,13 @@
 One connection lives on one dedicated thread (a single-worker executor): every commit is
 serialized there, so the event loop never blocks on disk and there is exactly one writer.
 WAL mode with ``synchronous=NORMAL`` survives a killed process (only a power loss could drop
-the last transactions). The schema is created or migrated at start-up from :data:`MIGRATIONS`.
+the last transactions). The file itself (lock, creation, checks, migrations) is
+:mod:`trading.broker.sqlite_file`'s; this module maps rows to the broker's state and back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import os
 import sqlite3
 from collections.abc import Callable
@@ -20,57 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from trading.broker import sqlite_file
 from trading.broker.changes import Changes
 from trading.broker.enums import OrderStatus, OrderType, Side, StopType
 from trading.broker.errors import StorageError
 from trading.broker.state import Account, BracketRole, Fill, Order, Position
 
 T = TypeVar("T")
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the initial schema
-    """
-    CREATE TABLE account (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        initial_balance TEXT NOT NULL,
-        realized TEXT NOT NULL,
-        commissions TEXT NOT NULL,
-        order_seq INTEGER NOT NULL,
-        fill_seq INTEGER NOT NULL
-    );
-    CREATE TABLE orders (
-        id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL UNIQUE,
-        symbol TEXT NOT NULL,
-        type INTEGER NOT NULL,
-        side INTEGER NOT NULL,
-        qty TEXT NOT NULL,
-        status INTEGER NOT NULL,
-        limit_price TEXT, stop_price TEXT, take_profit TEXT, stop_loss TEXT,
-        guaranteed_stop TEXT, trailing_stop_pips TEXT, stop_type INTEGER,
-        filled_qty TEXT NOT NULL,
-        avg_price TEXT,
-        update_time INTEGER NOT NULL,
-        parent TEXT,
-        role TEXT,
-        triggered INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE executions (
-        seq INTEGER PRIMARY KEY,
-        order_id TEXT NOT NULL,
-        symbol TEXT NOT NULL,
-        side INTEGER NOT NULL,
-        qty TEXT NOT NULL,
-        price TEXT NOT NULL,
-        time INTEGER NOT NULL,
-        commission TEXT NOT NULL,
-        realized TEXT NOT NULL
-    );
-    CREATE INDEX executions_symbol ON executions (symbol, seq);
-    CREATE TABLE positions (symbol TEXT PRIMARY KEY, q TEXT NOT NULL, avg TEXT NOT NULL);
-    CREATE TABLE leverage (symbol TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-)
 
 _ORDER_COLUMNS = (
     "id, seq, symbol, type, side, qty, status, limit_price, stop_price, take_profit, stop_loss, "
@@ -132,13 +87,6 @@ class Snapshot:
     leverage: dict[str, Decimal]
 
 
-class StartupError(StorageError):
-    """The data dir cannot be served (locked, corrupt, read-only): the server must not start."""
-
-
-LOCK_FILE = "trading.lock"
-
-
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -163,12 +111,12 @@ class Store:
         served: never a new account over a file that is there but unreadable."""
 
         def connect() -> Snapshot:
-            self._lock_fd = lock_data_dir(self.path.parent)
+            self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
             try:
                 if not self.path.exists():
-                    _create(self.path, initial_balance)
-                self._db = _open_existing(self.path)
-                self._identity = _identity(self.path)
+                    sqlite_file.create(self.path, initial_balance)
+                self._db = sqlite_file.open_existing(self.path)
+                self._identity = sqlite_file.identity(self.path)
                 return _load(self._db)
             except BaseException:
                 self._close_sync()
@@ -183,7 +131,7 @@ class Store:
         """The file at the path is still the one the connection writes to (not deleted or
         replaced): otherwise every commit would vanish with the unlinked inode."""
         try:
-            now = _identity(self.path)
+            now = sqlite_file.identity(self.path)
         except FileNotFoundError:
             raise StorageError(
                 f"the broker database {self.path} was deleted while the server ran: "
@@ -199,7 +147,7 @@ class Store:
         """One transaction, rolled back on any failure and reported as a StorageError."""
         try:
             self._check_file()
-            with _transaction(db):
+            with sqlite_file.transaction(db):
                 body(db)
         except StorageError as exc:
             self.failure = exc.detail
@@ -314,168 +262,6 @@ _UPDATE_ORDER = (
     + ", ".join(f"{c.strip()} = ?" for c in _ORDER_COLUMNS.split(",")[1:])
     + " WHERE id = ?"
 )
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino
-
-
-def lock_data_dir(data_dir: Path) -> int:
-    """An exclusive ``flock`` on the data dir's lock file, held until the fd is closed (the
-    process ends at the latest): one server (or reset) per data dir."""
-    lock_path = data_dir / LOCK_FILE
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StartupError(
-            f"cannot use the data dir {data_dir}: {exc.strerror} ({lock_path}); "
-            "it must exist or be creatable, and be writable"
-        ) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-        os.close(fd)
-        raise StartupError(
-            f"another trading server holds the data dir {data_dir} "
-            f"(lock {lock_path}{', pid ' + holder if holder else ''}); stop it first, or use "
-            "another TRADING_DATA_DIR"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def _connect(uri: str) -> sqlite3.Connection:
-    db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    return db
-
-
-def _create(path: Path, initial_balance: Decimal) -> None:
-    """A new database, built beside the path and renamed into place once migrated: a crash
-    midway never leaves a half-made file that a restart would take for a broken account."""
-    for suffix in ("-wal", "-shm"):
-        stray = path.with_name(path.name + suffix)
-        if suffix == "-wal" and stray.exists() and stray.stat().st_size > 0:
-            raise StartupError(
-                f"the broker database {path} is missing but its write-ahead log {stray} is "
-                "there: the database file was deleted or moved. Restore it, or remove the "
-                "-wal and -shm files to start a new account"
-            )
-    fresh = path.with_name(path.name + ".new")
-    for leftover in (fresh, fresh.with_name(fresh.name + "-wal"),
-                     fresh.with_name(fresh.name + "-shm")):  # fmt: skip
-        leftover.unlink(missing_ok=True)
-    try:
-        db = _connect(fresh.resolve().as_uri())
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            _migrate(db, initial_balance)
-        finally:
-            db.close()
-        os.replace(fresh, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except (sqlite3.Error, OSError) as exc:
-        raise StartupError(f"cannot create the broker database {path}: {exc}") from None
-
-
-def _open_existing(path: Path) -> sqlite3.Connection:
-    """Open the file that is there, check it is a sound broker database that takes writes."""
-    if path.stat().st_size == 0:
-        raise StartupError(
-            f"the broker database {path} is empty (0 bytes), not a broker database: refusing "
-            "to start a new account over it. Restore it from a backup, or move it away to "
-            "start a new account"
-        )
-    try:
-        db = _connect(path.resolve().as_uri() + "?mode=rw")
-    except sqlite3.Error as exc:
-        raise StartupError(f"cannot open the broker database {path}: {exc}") from None
-    try:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            problems = [r[0] for r in db.execute("PRAGMA quick_check")]
-        except sqlite3.DatabaseError as exc:
-            problems = [str(exc)]
-        if problems != ["ok"]:
-            raise StartupError(
-                f"the broker database {path} is corrupt ({'; '.join(problems[:3])}): refusing "
-                "to start over it. Restore it from a backup, or move it away to start a new "
-                "account"
-            )
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version == 0 or version > len(MIGRATIONS):
-            raise StartupError(
-                f"the file {path} is not a broker database this version can use (schema "
-                f"version {version}, known 1..{len(MIGRATIONS)}): refusing to start over it"
-            )
-        try:
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            _migrate(db, Decimal(0))
-            # a write that is rolled back: a read-only file fails here, not at the first order
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("UPDATE account SET id = id")
-            finally:
-                db.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            raise StartupError(
-                f"the broker database {path} does not take writes ({exc}): check that the "
-                "file and its directory are writable by the server's user"
-            ) from None
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error. A COMMIT that fails (disk full)
-    leaves SQLite's transaction open: it is rolled back too, so the next read (the reload of
-    the committed state) never sees the refused rows."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except BaseException:
-                self._rollback()
-                raise
-        self._rollback()
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
-
-def _migrate(db: sqlite3.Connection, initial_balance: Decimal) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        with _transaction(db):
-            for statement in script.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            if number == 1:
-                db.execute(
-                    "INSERT INTO account VALUES (1, ?, '0', '0', 0, 0)", (str(initial_balance),)
-                )
-            db.execute(f"PRAGMA user_version = {number}")
 
 
 def _load(db: sqlite3.Connection) -> Snapshot:
