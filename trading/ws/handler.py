@@ -181,8 +181,6 @@ def _dispatch(
         return None
 
     def start(snapshot: list[Item]) -> None:
-        if conn.closing:
-            return  # closed while the feed waited: subscribing now would leak the topic
         conn.hold()  # the reply and the snapshot are the answer, written together
         hub.subscribe(conn, route.name, topic, request)
         reply(True, "Subscribed", topic)
