@@ -1,14 +1,16 @@
-"""Shared helpers of the broker tests: scripted prices, REST calls, deterministic steps."""
+"""Shared helpers of the broker tests: scripted prices, order bodies, REST calls, deterministic
+steps."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from trading.broker.enums import OrderType, Side
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET
 from trading.market.scripted import ScriptedMarket
@@ -51,8 +53,44 @@ async def call(client: Client, method: str, path: str, body: Any = None, **kw: A
     return resp.status, await resp.json()
 
 
-async def place(client: Client, **order: Any) -> str:
-    status, body = await call(client, "POST", "/orders", {"symbol": "AAPL", **order})
+# -- order bodies (POST /orders, PUT /orders/{id}, POST /orders/preview) --------------------
+# ``extra`` adds brackets and the like (takeProfit=..., stopLoss=..., ...) as the wire names them.
+
+
+def market_order(side: Side, qty: float, *, symbol: str = "AAPL", **extra: Any) -> dict[str, Any]:
+    return {"symbol": symbol, "type": OrderType.MARKET, "side": side, "qty": qty, **extra}
+
+
+def limit_order(
+    side: Side, qty: float, price: float, *, symbol: str = "AAPL", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "symbol": symbol, "type": OrderType.LIMIT, "side": side, "qty": qty, "limitPrice": price,
+        **extra,
+    }  # fmt: skip
+
+
+def stop_order(
+    side: Side, qty: float, price: float, *, symbol: str = "AAPL", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "symbol": symbol, "type": OrderType.STOP, "side": side, "qty": qty, "stopPrice": price,
+        **extra,
+    }  # fmt: skip
+
+
+def stop_limit_order(
+    side: Side, qty: float, *, stop: float, limit: float, symbol: str = "AAPL", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "symbol": symbol, "type": OrderType.STOP_LIMIT, "side": side, "qty": qty,
+        "stopPrice": stop, "limitPrice": limit, **extra,
+    }  # fmt: skip
+
+
+async def place(client: Client, order: Mapping[str, Any]) -> str:
+    """Place ``order`` (a body from the builders above); its id."""
+    status, body = await call(client, "POST", "/orders", order)
     assert status == 200, body
     order_id: str = body["orderId"]
     return order_id

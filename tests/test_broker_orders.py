@@ -21,11 +21,16 @@ from tests.brokerkit import (
     broker_settings,
     call,
     get,
+    limit_order,
     market,
+    market_order,
     order,
     place,
     step,
+    stop_limit_order,
+    stop_order,
 )
+from trading.broker.enums import OrderStatus, OrderType, Side, StopType
 from trading.clock import ManualClock
 from trading.keys import BROKER
 from trading.settings import Settings
@@ -52,21 +57,22 @@ def errors(body: Any) -> list[tuple[str, list[Any]]]:
 
 async def test_market_orders_fill_at_once_at_ask_and_bid(trading_client: Client) -> None:
     c = trading_client
-    assert await place(c, type=2, side=1, qty=10) == "ORDER-1"
+    assert await place(c, market_order(Side.BUY, 10)) == "ORDER-1"
     o = await order(c, "ORDER-1")
     assert o == {
-        "id": "ORDER-1", "symbol": "AAPL", "type": 2, "side": 1, "qty": 10.0, "status": 2,
+        "id": "ORDER-1", "symbol": "AAPL", "type": OrderType.MARKET, "side": Side.BUY, "qty": 10.0,
+        "status": OrderStatus.FILLED,
         "limitPrice": None, "stopPrice": None, "takeProfit": None, "stopLoss": None,
         "guaranteedStop": None, "trailingStopPips": None, "stopType": None,
         "filledQty": 10.0, "avgPrice": 250.1, "updateTime": NOW_MS,
     }  # fmt: skip
     assert await get(c, "/executions/AAPL") == [
-        {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": 1, "time": NOW_MS}
+        {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": Side.BUY, "time": NOW_MS}
     ]
     assert await get(c, "/positions") == [
-        {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": 1, "avgPrice": 250.1}
+        {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": Side.BUY, "avgPrice": 250.1}
     ]
-    await place(c, type=2, side=-1, qty=4)
+    await place(c, market_order(Side.SELL, 4))
     assert (await order(c, "ORDER-2"))["avgPrice"] == 249.9  # the bid
     # realized 4·(249.90 − 250.10) = −0.80; commissions 2.501 → 2.50 and 0.9996 → 1.00
     # unrealized (250.00 − 250.10)·6 = −0.60
@@ -83,16 +89,16 @@ async def test_buy_limit_fills_when_ask_reaches_the_limit_at_the_ask(
     trading_client: Client, trading_clock: ManualClock
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=10, limitPrice=249.0)
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    await place(c, limit_order(Side.BUY, 10, 249.0))
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 249.0)  # ask 249.10 > 249.00
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 248.5)  # ask 248.60 <= 249.00: filled at the ask (better)
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["filledQty"], o["avgPrice"]) == (2, 10.0, 248.6)
+    assert (o["status"], o["filledQty"], o["avgPrice"]) == (OrderStatus.FILLED, 10.0, 248.6)
     assert o["updateTime"] == int(trading_clock.now() * 1000)
     assert await get(c, "/executions/AAPL") == [
-        {"symbol": "AAPL", "price": 248.6, "qty": 10.0, "side": 1, "time": (S0 + 2) * 1000}
+        {"symbol": "AAPL", "price": 248.6, "qty": 10.0, "side": Side.BUY, "time": (S0 + 2) * 1000}
     ]
 
 
@@ -100,7 +106,7 @@ async def test_buy_limit_fills_exactly_at_the_limit(
     trading_client: Client, trading_clock: ManualClock
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=249.0)
+    await place(c, limit_order(Side.BUY, 1, 249.0))
     await step(c, trading_clock, 248.9)  # ask 249.00 == limit
     assert (await order(c, "ORDER-1"))["avgPrice"] == 249.0
 
@@ -109,14 +115,14 @@ async def test_sell_limit_fills_when_bid_reaches_the_limit(
     trading_client: Client, trading_clock: ManualClock
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=-1, qty=10, limitPrice=251.0)
+    await place(c, limit_order(Side.SELL, 10, 251.0))
     await step(c, trading_clock, 251.0)  # bid 250.90 < 251.00
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 251.2)  # bid 251.10 >= 251.00
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["avgPrice"]) == (2, 251.1)
+    assert (o["status"], o["avgPrice"]) == (OrderStatus.FILLED, 251.1)
     assert await get(c, "/positions") == [
-        {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": -1, "avgPrice": 251.1}
+        {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": Side.SELL, "avgPrice": 251.1}
     ]
 
 
@@ -124,18 +130,20 @@ async def test_stop_orders_trigger_on_the_touch_and_fill_at_that_seconds_price(
     trading_client: Client, trading_clock: ManualClock
 ) -> None:
     c = trading_client
-    await place(c, type=3, side=1, qty=5, stopPrice=252.0)
-    await place(c, type=3, side=-1, qty=5, stopPrice=248.0, symbol="MSFT")  # far: never
+    await place(c, stop_order(Side.BUY, 5, 252.0))
+    await place(c, stop_order(Side.SELL, 5, 248.0, symbol="MSFT"))  # far: never
     await step(c, trading_clock, 251.8)  # ask 251.90 < 252
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 252.5)  # ask 252.60 >= 252: fills at the ask (slippage)
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["avgPrice"], o["stopPrice"], o["limitPrice"]) == (2, 252.6, 252.0, None)
-    await place(c, type=3, side=-1, qty=5, stopPrice=248.0)
+    assert (o["status"], o["avgPrice"], o["stopPrice"], o["limitPrice"]) == (
+        OrderStatus.FILLED, 252.6, 252.0, None
+    )  # fmt: skip
+    await place(c, stop_order(Side.SELL, 5, 248.0))
     await step(c, trading_clock, 248.1)  # bid 248.00 <= 248: triggers
     assert (await order(c, "ORDER-3"))["avgPrice"] == 248.0
     await step(c, trading_clock, 240.0)
-    assert (await order(c, "ORDER-2"))["status"] == 6  # MSFT never moved
+    assert (await order(c, "ORDER-2"))["status"] == OrderStatus.WORKING  # MSFT never moved
 
 
 async def test_a_clients_own_stop_is_never_guaranteed_nor_trailing(
@@ -144,24 +152,26 @@ async def test_a_clients_own_stop_is_never_guaranteed_nor_trailing(
     """broker.md §4: only bracket children made from guaranteedStop fill at their price, and
     only bracket children trail; on a client's order these fields act when it fills (§3)."""
     c = trading_client
-    await place(c, type=3, side=-1, qty=5, stopPrice=248.0, stopType=2)
+    await place(c, stop_order(Side.SELL, 5, 248.0, stopType=StopType.GUARANTEED_STOP))
     await place(
-        c, symbol="GOOGL", type=3, side=1, qty=2, stopPrice=185.0, stopType=1,
-        trailingStopPips=100,
+        c, stop_order(Side.BUY, 2, 185.0, stopType=StopType.TRAILING_STOP, trailingStopPips=100,
+                      symbol="GOOGL")
     )  # fmt: skip
     await step(c, trading_clock, 240.0)  # a gap through 248: fills at the bid, 239.90
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["avgPrice"], o["stopType"]) == (2, 239.9, 2)
+    assert (o["status"], o["avgPrice"], o["stopType"]) == (
+        OrderStatus.FILLED, 239.9, StopType.GUARANTEED_STOP
+    )  # fmt: skip
     await step(c, trading_clock, 183.0, symbol="GOOGL")
     assert (await order(c, "ORDER-2"))["stopPrice"] == 185.0  # does not trail
     await step(c, trading_clock, 186.0, symbol="GOOGL")  # half-spread 7 ticks: ask 186.07
     o = await order(c, "ORDER-2")
     assert (o["status"], o["avgPrice"], o["stopType"], o["trailingStopPips"]) == (
-        2, 186.07, 1, 100.0
+        OrderStatus.FILLED, 186.07, StopType.TRAILING_STOP, 100.0
     )  # fmt: skip
     child = await order(c, "ORDER-3")  # the long it opened gets a trailing stop: bid − 1.00
     assert (child["side"], child["stopPrice"], child["stopType"], child["status"]) == (
-        -1, 184.93, 1, 6
+        Side.SELL, 184.93, StopType.TRAILING_STOP, OrderStatus.WORKING
     )  # fmt: skip
 
 
@@ -170,22 +180,26 @@ async def test_stop_limit_triggers_then_waits_as_a_limit(
 ) -> None:
     c = trading_client
     # not triggered yet: ask 250.10 is under the limit but the stop (252) was not reached
-    await place(c, type=4, side=1, qty=3, stopPrice=252.0, limitPrice=252.5)
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    await place(c, stop_limit_order(Side.BUY, 3, stop=252.0, limit=252.5))
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 253.0)  # ask 253.10 >= stop: triggered, but > limit
     o = await order(c, "ORDER-1")
-    assert (o["type"], o["status"], o["stopPrice"], o["limitPrice"]) == (4, 6, 252.0, 252.5)
+    assert (o["type"], o["status"], o["stopPrice"], o["limitPrice"]) == (
+        OrderType.STOP_LIMIT, OrderStatus.WORKING, 252.0, 252.5
+    )  # fmt: skip
     # back under the stop: the trigger is remembered, so it now fills as a limit
     await step(c, trading_clock, 251.0)  # ask 251.10 <= 252.50
     o = await order(c, "ORDER-1")
-    assert (o["type"], o["status"], o["avgPrice"]) == (4, 2, 251.1)
+    assert (o["type"], o["status"], o["avgPrice"]) == (
+        OrderType.STOP_LIMIT, OrderStatus.FILLED, 251.1
+    )  # fmt: skip
 
 
 async def test_sell_stop_limit(trading_client: Client, trading_clock: ManualClock) -> None:
     c = trading_client
-    await place(c, type=4, side=-1, qty=2, stopPrice=248.0, limitPrice=247.5)
+    await place(c, stop_limit_order(Side.SELL, 2, stop=248.0, limit=247.5))
     await step(c, trading_clock, 247.0)  # bid 246.90 <= stop, but < limit 247.50
-    assert (await order(c, "ORDER-1"))["status"] == 6
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.WORKING
     await step(c, trading_clock, 247.7)  # bid 247.60 >= 247.50
     assert (await order(c, "ORDER-1"))["avgPrice"] == 247.6
 
@@ -194,14 +208,15 @@ async def test_marketable_limits_and_crossed_stops_fill_before_the_response(
     trading_client: Client,
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=251.0)  # ask 250.10 <= 251
-    await place(c, type=1, side=-1, qty=1, limitPrice=249.0)  # bid 249.90 >= 249
-    await place(c, type=3, side=1, qty=1, stopPrice=249.0)  # ask 250.10 >= 249
-    await place(c, type=3, side=-1, qty=1, stopPrice=251.0)  # bid 249.90 <= 251
-    await place(c, type=4, side=1, qty=1, stopPrice=249.0, limitPrice=251.0)
+    await place(c, limit_order(Side.BUY, 1, 251.0))  # ask 250.10 <= 251
+    await place(c, limit_order(Side.SELL, 1, 249.0))  # bid 249.90 >= 249
+    await place(c, stop_order(Side.BUY, 1, 249.0))  # ask 250.10 >= 249
+    await place(c, stop_order(Side.SELL, 1, 251.0))  # bid 249.90 <= 251
+    await place(c, stop_limit_order(Side.BUY, 1, stop=249.0, limit=251.0))
     orders = await get(c, "/orders")
+    filled = OrderStatus.FILLED
     assert [(o["status"], o["avgPrice"]) for o in orders] == [
-        (2, 250.1), (2, 249.9), (2, 250.1), (2, 249.9), (2, 250.1)
+        (filled, 250.1), (filled, 249.9), (filled, 250.1), (filled, 249.9), (filled, 250.1)
     ]  # fmt: skip
     executions = await get(c, "/executions/AAPL")
     assert [e["time"] for e in executions] == [NOW_MS] * 5  # the acceptance instant
@@ -211,11 +226,11 @@ async def test_the_fill_loop_fills_without_an_explicit_evaluation(
     trading_client: Client, trading_clock: ManualClock
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=249.0)
+    await place(c, limit_order(Side.BUY, 1, 249.0))
     market(c).set_price("AAPL", 248.0)
     trading_clock.advance(1)
     for _ in range(150):  # poll for at most 3 s
-        if (await order(c, "ORDER-1"))["status"] == 2:
+        if (await order(c, "ORDER-1"))["status"] == OrderStatus.FILLED:
             break
         await asyncio.sleep(0.02)
     assert (await order(c, "ORDER-1"))["avgPrice"] == 248.1
@@ -226,7 +241,7 @@ async def test_missed_seconds_are_caught_up_in_order(
 ) -> None:
     """Seconds are evaluated in time order: the first crossing second sets the fill."""
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=249.0)
+    await place(c, limit_order(Side.BUY, 1, 249.0))
     await c.app[BROKER].evaluate()
     market(c).set_price("AAPL", 248.0)
     trading_clock.advance(5)  # a stall of five seconds
@@ -240,12 +255,12 @@ async def test_a_new_order_is_not_evaluated_against_seconds_before_it_existed(
 ) -> None:
     """An order placed after a quiet period must not fill at an earlier second's price."""
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=249.0)
+    await place(c, limit_order(Side.BUY, 1, 249.0))
     await c.app[BROKER].evaluate()  # second S0 evaluated for AAPL
     assert (await call(c, "DELETE", "/orders/ORDER-1"))[0] == 200
     trading_clock.advance(10)  # ten seconds with no working AAPL order
     await c.app[BROKER].evaluate()
-    await place(c, type=1, side=1, qty=1, limitPrice=249.0)  # at S0 + 10, not marketable
+    await place(c, limit_order(Side.BUY, 1, 249.0))  # at S0 + 10, not marketable
     await step(c, trading_clock, 248.0)
     (execution,) = await get(c, "/executions/AAPL")
     assert execution["time"] >= (S0 + 10) * 1000, "filled at a second before it was placed"
@@ -255,22 +270,25 @@ async def test_unused_prices_are_dropped_and_prices_rounded_to_the_tick(
     trading_client: Client,
 ) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=1, limitPrice=200.004, stopPrice=199.0)
-    await place(c, type=3, side=1, qty=1, stopPrice=300.006, limitPrice=301.0)
-    await place(c, type=2, side=1, qty=1, limitPrice=1.0, stopPrice=2.0, stopType=0)
+    await place(c, limit_order(Side.BUY, 1, 200.004, stopPrice=199.0))
+    await place(c, stop_order(Side.BUY, 1, 300.006, limitPrice=301.0))
+    await place(
+        c, market_order(Side.BUY, 1, limitPrice=1.0, stopPrice=2.0, stopType=StopType.STOP_LOSS)
+    )
     a, b, m = await get(c, "/orders")
     assert (a["limitPrice"], a["stopPrice"]) == (200.0, None)
     assert (b["limitPrice"], b["stopPrice"]) == (None, 300.01)
-    assert (m["limitPrice"], m["stopPrice"], m["stopType"]) == (None, None, 0)
+    assert (m["limitPrice"], m["stopPrice"], m["stopType"]) == (None, None, StopType.STOP_LOSS)
 
 
 async def test_working_order_shape_as_in_the_rest_example(trading_client: Client) -> None:
     c = trading_client
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 100, "limitPrice": 150.0}
+    body = limit_order(Side.BUY, 100, 150.0)
     status, body = await call(c, "POST", "/orders", body)
     assert (status, body) == (200, {"orderId": "ORDER-1"})
     assert await get(c, "/orders") == [
-        {"id": "ORDER-1", "symbol": "AAPL", "type": 1, "side": 1, "qty": 100.0, "status": 6,
+        {"id": "ORDER-1", "symbol": "AAPL", "type": OrderType.LIMIT, "side": Side.BUY,
+         "qty": 100.0, "status": OrderStatus.WORKING,
          "limitPrice": 150.0, "stopPrice": None, "takeProfit": None, "stopLoss": None,
          "guaranteedStop": None, "trailingStopPips": None, "stopType": None,
          "filledQty": 0.0, "avgPrice": None, "updateTime": NOW_MS}
@@ -281,13 +299,13 @@ async def test_working_order_shape_as_in_the_rest_example(trading_client: Client
     assert await call(c, "DELETE", "/orders/ORDER-1") == (
         400, {"detail": "Cannot cancel order ORDER-1 with status 1"}
     )  # fmt: skip
-    assert (await order(c, "ORDER-1"))["status"] == 1
+    assert (await order(c, "ORDER-1"))["status"] == OrderStatus.CANCELED
 
 
 async def test_symbol_lookup_stores_the_canonical_name(trading_client: Client) -> None:
     c = trading_client
-    await place(c, symbol="nasdaq:aapl", type=1, side=1, qty=1, limitPrice=200.0)
-    await place(c, symbol="msft", type=1, side=1, qty=1, limitPrice=400.0)
+    await place(c, limit_order(Side.BUY, 1, 200.0, symbol="nasdaq:aapl"))
+    await place(c, limit_order(Side.BUY, 1, 400.0, symbol="msft"))
     assert [o["symbol"] for o in await get(c, "/orders")] == ["AAPL", "MSFT"]
     assert await get(c, "/executions/nasdaq:aapl") == []
     assert await get(c, "/executions/NOPE") == []
@@ -298,35 +316,34 @@ async def test_symbol_lookup_stores_the_canonical_name(trading_client: Client) -
 
 async def test_modify_replaces_fields_and_null_clears(trading_client: Client) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=10, limitPrice=240.0, takeProfit=260.0, stopLoss=230.0)
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 20, "limitPrice": 241.123,
-            "takeProfit": 270.0, "stopLoss": None}  # fmt: skip
+    await place(c, limit_order(Side.BUY, 10, 240.0, takeProfit=260.0, stopLoss=230.0))
+    body = limit_order(Side.BUY, 20, 241.123, takeProfit=270.0, stopLoss=None)
     assert await call(c, "PUT", "/orders/ORDER-1", body) == (
         200, {"success": True, "message": "Operation completed successfully"}
     )  # fmt: skip
     o = await order(c, "ORDER-1")
     assert (o["qty"], o["limitPrice"], o["takeProfit"], o["stopLoss"], o["status"]) == (
-        20.0, 241.12, 270.0, None, 6
+        20.0, 241.12, 270.0, None, OrderStatus.WORKING
     )  # fmt: skip
 
 
 async def test_modify_can_fill_at_once(trading_client: Client) -> None:
     c = trading_client
-    await place(c, type=1, side=1, qty=10, limitPrice=240.0)
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 10, "limitPrice": 251.0}
+    await place(c, limit_order(Side.BUY, 10, 240.0))
+    body = limit_order(Side.BUY, 10, 251.0)
     status, _ = await call(c, "PUT", "/orders/ORDER-1", body)
     assert status == 200
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["avgPrice"]) == (2, 250.1)
+    assert (o["status"], o["avgPrice"]) == (OrderStatus.FILLED, 250.1)
     assert len(await get(c, "/executions/AAPL")) == 1
 
 
 async def test_modify_and_cancel_refusals(trading_client: Client) -> None:
     c = trading_client
-    limit = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": 240.0}
-    await place(c, type=2, side=1, qty=1)  # ORDER-1 FILLED
-    await place(c, **{**limit, "symbol": "AAPL"})  # ORDER-2 WORKING
-    await place(c, **limit)  # ORDER-3 canceled below
+    limit = limit_order(Side.BUY, 1, 240.0)
+    await place(c, market_order(Side.BUY, 1))  # ORDER-1 FILLED
+    await place(c, limit)  # ORDER-2 WORKING
+    await place(c, limit)  # ORDER-3 canceled below
     assert (await call(c, "DELETE", "/orders/ORDER-3"))[0] == 200
 
     assert await call(c, "PUT", "/orders/ORDER-99", limit) == (
@@ -335,7 +352,7 @@ async def test_modify_and_cancel_refusals(trading_client: Client) -> None:
     assert await call(c, "DELETE", "/orders/ORDER-99") == (
         400, {"detail": "Order ORDER-99 not found"}
     )  # fmt: skip
-    market_body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
+    market_body = market_order(Side.BUY, 1)
     assert await call(c, "PUT", "/orders/ORDER-1", market_body) == (
         400, {"detail": "Cannot modify order ORDER-1 with status 2"}
     )  # fmt: skip
@@ -345,7 +362,9 @@ async def test_modify_and_cancel_refusals(trading_client: Client) -> None:
     assert await call(c, "PUT", "/orders/ORDER-3", limit) == (
         400, {"detail": "Cannot modify order ORDER-3 with status 1"}
     )  # fmt: skip
-    for change in ({"side": -1}, {"symbol": "MSFT"}, {"type": 4, "stopPrice": 239.0}):
+    for change in (
+        {"side": Side.SELL}, {"symbol": "MSFT"}, {"type": OrderType.STOP_LIMIT, "stopPrice": 239.0}
+    ):  # fmt: skip
         assert await call(c, "PUT", "/orders/ORDER-2", {**limit, **change}) == (
             400, {"detail": "Cannot change symbol, type or side of order ORDER-2"}
         ), change  # fmt: skip
@@ -360,8 +379,8 @@ async def test_modify_and_cancel_refusals(trading_client: Client) -> None:
 
 async def test_modify_checks_buying_power(make_client: MakeClient) -> None:
     c = await make_client(initial_balance=1000.0)
-    await place(c, type=1, side=1, qty=10, limitPrice=200.0)  # needs 200.00
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 60, "limitPrice": 200.0}
+    await place(c, limit_order(Side.BUY, 10, 200.0))  # needs 200.00
+    body = limit_order(Side.BUY, 60, 200.0)
     assert await call(c, "PUT", "/orders/ORDER-1", body) == (
         400, {"detail": "Insufficient buying power: required 1200.00, available 1000.00"}
     )  # fmt: skip
@@ -372,12 +391,12 @@ async def test_cancel_rejected_order_is_refused(
     make_client: MakeClient, trading_clock: ManualClock
 ) -> None:
     c = await make_client(initial_balance=1000.0)
-    await place(c, type=1, side=1, qty=30, limitPrice=240.0)  # 720.00 of 1000.00: accepted
-    lev = {"symbol": "AAPL", "orderType": 1, "side": 1, "leverage": 1}
+    await place(c, limit_order(Side.BUY, 30, 240.0))  # 720.00 of 1000.00: accepted
+    lev = {"symbol": "AAPL", "orderType": OrderType.LIMIT, "side": Side.BUY, "leverage": 1}
     assert await call(c, "PUT", "/leverage/set", lev) == (200, {"leverage": 1.0})
     await step(c, trading_clock, 239.0)  # ask 239.10: needs 30·239.10/1 = 7173 > 1000
     o = await order(c, "ORDER-1")
-    assert (o["status"], o["filledQty"], o["avgPrice"]) == (5, 0.0, None)
+    assert (o["status"], o["filledQty"], o["avgPrice"]) == (OrderStatus.REJECTED, 0.0, None)
     assert await get(c, "/executions/AAPL") == []
     assert await get(c, "/positions") == []
     assert await call(c, "DELETE", "/orders/ORDER-1") == (
@@ -389,12 +408,12 @@ async def test_rejected_when_equity_dropped_before_the_fill(
     make_client: MakeClient, trading_clock: ManualClock
 ) -> None:
     c = await make_client(initial_balance=1000.0)
-    await place(c, type=2, side=1, qty=30)  # long 30 @250.10, margin 750
-    await place(c, symbol="MSFT", type=1, side=1, qty=5, limitPrice=410.0)  # needs 205.00
+    await place(c, market_order(Side.BUY, 30))  # long 30 @250.10, margin 750
+    await place(c, limit_order(Side.BUY, 5, 410.0, symbol="MSFT"))  # needs 205.00
     # AAPL falls: equity = 1000 − 7.50 + (235 − 250.10)·30 = 539.50, margin 30·235/10 = 705
     market(c).set_price("AAPL", 235.0)
     await step(c, trading_clock, 409.0, symbol="MSFT")
-    assert (await order(c, "ORDER-2"))["status"] == 5
+    assert (await order(c, "ORDER-2"))["status"] == OrderStatus.REJECTED
     assert await get(c, "/executions/MSFT") == []
 
 
@@ -403,9 +422,8 @@ async def test_rejected_when_equity_dropped_before_the_fill(
 
 async def test_422_lists_every_failing_rule(trading_client: Client) -> None:
     c = trading_client
-    status, body = await call(
-        c, "POST", "/orders", {"symbol": "AAPL", "type": 1, "side": 1, "qty": 0}
-    )
+    no_limit_price = {"symbol": "AAPL", "type": OrderType.LIMIT, "side": Side.BUY, "qty": 0}
+    status, body = await call(c, "POST", "/orders", no_limit_price)
     assert status == 422
     assert body["detail"][0] | {"msg": ""} == {
         "type": "greater_than", "loc": ["body", "qty"], "msg": "", "input": 0, "ctx": {"gt": 0.0}
@@ -417,8 +435,8 @@ async def test_422_lists_every_failing_rule(trading_client: Client) -> None:
 
     status, body = await call(
         c, "POST", "/orders",
-        {"symbol": "AAPL", "type": 4, "side": 1, "qty": 1.5, "stopLoss": 1.0,
-         "guaranteedStop": 2.0, "trailingStopPips": 10},
+        {"symbol": "AAPL", "type": OrderType.STOP_LIMIT, "side": Side.BUY, "qty": 1.5,
+         "stopLoss": 1.0, "guaranteedStop": 2.0, "trailingStopPips": 10},
     )  # fmt: skip
     assert status == 422
     assert sorted(errors(body)) == sorted([
@@ -429,7 +447,7 @@ async def test_422_lists_every_failing_rule(trading_client: Client) -> None:
         ("value_error", ["body", "trailingStopPips"]),
     ])  # fmt: skip
     assert await get(c, "/orders") == []  # nothing stored
-    assert await place(c, type=2, side=1, qty=1) == "ORDER-1"  # no id consumed
+    assert await place(c, market_order(Side.BUY, 1)) == "ORDER-1"  # no id consumed
 
 
 @pytest.mark.parametrize(
@@ -462,17 +480,17 @@ async def test_422_lists_every_failing_rule(trading_client: Client) -> None:
         ),
         ({"guaranteedStop": 251.0}, [("value_error", ["body", "guaranteedStop"])]),
         (
-            {"side": -1, "takeProfit": 251.0, "stopLoss": 249.0},  # SELL at bid 249.90
+            {"side": Side.SELL, "takeProfit": 251.0, "stopLoss": 249.0},  # SELL at bid 249.90
             [("value_error", ["body", "takeProfit"]), ("value_error", ["body", "stopLoss"])],
         ),
-        ({"type": 1, "limitPrice": 0}, [("greater_than", ["body", "limitPrice"])]),
-        ({"type": 3}, [("value_error", ["body", "stopPrice"])]),
+        ({"type": OrderType.LIMIT, "limitPrice": 0}, [("greater_than", ["body", "limitPrice"])]),
+        ({"type": OrderType.STOP}, [("value_error", ["body", "stopPrice"])]),
         (
-            {"type": 3, "stopPrice": 255.0, "takeProfit": 254.0},  # E = the stop price
+            {"type": OrderType.STOP, "stopPrice": 255.0, "takeProfit": 254.0},  # E = the stop price
             [("value_error", ["body", "takeProfit"])],
         ),
         (
-            {"type": 1, "limitPrice": 240.0, "stopLoss": 245.0},  # E = the limit price
+            {"type": OrderType.LIMIT, "limitPrice": 240.0, "stopLoss": 245.0},  # E = the limit
             [("value_error", ["body", "stopLoss"])],
         ),
         (
@@ -484,7 +502,7 @@ async def test_422_lists_every_failing_rule(trading_client: Client) -> None:
 async def test_rejected_orders_422(
     trading_client: Client, change: dict[str, Any], expected: list[tuple[str, list[Any]]]
 ) -> None:
-    body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1, **change}
+    body = {**market_order(Side.BUY, 1), **change}
     status, reply = await call(trading_client, "POST", "/orders", body)
     assert status == 422, reply
     assert sorted(errors(reply)) == sorted(expected)
@@ -511,12 +529,12 @@ async def test_lax_coercion(trading_client: Client) -> None:
     body = {"symbol": "AAPL", "type": 2.0, "side": 1.0, "qty": 3.0}
     assert await call(c, "POST", "/orders", body) == (200, {"orderId": "ORDER-2"})
     assert [(o["type"], o["side"], o["qty"]) for o in await get(c, "/orders")] == [
-        (2, -1, 3.0), (2, 1, 3.0)
+        (OrderType.MARKET, Side.SELL, 3.0), (OrderType.MARKET, Side.BUY, 3.0)
     ]  # fmt: skip
 
 
 async def test_unknown_symbol_is_400(trading_client: Client) -> None:
-    body = {"symbol": "NOPE", "type": 2, "side": 1, "qty": 1}
+    body = market_order(Side.BUY, 1, symbol="NOPE")
     assert await call(trading_client, "POST", "/orders", body) == (
         400, {"detail": "Symbol NOPE not found"}
     )  # fmt: skip
@@ -528,32 +546,32 @@ async def test_unknown_symbol_is_400(trading_client: Client) -> None:
 async def test_insufficient_buying_power(make_client: MakeClient) -> None:
     c = await make_client(initial_balance=1000.0)
     # 50·250.10/10 = 1250.50 > 1000.00
-    body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 50}
+    body = market_order(Side.BUY, 50)
     assert await call(c, "POST", "/orders", body) == (
         400, {"detail": "Insufficient buying power: required 1250.50, available 1000.00"}
     )  # fmt: skip
     # a limit order needs qty · limitPrice / leverage: 100·200/10
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 100, "limitPrice": 200.0}
+    body = limit_order(Side.BUY, 100, 200.0)
     assert await call(c, "POST", "/orders", body) == (
         400, {"detail": "Insufficient buying power: required 2000.00, available 1000.00"}
     )  # fmt: skip
     assert await get(c, "/orders") == []
     # long 30 @250.10: commission 7.50, equity 1000 − 7.50 − 3.00 = 989.50, margin 750.00
-    await place(c, type=2, side=1, qty=30)
+    await place(c, market_order(Side.BUY, 30))
     # SELL 70 = 30 reducing + 40 increasing at bid 249.90: 40·249.90/10 = 999.60
-    body = {"symbol": "AAPL", "type": 2, "side": -1, "qty": 70}
+    body = market_order(Side.SELL, 70)
     assert await call(c, "POST", "/orders", body) == (
         400, {"detail": "Insufficient buying power: required 999.60, available 239.50"}
     )  # fmt: skip
     # reducing orders need nothing, even with little available
-    body = {"symbol": "AAPL", "type": 1, "side": -1, "qty": 30, "limitPrice": 300.0}
+    body = limit_order(Side.SELL, 30, 300.0)
     assert await call(c, "POST", "/orders", body) == (200, {"orderId": "ORDER-2"})
     # working orders reserve nothing: a second one is accepted too
     assert await call(c, "POST", "/orders", body) == (200, {"orderId": "ORDER-3"})
 
 
 async def test_max_quantity_passes_rules_then_needs_buying_power(trading_client: Client) -> None:
-    body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1_000_000}
+    body = market_order(Side.BUY, 1_000_000)
     status, reply = await call(trading_client, "POST", "/orders", body)
     assert (status, reply["detail"]) == (
         400, "Insufficient buying power: required 25010000.00, available 100000.00"
@@ -567,15 +585,15 @@ def rows(section: dict[str, Any]) -> list[tuple[str, str]]:
     return [(r["title"], r["value"]) for r in section["rows"]]
 
 
-async def preview(client: Client, **order: Any) -> Any:
-    status, body = await call(client, "POST", "/orders/preview", {"symbol": "AAPL", **order})
+async def preview(client: Client, order: dict[str, Any]) -> Any:
+    status, body = await call(client, "POST", "/orders/preview", order)
     assert status == 200, body
     uuid.UUID(body["confirmId"], version=4)
     return body
 
 
 async def test_preview_market_order(trading_client: Client) -> None:
-    body = await preview(trading_client, type=2, side=1, qty=100)
+    body = await preview(trading_client, market_order(Side.BUY, 100))
     # E = ask 250.10; value 25010.00; commission 25.01; margin 2501.00; total 25035.01
     assert [s["header"] for s in body["sections"]] == ["Order Details", "Cost Analysis"]
     assert rows(body["sections"][0]) == [
@@ -587,12 +605,12 @@ async def test_preview_market_order(trading_client: Client) -> None:
     ]  # fmt: skip
     assert body["warnings"] == ["Market orders execute immediately at current market price"]
     assert body["errors"] is None
-    again = await preview(trading_client, type=2, side=1, qty=100)
+    again = await preview(trading_client, market_order(Side.BUY, 100))
     assert again["confirmId"] != body["confirmId"]
     assert await get(trading_client, "/orders") == []  # nothing stored
-    lev = {"symbol": "AAPL", "orderType": 2, "side": 1, "leverage": 20}
+    lev = {"symbol": "AAPL", "orderType": OrderType.MARKET, "side": Side.BUY, "leverage": 20}
     assert (await call(trading_client, "PUT", "/leverage/set", lev))[0] == 200
-    body = await preview(trading_client, type=2, side=-1, qty=100)  # E = bid 249.90
+    body = await preview(trading_client, market_order(Side.SELL, 100))  # E = bid 249.90
     assert rows(body["sections"][1]) == [
         ("Estimated Price", "$249.90"), ("Order Value", "$24990.00"), ("Commission", "$24.99"),
         ("Margin Required", "$1249.50"), ("Total Cost", "$25014.99"),
@@ -601,9 +619,9 @@ async def test_preview_market_order(trading_client: Client) -> None:
 
 async def test_preview_limit_with_risk_rows_and_large_size(trading_client: Client) -> None:
     body = await preview(
-        trading_client, symbol="nasdaq:aapl", type=1, side=-1, qty=2000, limitPrice=260.0,
-        takeProfit=250.0, stopLoss=265.0,
-    )  # fmt: skip
+        trading_client,
+        limit_order(Side.SELL, 2000, 260.0, takeProfit=250.0, stopLoss=265.0, symbol="nasdaq:aapl"),
+    )
     details, costs, risk = body["sections"]
     assert rows(details) == [
         ("Symbol", "AAPL"), ("Side", "Sell"), ("Quantity", "2000.00"), ("Order Type", "Limit"),
@@ -622,8 +640,9 @@ async def test_preview_limit_with_risk_rows_and_large_size(trading_client: Clien
 
 
 async def test_preview_stop_limit_guaranteed_and_trailing_rows(trading_client: Client) -> None:
-    body = await preview(trading_client, type=4, side=1, qty=2, stopPrice=255.0, limitPrice=256.0,
-                         guaranteedStop=250.0)  # fmt: skip
+    body = await preview(
+        trading_client, stop_limit_order(Side.BUY, 2, stop=255.0, limit=256.0, guaranteedStop=250.0)
+    )
     assert rows(body["sections"][0])[3:] == [
         ("Order Type", "Stop Limit"),
         ("Limit Price", "$256.00"),
@@ -632,8 +651,7 @@ async def test_preview_stop_limit_guaranteed_and_trailing_rows(trading_client: C
     assert rows(body["sections"][1])[0] == ("Estimated Price", "$256.00")
     assert rows(body["sections"][2]) == [("Guaranteed Stop", "$250.00")]
     assert body["warnings"] is None
-    body = await preview(trading_client, type=3, side=1, qty=1, stopPrice=255.0,
-                         trailingStopPips=25)  # fmt: skip
+    body = await preview(trading_client, stop_order(Side.BUY, 1, 255.0, trailingStopPips=25))
     assert rows(body["sections"][0])[3:] == [("Order Type", "Stop"), ("Stop Price", "$255.00")]
     assert rows(body["sections"][2]) == [("Trailing Stop", "25.0 pips")]
 
@@ -643,49 +661,49 @@ async def test_preview_warns_when_the_stop_is_already_reached(trading_client: Cl
     preview says so (issue 11); placement still accepts it and fills it at once (see
     test_marketable_limits_and_crossed_stops_fill_before_the_response)."""
     c = trading_client  # bid 249.90, ask 250.10
-    body = await preview(c, type=3, side=1, qty=1, stopPrice=240.0)
+    body = await preview(c, stop_order(Side.BUY, 1, 240.0))
     assert body["warnings"] == [
         "Stop price $240.00 is at or below the ask $250.10: the stop is already reached"
         " and the order fills at once at the market price"
     ]
     assert body["errors"] is None
-    body = await preview(c, type=3, side=1, qty=1, stopPrice=250.10)  # ask >= stop: reached
+    body = await preview(c, stop_order(Side.BUY, 1, 250.10))  # ask >= stop: reached
     assert len(body["warnings"]) == 1
-    body = await preview(c, type=3, side=-1, qty=1, stopPrice=260.0)
+    body = await preview(c, stop_order(Side.SELL, 1, 260.0))
     assert body["warnings"] == [
         "Stop price $260.00 is at or above the bid $249.90: the stop is already reached"
         " and the order fills at once at the market price"
     ]
-    body = await preview(c, type=4, side=1, qty=1, stopPrice=240.0, limitPrice=245.0)
+    body = await preview(c, stop_limit_order(Side.BUY, 1, stop=240.0, limit=245.0))
     assert body["warnings"] == [
         "Stop price $240.00 is at or below the ask $250.10: the stop is already reached"
         " and the order works at once as a limit at $245.00"
     ]
-    for side, stop in ((1, 250.20), (-1, 249.80)):  # not reached yet: no warning
-        assert (await preview(c, type=3, side=side, qty=1, stopPrice=stop))["warnings"] is None
-    assert (await preview(c, type=1, side=1, qty=1, limitPrice=260.0))["warnings"] is None
+    for side, stop in ((Side.BUY, 250.20), (Side.SELL, 249.80)):  # not reached yet: no warning
+        assert (await preview(c, stop_order(side, 1, stop)))["warnings"] is None
+    assert (await preview(c, limit_order(Side.BUY, 1, 260.0)))["warnings"] is None
 
 
 async def test_preview_errors_are_200(trading_client: Client) -> None:
     c = trading_client
-    body = await preview(c, symbol="NOPE", type=2, side=1, qty=1)
+    body = await preview(c, market_order(Side.BUY, 1, symbol="NOPE"))
     assert body["errors"] == ["Symbol NOPE not found"]
     assert rows(body["sections"][0])[0] == ("Symbol", "NOPE")
     assert [v for _, v in rows(body["sections"][1])] == ["n/a"] * 5
 
-    body = await preview(c, type=1, side=1, qty=1)
+    body = await preview(c, {"symbol": "AAPL", "type": OrderType.LIMIT, "side": Side.BUY, "qty": 1})
     assert len(body["errors"]) == 1
     assert "limitPrice" in body["errors"][0]
 
-    body = await preview(c, type=2, side=1, qty=1, takeProfit=240.0)
+    body = await preview(c, market_order(Side.BUY, 1, takeProfit=240.0))
     assert len(body["errors"]) == 1
     assert "takeProfit" in body["errors"][0]
 
-    body = await preview(c, type=2, side=1, qty=1.5)
+    body = await preview(c, market_order(Side.BUY, 1.5))
     assert len(body["errors"]) == 1
     assert "qty" in body["errors"][0]
 
-    body = await preview(c, type=2, side=1, qty=4000)  # 4000·250.10/10 = 100040.00
+    body = await preview(c, market_order(Side.BUY, 4000))  # 4000·250.10/10 = 100040.00
     assert body["errors"] == ["Insufficient buying power: required 100040.00, available 100000.00"]
     assert body["warnings"] == [
         "Market orders execute immediately at current market price",
@@ -701,7 +719,7 @@ async def test_preview_schema_problems_are_422(trading_client: Client) -> None:
         ({"type": 9}, ["body", "type"]),
         ({"side": None}, ["body", "side"]),
     ):
-        body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1, **bad}
+        body = {**market_order(Side.BUY, 1), **bad}
         status, reply = await call(c, "POST", "/orders/preview", body)
         assert status == 422, bad
         assert [e["loc"] for e in reply["detail"]] == [loc]
@@ -731,10 +749,11 @@ async def test_account_and_initial_equity(trading_client: Client) -> None:
         ({"qty": "1e400"}, [("finite_number", ["body", "qty"])]),
         ({"qty": "nan"}, [("finite_number", ["body", "qty"])]),
         ({"qty": 1e300}, [("value_error", ["body", "qty"])]),
-        ({"type": 1, "limitPrice": "inf"}, [("finite_number", ["body", "limitPrice"])]),
-        ({"type": 1, "limitPrice": "nan", "takeProfit": 300.0},
+        ({"type": OrderType.LIMIT, "limitPrice": "inf"},
          [("finite_number", ["body", "limitPrice"])]),
-        ({"type": 3, "stopPrice": "-inf"}, [("finite_number", ["body", "stopPrice"])]),
+        ({"type": OrderType.LIMIT, "limitPrice": "nan", "takeProfit": 300.0},
+         [("finite_number", ["body", "limitPrice"])]),
+        ({"type": OrderType.STOP, "stopPrice": "-inf"}, [("finite_number", ["body", "stopPrice"])]),
         ({"takeProfit": "inf"}, [("finite_number", ["body", "takeProfit"])]),
         ({"stopLoss": "1e400"}, [("finite_number", ["body", "stopLoss"])]),
         ({"trailingStopPips": "inf"}, [("finite_number", ["body", "trailingStopPips"])]),
@@ -743,10 +762,10 @@ async def test_account_and_initial_equity(trading_client: Client) -> None:
 async def test_non_finite_numbers_are_422_not_500(
     trading_client: Client, change: dict[str, Any], expected: list[tuple[str, list[Any]]]
 ) -> None:
-    body = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1, **change}
+    body = {**market_order(Side.BUY, 1), **change}
     status, reply = await call(trading_client, "POST", "/orders", body)
     assert (status, sorted(errors(reply))) == (422, sorted(expected))
-    await place(trading_client, type=1, side=1, qty=1, limitPrice=200.0)
+    await place(trading_client, limit_order(Side.BUY, 1, 200.0))
     status, reply = await call(trading_client, "PUT", "/orders/ORDER-1", body)
     assert (status, sorted(errors(reply))) == (422, sorted(expected))
 
@@ -755,15 +774,16 @@ async def test_non_finite_numbers_are_schema_errors_everywhere(trading_client: C
     """inf/nan are not numbers of the schema: 422 finite_number, in previews too."""
     c = trading_client
     for path, body, field in (
-        ("/orders/preview", {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1,
-                             "limitPrice": "inf"}, "limitPrice"),
-        ("/orders/preview", {"symbol": "AAPL", "type": 2, "side": 1, "qty": "1e400"}, "qty"),
-        ("/leverage/preview", {"symbol": "AAPL", "orderType": 2, "side": 1,
+        ("/orders/preview", {"symbol": "AAPL", "type": OrderType.LIMIT, "side": Side.BUY,
+                             "qty": 1, "limitPrice": "inf"}, "limitPrice"),
+        ("/orders/preview", {"symbol": "AAPL", "type": OrderType.MARKET, "side": Side.BUY,
+                             "qty": "1e400"}, "qty"),
+        ("/leverage/preview", {"symbol": "AAPL", "orderType": OrderType.MARKET, "side": Side.BUY,
                                "leverage": "nan"}, "leverage"),
     ):  # fmt: skip
         status, reply = await call(c, "POST", path, body)
         assert (status, errors(reply)) == (422, [("finite_number", ["body", field])])
-    lev = {"symbol": "AAPL", "orderType": 2, "side": 1, "leverage": "inf"}
+    lev = {"symbol": "AAPL", "orderType": OrderType.MARKET, "side": Side.BUY, "leverage": "inf"}
     status, reply = await call(c, "PUT", "/leverage/set", lev)
     assert (status, errors(reply)) == (422, [("finite_number", ["body", "leverage"])])
 
@@ -771,20 +791,20 @@ async def test_non_finite_numbers_are_schema_errors_everywhere(trading_client: C
 async def test_huge_prices_are_refused_by_buying_power_not_500(trading_client: Client) -> None:
     c = trading_client
     big = "100000000000000000000000000000.00"  # 1e30 · 1 / 10
-    for side in (1, -1):
-        body = {"symbol": "AAPL", "type": 1, "side": side, "qty": 1, "limitPrice": 1e30}
+    for side in (Side.BUY, Side.SELL):
+        body = limit_order(side, 1, 1e30)
         assert await call(c, "POST", "/orders", body) == (
             400, {"detail": f"Insufficient buying power: required {big}, available 100000.00"}
         )  # fmt: skip
-    body = await preview(c, type=1, side=-1, qty=1, limitPrice=1e30)
+    body = await preview(c, limit_order(Side.SELL, 1, 1e30))
     assert rows(body["sections"][1])[1] == ("Order Value", "$1" + "0" * 30 + ".00")
     # a far but possible price is simply stored
-    await place(c, type=1, side=-1, qty=1, limitPrice=1e4)
+    await place(c, limit_order(Side.SELL, 1, 1e4))
     assert (await order(c, "ORDER-1"))["limitPrice"] == 10000.0
 
 
 async def test_prices_that_round_to_zero_are_refused(trading_client: Client) -> None:
-    body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": 0.004}
+    body = limit_order(Side.BUY, 1, 0.004)
     status, reply = await call(trading_client, "POST", "/orders", body)
     assert (status, errors(reply)) == (422, [("value_error", ["body", "limitPrice"])])
     assert reply["detail"][0]["msg"] == "limitPrice must be at least one tick (0.01)"

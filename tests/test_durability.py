@@ -17,7 +17,17 @@ from typing import Any
 
 import pytest
 
-from tests.brokerkit import Client, MakeClient, broker_settings, call, get, place
+from tests.brokerkit import (
+    Client,
+    MakeClient,
+    broker_settings,
+    call,
+    get,
+    limit_order,
+    market_order,
+    place,
+)
+from trading.broker.enums import OrderStatus, Side
 from trading.broker.service import DB_FILE
 from trading.clock import ManualClock
 from trading.settings import Settings
@@ -41,7 +51,7 @@ def rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
 
 async def resting(c: Client, price: float = 200.0, qty: int = 1) -> str:
     """A buy limit far under the market: it stays WORKING."""
-    return await place(c, type=1, side=1, qty=qty, limitPrice=price)
+    return await place(c, limit_order(Side.BUY, qty, price))
 
 
 async def ids(c: Client) -> list[str]:
@@ -59,10 +69,10 @@ async def test_order_ids_continue_after_a_restart_and_never_overwrite(
     await c.close()
     c = await make_client()
     assert await resting(c, 201.0) == "ORDER-2"
-    assert await place(c, type=2, side=1, qty=1) == "ORDER-3"  # a fill: execution 1
+    assert await place(c, market_order(Side.BUY, 1)) == "ORDER-3"  # a fill: execution 1
     await c.close()
     c = await make_client()
-    assert await place(c, type=2, side=-1, qty=1) == "ORDER-4"  # execution 2
+    assert await place(c, market_order(Side.SELL, 1)) == "ORDER-4"  # execution 2
     orders = {o["id"]: o for o in await get(c, "/orders")}
     assert sorted(orders) == ["ORDER-1", "ORDER-2", "ORDER-3", "ORDER-4"]
     assert (orders["ORDER-1"]["limitPrice"], orders["ORDER-2"]["limitPrice"]) == (200.0, 201.0)
@@ -82,7 +92,7 @@ async def test_a_stored_counter_below_the_stored_ids_is_raised_at_load(
     c = await make_client()
     await resting(c)
     await resting(c)
-    await place(c, type=2, side=1, qty=1)
+    await place(c, market_order(Side.BUY, 1))
     await c.close()
     db = sqlite3.connect(trading_settings.data_dir / DB_FILE)
     db.execute("UPDATE account SET order_seq = 0, fill_seq = 0")
@@ -90,7 +100,7 @@ async def test_a_stored_counter_below_the_stored_ids_is_raised_at_load(
     db.close()
     c = await make_client()
     assert await resting(c) == "ORDER-4"
-    await place(c, type=2, side=-1, qty=1)
+    await place(c, market_order(Side.SELL, 1))
     assert rows(trading_settings.data_dir, "SELECT seq FROM executions") == [(1,), (2,)]
     assert await ids(c) == ["ORDER-1", "ORDER-2", "ORDER-3", "ORDER-4", "ORDER-5"]
 
@@ -108,8 +118,7 @@ async def test_an_id_collision_fails_loudly_instead_of_overwriting(
     )
     db.commit()
     db.close()
-    status, body = await call(c, "POST", "/orders", {"symbol": "AAPL", "type": 1, "side": 1,
-                                                     "qty": 1, "limitPrice": 199.0})  # fmt: skip
+    status, body = await call(c, "POST", "/orders", limit_order(Side.BUY, 1, 199.0))
     assert status == 503, body
     assert "UNIQUE" in body["detail"]
     assert DB_FILE in body["detail"]
@@ -132,8 +141,7 @@ async def test_a_deleted_database_refuses_writes_and_readiness(
     assert (await c.get(READY)).status == 200
     await resting(c)
     (trading_settings.data_dir / DB_FILE).unlink()
-    status, body = await call(c, "POST", "/orders", {"symbol": "AAPL", "type": 2, "side": 1,
-                                                     "qty": 1})  # fmt: skip
+    status, body = await call(c, "POST", "/orders", market_order(Side.BUY, 1))
     assert status == 503
     assert "deleted" in body["detail"]
     assert str(trading_settings.data_dir / DB_FILE) in body["detail"]
@@ -190,8 +198,7 @@ async def test_disk_full_answers_503_changes_nothing_and_recovers(
         refused: dict[str, Any] | None = None
         for _ in range(2000):  # the WAL's already allocated frames take a few first
             price = 150.0 + len(acked) / 100
-            status, body = await call(c, "POST", "/orders", {"symbol": "AAPL", "type": 1,
-                                      "side": 1, "qty": 1, "limitPrice": price})  # fmt: skip
+            status, body = await call(c, "POST", "/orders", limit_order(Side.BUY, 1, price))
             if status != 200:
                 assert status == 503, body
                 refused = body
@@ -205,7 +212,7 @@ async def test_disk_full_answers_503_changes_nothing_and_recovers(
         status, body = await call(c, "DELETE", f"/orders/{acked[0]}")
         assert status == 503
         assert "full" in body["detail"]
-        assert (await get(c, "/orders"))[0]["status"] == 6  # still WORKING
+        assert (await get(c, "/orders"))[0]["status"] == OrderStatus.WORKING  # still
         resp = await c.get(READY)
         assert resp.status == 503
         assert "full" in (await resp.json())["detail"]
@@ -219,5 +226,5 @@ async def test_disk_full_answers_503_changes_nothing_and_recovers(
         c = await make_client(data_dir=disk / "data")
         stored = await get(c, "/orders")
         assert [o["id"] for o in stored] == acked
-        assert stored[0]["status"] == 1
+        assert stored[0]["status"] == OrderStatus.CANCELED
         await c.close()

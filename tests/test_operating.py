@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.wsclient import WS, subscribe
 from trading import http_server
 from trading.app import create_app
+from trading.broker.enums import OrderType, Side
 from trading.logs import REQUEST_ID_HEADER, JsonFormatter
 from trading.settings import Settings
 
@@ -90,7 +91,7 @@ async def test_requests_are_counted_by_route_template_not_raw_path(trading_clien
 
 
 async def test_broker_orders_fills_and_commit_latency(trading_client: Client) -> None:
-    order = {"symbol": "AAPL", "side": 1, "type": 2, "qty": 1}
+    order = {"symbol": "AAPL", "side": Side.BUY, "type": OrderType.MARKET, "qty": 1}
     resp = await trading_client.post("/api/v1/broker/orders", json=order)
     assert resp.status == 200
     samples = await scrape(trading_client)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.brokerkit import Client, call, get, place
+from tests.brokerkit import Client, call, get, limit_order, market_order, place
+from trading.broker.enums import OrderStatus, Side
 
 BODY_OPERATIONS = {
     "getQuotes",
@@ -49,10 +50,10 @@ def test_every_request_body_has_an_example_valid_against_its_schema(
 async def _path_of(client: Client, operation_id: str, path: str) -> str:
     """``path`` with its parameter filled by something that exists on a fresh account."""
     if operation_id == "modifyOrder":
-        order_id = await place(client, type=1, side=1, qty=1, limitPrice=100.0)
+        order_id = await place(client, limit_order(Side.BUY, 1, 100.0))
         return path.replace("{order_id}", order_id)
     if operation_id == "editPositionBrackets":
-        await place(client, type=2, side=1, qty=1)  # market: fills into a position
+        await place(client, market_order(Side.BUY, 1))  # fills into a position
         [position] = await get(client, "/positions")
         return path.replace("{position_id}", position["id"])
     return path
@@ -75,4 +76,4 @@ async def test_the_server_accepts_each_example(
     if operation_id == "placeOrder":
         [order] = await get(trading_client, "/orders")
         assert order["id"] == body["orderId"]
-        assert order["status"] == 6, "the example limit order rests (working)"
+        assert order["status"] == OrderStatus.WORKING, "the example limit order rests (working)"

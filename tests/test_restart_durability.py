@@ -24,17 +24,18 @@ from typing import Any
 
 import aiohttp
 
+from tests.brokerkit import limit_order, market_order
 from tests.serverproc import Server
+from trading.broker.enums import OrderStatus, Side
 from trading.broker.service import DB_FILE
 
 ROUNDS = int(os.environ.get("TRADING_SOAK_ROUNDS", "4"))
 SECONDS = float(os.environ.get("TRADING_SOAK_SECONDS", "2.0"))
 WRITERS = int(os.environ.get("TRADING_SOAK_WRITERS", "16"))
 B = "/api/v1/broker"
-WORKING, CANCELED, FILLED = 6, 1, 2
 
 State = tuple[str, int]
-"""(limit price as text, status) of a resting order; ("", FILLED) of a market order."""
+"""(limit price as text, OrderStatus) of a resting order; ("", FILLED) of a market order."""
 
 
 @dataclass
@@ -92,22 +93,24 @@ class Writer:
     async def step(self) -> None:
         roll = self.rng.random()
         if roll < 0.08:
-            side = self.rng.choice((1, -1))
-            body = {"symbol": "AAPL", "type": 2, "side": side, "qty": 1}
-            await self.guard_place(body, ("", FILLED))
+            side = self.rng.choice((Side.BUY, Side.SELL))
+            body = market_order(side, 1)
+            await self.guard_place(body, ("", OrderStatus.FILLED))
         elif roll < 0.45 or not self.mine:
             limit = self.price()
-            body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": float(limit)}
-            order_id = await self.guard_place(body, (limit, WORKING))
+            body = limit_order(Side.BUY, 1, float(limit))
+            order_id = await self.guard_place(body, (limit, OrderStatus.WORKING))
             self.mine.append(order_id)
         elif roll < 0.8:
             order_id = self.rng.choice(self.mine)
             limit = self.price()
-            body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": float(limit)}
-            await self.guard(order_id, (limit, WORKING), "PUT", f"/orders/{order_id}", body)
+            body = limit_order(Side.BUY, 1, float(limit))
+            await self.guard(
+                order_id, (limit, OrderStatus.WORKING), "PUT", f"/orders/{order_id}", body
+            )
         else:
             order_id = self.mine.pop(self.rng.randrange(len(self.mine)))
-            state = (self.ledger.acked[order_id][0], CANCELED)
+            state = (self.ledger.acked[order_id][0], OrderStatus.CANCELED)
             await self.guard(order_id, state, "DELETE", f"/orders/{order_id}")
 
     async def guard_place(self, body: dict[str, Any], state: State) -> str:
@@ -183,7 +186,7 @@ async def one_round(ledger: Ledger, server: Server, rng: random.Random, kill: bo
         ledger.unanswered_places = 0
         writers = [Writer(ledger, i, session, server.origin) for i in range(WRITERS)]
         for w in writers:  # carry on with the working orders of earlier rounds
-            w.mine = [i for i, s in ledger.acked.items() if s[1] == WORKING and
+            w.mine = [i for i, s in ledger.acked.items() if s[1] == OrderStatus.WORKING and
                       number(i) % WRITERS == w.index and s[0] != ""]  # fmt: skip
         tasks = [asyncio.create_task(w.run()) for w in writers]
         await asyncio.sleep(rng.uniform(0.3, 1.0) * SECONDS)
@@ -202,7 +205,7 @@ async def one_round(ledger: Ledger, server: Server, rng: random.Random, kill: bo
         ledger.problems.append(f"execution seqs are not 1..n: {seqs[:20]}...")
     filled = {order_id for _, order_id in fills}
     for order_id, state in ledger.acked.items():
-        if state == ("", FILLED) and order_id not in filled:
+        if state == ("", OrderStatus.FILLED) and order_id not in filled:
             ledger.problems.append(f"acknowledged market order {order_id} has no execution")
 
 

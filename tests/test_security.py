@@ -18,12 +18,15 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from trading.broker.enums import OrderType, Side
 from trading.security import HostPolicy, host_name, is_loopback_origin
 from trading.settings import Settings, SettingsError
 
 Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 B = "/api/v1/broker"
+# a market buy of 1 AAPL; integers, not the enums (OrderType.MARKET, Side.BUY): WRITES sends its
+# bodies as Python text too (str(body), a non-JSON body), and that text must stay the same
 ORDER = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
 EVIL = "https://evil.example"
 JSON = {"Content-Type": "application/json"}
@@ -147,7 +150,8 @@ async def _fixture_state(client: Client) -> str:
 async def _snapshot(client: Client) -> Any:
     positions = await (await client.get(f"{B}/positions")).json()
     lev = await client.get(
-        f"{B}/leverage/info", params={"symbol": "AAPL", "orderType": "2", "side": "1"}
+        f"{B}/leverage/info",
+        params={"symbol": "AAPL", "orderType": OrderType.MARKET, "side": Side.BUY},
     )
     return await orders(client), positions, await lev.json()
 

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.brokerkit import market_order
 from tests.serverproc import free_port
 from tests.test_web import CHROMIUM, CHROMIUM_ARGS, ServerProcess, wait_chart_ready
+from trading.broker.enums import Side
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (
@@ -31,7 +33,7 @@ from playwright.sync_api import (
 )
 
 EVIL_HOST = "evil.example"
-ORDER = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 3}
+ORDER = market_order(Side.BUY, 3)
 COLLECT_CSP = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation",

@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
+from tests.brokerkit import limit_order
 from tests.serverproc import Server
+from trading.broker.enums import OrderStatus, Side
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -427,7 +429,7 @@ def test_far_limit_order_works_and_cancels(server: ServerProcess, open_page: Ope
     expect(row).to_have_count(0)
     expect(page.locator("#orders-table tbody")).to_contain_text("No working orders")
     page.wait_for_function("() => window.__app.priceLines.length === 0")
-    assert server.call("GET", "/api/v1/broker/orders")[0]["status"] == 1  # CANCELED
+    assert server.call("GET", "/api/v1/broker/orders")[0]["status"] == OrderStatus.CANCELED
 
 
 def test_invalid_quantity_shows_the_field_error(server: ServerProcess, open_page: OpenPage) -> None:
@@ -482,7 +484,7 @@ def test_reconnects_after_server_restart(
     server = ServerProcess(tmp_path / "data", tmp_path / "server.log")
     server.start()
     try:
-        order = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 2, "limitPrice": 151}
+        order = limit_order(Side.BUY, 2, 151)
         order_id = server.call("POST", "/api/v1/broker/orders", order)["orderId"]
         page, _ = open_page(server, allow=OFFLINE_NOISE)
         page.wait_for_function("id => window.__app.orders.includes(id)", arg=order_id)
@@ -727,11 +729,7 @@ def test_phone_blotter_is_usable_and_toasts_keep_off_the_ticket(
     expect(page.locator(row)).to_have_count(0)
     expect(page.locator("#toasts .toast").last).to_contain_text("AAPL")
     _no_intersection(page, "#toasts", "#ticket")  # scrolled down to the blotter now
-    server.call(
-        "POST",
-        "/api/v1/broker/orders",
-        {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": 150},
-    )
+    server.call("POST", "/api/v1/broker/orders", limit_order(Side.BUY, 1, 150))
     page.locator("#tab-orders").click()
     order_row = "#orders-table tbody tr:not(.empty)"
     expect(page.locator(order_row)).to_have_count(1)

@@ -16,9 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from tests.brokerkit import scripted
+from tests.brokerkit import limit_order, scripted
 from tests.wsclient import WS, Frame, recv, request, send, subscribe
 from trading.app import create_app
+from trading.broker.enums import Side
 from trading.clock import ManualClock
 from trading.keys import HUB
 from trading.settings import Settings, SettingsError
@@ -45,7 +46,7 @@ async def test_orders_snapshot_larger_than_the_queue_arrives_whole_after_the_rep
 
     async def place(i: int) -> None:
         async with sem:
-            body = {"symbol": "AAPL", "type": 1, "side": 1, "qty": 1, "limitPrice": 100 + i / 100}
+            body = limit_order(Side.BUY, 1, 100 + i / 100)
             resp = await client.post("/api/v1/broker/orders", json=body)
             assert resp.status == 200, await resp.text()
 
