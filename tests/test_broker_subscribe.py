@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.brokerkit import Client, broker_settings, call, place
+from tests.brokerkit import Client, broker_settings, call, limit_order, market_order, place
 from tests.wsclient import WS, drain, request
-from trading.broker.enums import OrderType, Side
+from trading.broker.enums import OrderStatus, Side
 from trading.broker.errors import StorageError
 from trading.clock import ManualClock
 from trading.keys import BROKER, HUB
@@ -43,8 +43,7 @@ async def test_a_subscribe_while_the_state_cannot_be_read_is_refused_then_served
 
     monkeypatch.setattr(store, "commit", refuse)
     monkeypatch.setattr(store, "load", refuse)
-    body = {"symbol": "AAPL", "type": OrderType.MARKET, "side": Side.BUY, "qty": 3}
-    status, _ = await call(trading_client, "POST", "/orders", body)
+    status, _ = await call(trading_client, "POST", "/orders", market_order(Side.BUY, 3))
     assert status == 503
     async with trading_client.ws_connect(WS) as ws:
         reply, early = await request(ws, "orders.subscribe", {"accountId": "A"})
@@ -61,8 +60,7 @@ async def test_a_subscribe_while_the_state_cannot_be_read_is_refused_then_served
         reply, early = await request(ws, "orders.subscribe", {"accountId": "A"})
         assert (early, reply["payload"]["status"]) == ([], "ok")
         assert await drain(ws) == [], "the refused order was never stored: nothing working"
-        assert await place(trading_client, type=OrderType.LIMIT, side=Side.BUY, qty=1,
-                           limitPrice=100.0) == "ORDER-1"  # fmt: skip
+        assert await place(trading_client, limit_order(Side.BUY, 1, 100.0)) == "ORDER-1"
         (update,) = await drain(ws)
         assert update["payload"]["payload"]["id"] == "ORDER-1"
 
@@ -82,8 +80,8 @@ async def test_a_socket_closed_while_its_subscribe_waits_leaves_no_topic(
         await commit(*args, **kwargs)
 
     monkeypatch.setattr(store, "commit", slow_commit)
-    body = {"symbol": "AAPL", "type": OrderType.MARKET, "side": Side.BUY, "qty": 3}
-    placing = asyncio.create_task(call(trading_client, "POST", "/orders", body))
+    order = market_order(Side.BUY, 3)
+    placing = asyncio.create_task(call(trading_client, "POST", "/orders", order))
     await asyncio.sleep(0.05)  # the fill waits inside its commit, holding the broker's lock
     hub = trading_client.app[HUB]
     ws = await trading_client.ws_connect(WS)
@@ -115,7 +113,7 @@ async def test_the_publisher_routes_each_event_kind(trading_client: Client) -> N
             reply, _ = await request(ws, f"{route}.subscribe", {"accountId": "A"})
             assert reply["payload"]["status"] == "ok"
         await drain(ws)  # the snapshots (equity's one item)
-        await place(trading_client, type=OrderType.MARKET, side=Side.BUY, qty=2)
+        await place(trading_client, market_order(Side.BUY, 2))
         frames = await drain(ws)
     kinds = [f["type"] for f in frames]
     assert kinds == ["orders.update", "executions.update", "positions.update", "orders.update",
@@ -123,5 +121,5 @@ async def test_the_publisher_routes_each_event_kind(trading_client: Client) -> N
     by_kind = {f["type"]: f["payload"]["payload"] for f in frames}
     assert by_kind["executions.update"]["qty"] == 2.0
     assert by_kind["positions.update"]["qty"] == 2.0
-    assert by_kind["orders.update"]["status"] == 2  # the last one: filled
+    assert by_kind["orders.update"]["status"] == OrderStatus.FILLED  # the last one
     assert set(by_kind["equity.update"]) == {"equity", "balance", "unrealizedPL", "realizedPL"}

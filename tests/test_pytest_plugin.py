@@ -27,7 +27,10 @@ from trading.testing import (
     WS_PATH,
     ManualClock,
     MarketConfig,
+    OrderStatus,
+    OrderType,
     ScriptedMarket,
+    Side,
     TradingClient,
     advance,
     next_update,
@@ -257,8 +260,10 @@ async def test_next_update_keeps_what_it_skips(trading_client: TradingClient) ->
         orders = await subscribe(ws, "orders", {"accountId": "A"})
         assert orders == 'orders:{"accountId":"A"}'
         await subscribe(ws, "executions", {"accountId": "A"})
-        order_id = await place(trading_client, type=2, side=1, qty=3)
-        filled = await next_update(ws, "orders", lambda o: o["status"] == 2, topic=orders)
+        order_id = await place(trading_client, type=OrderType.MARKET, side=Side.BUY, qty=3)
+        filled = await next_update(
+            ws, "orders", lambda o: o["status"] == OrderStatus.FILLED, topic=orders
+        )
         assert (filled["id"], filled["filledQty"]) == (order_id, 3.0)
         execution = await next_update(ws, "executions")
         assert (execution["price"], execution["qty"]) == (250.0, 3.0)
@@ -267,13 +272,17 @@ async def test_next_update_keeps_what_it_skips(trading_client: TradingClient) ->
 async def test_advance_fills_a_crossed_limit_order_at_once(trading_client: TradingClient) -> None:
     async with trading_client.ws_connect(WS_PATH) as ws:
         await subscribe(ws, "orders", {"accountId": "A"})
-        order_id = await place(trading_client, type=1, side=1, qty=1, limitPrice=249.0)
+        order_id = await place(
+            trading_client, type=OrderType.LIMIT, side=Side.BUY, qty=1, limitPrice=249.0
+        )
         working = await next_update(ws, "orders", lambda o: o["id"] == order_id)
-        assert working["status"] == 6
+        assert working["status"] == OrderStatus.WORKING
         scripted_market(trading_client.app).set_price("AAPL", 248.0)
         started = time.monotonic()
         await advance(trading_client.app)
-        filled = await next_update(ws, "orders", lambda o: o["status"] == 2, timeout=0.5)
+        filled = await next_update(
+            ws, "orders", lambda o: o["status"] == OrderStatus.FILLED, timeout=0.5
+        )
         assert filled["id"] == order_id
         assert time.monotonic() - started < 0.5, "no wait for the next real second"
 
@@ -283,11 +292,11 @@ async def test_next_update_times_out_naming_what_it_waited_for(
 ) -> None:
     async with trading_client.ws_connect(WS_PATH) as ws:
         await subscribe(ws, "orders", {"accountId": "A"})
-        await place(trading_client, type=1, side=1, qty=1, limitPrice=200.0)
+        await place(trading_client, type=OrderType.LIMIT, side=Side.BUY, qty=1, limitPrice=200.0)
         with pytest.raises(TimeoutError, match=r"no positions\.update within 0\.2 s"):
             await next_update(ws, "positions", timeout=0.2)
         # what arrived meanwhile is still there
-        assert (await next_update(ws, "orders", timeout=0.2))["status"] == 6
+        assert (await next_update(ws, "orders", timeout=0.2))["status"] == OrderStatus.WORKING
 
 
 async def test_a_refused_subscription_raises(trading_client: TradingClient) -> None:

@@ -30,6 +30,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from trading.app import create_app
+from trading.broker.enums import OrderStatus, OrderType, Side, StopType
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.config import MarketConfig
@@ -47,8 +48,12 @@ __all__ = [
     "Frame",
     "ManualClock",
     "MarketConfig",
+    "OrderStatus",
+    "OrderType",
     "ScriptedMarket",
     "Settings",
+    "Side",
+    "StopType",
     "TradingClient",
     "advance",
     "create_app",
