@@ -38,11 +38,3 @@ class BracketRequest:
     stop_loss: Decimal | None = None
     guaranteed_stop: Decimal | None = None
     trailing_stop_pips: Decimal | None = None
-
-    @property
-    def empty(self) -> bool:
-        return all(
-            v is None
-            for v in (self.take_profit, self.stop_loss, self.guaranteed_stop,
-                      self.trailing_stop_pips)
-        )  # fmt: skip

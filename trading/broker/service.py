@@ -73,7 +73,7 @@ class BrokerService:
         tick_interval_s: float,
         equity_interval_s: float,
     ) -> None:
-        self.engine = Engine(
+        self._engine = Engine(
             market.catalog,
             market.touch,
             initial_balance=initial_balance,
@@ -100,7 +100,7 @@ class BrokerService:
 
     @property
     def catalog(self) -> SymbolCatalog:
-        return self.engine.catalog
+        return self._engine.catalog
 
     def listen(self, listener: Listener) -> None:
         """Receive every committed event from now on (the hub's publisher registers here)."""
@@ -117,12 +117,12 @@ class BrokerService:
         :class:`StorageError` when the committed state cannot be read now."""
         async with self._lock:
             await self._ensure_committed_state()
-            start(CommittedState(self.engine, self.clock.now()))
+            start(CommittedState(self._engine, self.clock.now()))
 
     async def load(self) -> None:
         """Open the database and restore the engine from it (no fill loop)."""
         snap = await self.store.open(self._initial_balance)
-        self.engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+        self._engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
 
     async def start(self) -> None:
         await self.load()
@@ -130,7 +130,7 @@ class BrokerService:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="broker-fills")
         log.info(
             "broker state loaded from %s: %d orders, %d positions",
-            self.store.path, len(self.engine.orders), len(self.engine.positions),
+            self.store.path, len(self._engine.orders), len(self._engine.positions),
         )  # fmt: skip
 
     async def storage_problem(self) -> str | None:
@@ -162,7 +162,7 @@ class BrokerService:
     async def _read(self, fn: Callable[[Engine], T]) -> T:
         async with self._lock:
             await self._ensure_committed_state()
-            return fn(self.engine)
+            return fn(self._engine)
 
     async def orders(self) -> list[Order]:
         return await self._read(lambda e: list(e.orders.values()))
@@ -188,13 +188,13 @@ class BrokerService:
     async def _mutate(self, fn: Callable[[Engine, float], tuple[T, Changes]]) -> T:
         async with self._lock:
             await self._ensure_committed_state()
-            result, changes = fn(self.engine, self.clock.now())
+            result, changes = fn(self._engine, self.clock.now())
             await self._commit(changes)
         return result
 
     async def _reload(self) -> None:
         snap = await self.store.load()
-        self.engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+        self._engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
 
     async def _ensure_committed_state(self) -> None:
         """After a failed commit whose reload failed too: reload now, or refuse (503)."""
@@ -212,7 +212,7 @@ class BrokerService:
     async def _commit(self, changes: Changes) -> None:
         if not changes:
             return
-        engine = self.engine
+        engine = self._engine
         started = time.perf_counter()
         try:
             await self.store.commit(changes, engine.account, engine.positions, engine.leverage)
@@ -267,13 +267,13 @@ class BrokerService:
         async with self._lock:
             await self._ensure_committed_state()
             now = self.clock.now()
-            await self._commit(self.engine.evaluate(now))
+            await self._commit(self._engine.evaluate(now))
             self.last_evaluation = time.monotonic()
-            if not self.engine.positions:
+            if not self._engine.positions:
                 return
             if time.monotonic() - self._last_equity_push < self._equity_interval:
                 return
-            equity = self.engine.equity(now)
+            equity = self._engine.equity(now)
             if equity != self._last_equity:
                 self._last_equity = equity
                 self._last_equity_push = time.monotonic()
