@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -45,6 +46,19 @@ class WireModel(BaseModel):
             if field is not None and not _admits_bool(field.annotation):
                 raise PydanticCustomError("bool_type", "Input should not be a boolean")
         return value
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def added(description: str, **constraints: Any) -> Any:
+    """A field this backend adds to a reference shape: optional in the schema, and left out of
+    the JSON when it has no value, so a response about something the reference knows (an order
+    placed without the new features) stays byte-for-byte what the reference sends.
+
+    Use as ``parentId: str | None = added("...")``."""
+    return Field(default=None, exclude_if=_is_none, description=description, **constraints)
 
 
 def inline_enum(enum: type[StrEnum]) -> WithJsonSchema:
