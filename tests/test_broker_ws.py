@@ -28,7 +28,7 @@ from tests.brokerkit import (
 )
 from tests.wsclient import WS, Frame, drain, recv, request, updates
 from trading.app import create_app
-from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.clock import ManualClock
 from trading.keys import BROKER
 from trading.settings import Settings
@@ -146,11 +146,24 @@ async def test_bracket_events_follow_the_fill(
     async with c.ws_connect(WS) as ws:
         await sub_all(ws)
         await place(c, market_order(Side.BUY, 10, takeProfit=260.0, stopLoss=240.0))
-        frames = await updates(ws, 7)
+        frames = await updates(ws, 9)
+        # broker.md §14: the children exist (INACTIVE, linked to the entry) right after the
+        # entry's own update, and become the position's once it has filled
         assert kinds(frames) == [
-            "orders", "executions", "positions", "orders", "equity", "orders", "orders"
+            "orders", "orders", "orders", "executions", "positions", "orders", "equity",
+            "orders", "orders",
         ]  # fmt: skip
-        tp, sl = inner(frames[5]), inner(frames[6])
+        pushed = [inner(f) for f in frames if f["type"] == "orders.update"]
+        links = [(o["id"], o["status"], o.get("parentType"), o.get("parentId")) for o in pushed]
+        assert links == [
+            ("ORDER-1", OrderStatus.WORKING, None, None),
+            ("ORDER-2", OrderStatus.INACTIVE, ParentType.ORDER, "ORDER-1"),
+            ("ORDER-3", OrderStatus.INACTIVE, ParentType.ORDER, "ORDER-1"),
+            ("ORDER-1", OrderStatus.FILLED, None, None),
+            ("ORDER-2", OrderStatus.WORKING, ParentType.POSITION, "AAPL"),
+            ("ORDER-3", OrderStatus.WORKING, ParentType.POSITION, "AAPL"),
+        ]
+        tp, sl = inner(frames[7]), inner(frames[8])
         assert (tp["id"], tp["type"], tp["side"], tp["qty"], tp["limitPrice"], tp["status"]) == (
             "ORDER-2", OrderType.LIMIT, Side.SELL, 10.0, 260.0, OrderStatus.WORKING
         )  # fmt: skip

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from trading.broker.changes import Changes
-from trading.broker.enums import OrderStatus, Side
+from trading.broker.enums import OrderStatus, ParentType, Side
 from trading.broker.errors import BrokerError
 from trading.broker.margin import buying_power_problem, equity_of
 from trading.broker.matching import PriceFeed, Prices, TouchFn
@@ -72,9 +72,16 @@ class Book:
     def working_orders(self) -> Iterator[Order]:
         return (o for o in self.orders.values() if o.working)
 
+    def open_orders(self) -> Iterator[Order]:
+        """WORKING orders and INACTIVE brackets: what a client must know is still live."""
+        return (o for o in self.orders.values() if o.open)
+
     def children(self, symbol: str) -> list[Order]:
         """The working brackets of the position in ``symbol``."""
-        return [o for o in self.orders.values() if o.working and o.parent == symbol]
+        return [
+            o for o in self.orders.values()
+            if o.working and o.protects(ParentType.POSITION, symbol)
+        ]  # fmt: skip
 
     def fills_of(self, symbol: str) -> list[Fill]:
         return [f for f in self.fills if f.symbol == symbol]

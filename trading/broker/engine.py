@@ -23,10 +23,11 @@ import math
 from decimal import Decimal
 
 from trading.broker import brackets as bracket_rules
+from trading.broker import children
 from trading.broker import fills as fill_path
 from trading.broker.book import Book
 from trading.broker.changes import Changes
-from trading.broker.enums import OrderStatus, OrderType
+from trading.broker.enums import OrderStatus, OrderType, ParentType
 from trading.broker.errors import BrokerError, RuleViolations, UnknownPosition
 from trading.broker.margin import leverage_problem
 from trading.broker.matching import Prices
@@ -49,6 +50,8 @@ class Engine(Book):
         changes = Changes()
         order = self.new_order(order_spec, now, changes)
         changes.order(order)
+        if order.has_brackets:
+            children.follow_entry(self, order, entry, now, changes)
         fill_path.try_fill(self, order, prices, int(now * 1000), changes, now)
         return order, changes
 
@@ -79,6 +82,11 @@ class Engine(Book):
         order = self.orders.get(order_id)
         if order is None:
             raise BrokerError(f"Order {order_id} not found")
+        if order.status is OrderStatus.INACTIVE and order.parent_type is ParentType.ORDER:
+            raise BrokerError(
+                f"Cannot {verb} order {order_id}: it is a bracket of order {order.parent}, which "
+                f"has not filled; {verb} the brackets of {order.parent} instead"
+            )
         if not order.working:
             raise BrokerError(f"Cannot {verb} order {order_id} with status {order.status.value}")
         return order
@@ -110,13 +118,22 @@ class Engine(Book):
         order.since = math.floor(now)
         changes = Changes()
         changes.order(order)
+        if order.parent is None:
+            children.follow_entry(self, order, entry, now, changes)
         fill_path.try_fill(self, order, prices, int(now * 1000), changes, now)
         return changes
 
     def cancel(self, order_id: str, now: float) -> Changes:
-        order = self._working(order_id, "cancel")
+        """Cancel a working order (and the INACTIVE children of an entry), or one INACTIVE
+        child (its bracket is dropped from the entry)."""
+        order = self.orders.get(order_id)
         changes = Changes()
+        if order is not None and order.status is OrderStatus.INACTIVE and order.parent:
+            children.cancel_inactive(self, order, now, changes)
+            return changes
+        order = self._working(order_id, "cancel")
         self.set_status(order, OrderStatus.CANCELED, now, changes)
+        children.cancel_of_entry(self, order, now, changes)
         return changes
 
     # -- positions ----------------------------------------------------------------------------
@@ -157,7 +174,9 @@ class Engine(Book):
         changes = Changes()
         for child in self.children(position.symbol):
             self.set_status(child, OrderStatus.CANCELED, now, changes)
-        fill_path.create_children(self, position, brackets, prices, now, changes)
+        children.protect(self, position, brackets, prices, now, changes)
+        # TradingView's library expects the position right after editPositionBrackets
+        changes.position(position)
         return changes
 
     # -- leverage -----------------------------------------------------------------------------
@@ -187,7 +206,7 @@ class Engine(Book):
 
     def reset(self, now: float) -> Changes:
         changes = Changes(reset=True)
-        for order in list(self.working_orders()):
+        for order in list(self.open_orders()):
             self.set_status(order, OrderStatus.CANCELED, now, changes)
         for position in list(self.positions.values()):
             position.close()

@@ -1,9 +1,10 @@
-"""The broker's vocabulary: sides, order types, statuses and stop kinds.
+"""The broker's vocabulary: sides, order types, statuses, stop kinds and parent kinds.
 
 Their values are TradingView's integers (broker-api.d.ts ``Side``, ``OrderType``,
-``OrderStatus``, ``StopType``), so the wire models use these very enums and nothing has to be
-translated at the edge. This module imports nothing: the domain (``trading.broker``) and the
-wire models (``trading.models``) both depend on it, neither on the other.
+``OrderStatus``, ``StopType``, ``ParentType``), so the wire models use these very enums and
+nothing has to be translated at the edge. This module imports nothing: the domain
+(``trading.broker``) and the wire models (``trading.models``) both depend on it, neither on
+the other.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ class StopType(IntEnum):
     STOP_LOSS = 0
     TRAILING_STOP = 1
     GUARANTEED_STOP = 2
+
+
+class ParentType(IntEnum):
+    """What a bracket order protects (TradingView ``ParentType``): an entry order that has not
+    filled yet, or the position it opened. TradingView's ``TRADE = 3`` is not used: positions
+    here are net, not per trade."""
+
+    ORDER = 1
+    POSITION = 2
 
 
 LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})

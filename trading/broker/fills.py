@@ -10,14 +10,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from trading.broker import brackets
+from trading.broker import brackets, children
 from trading.broker.book import Book
 from trading.broker.brackets import AfterFill
 from trading.broker.changes import Changes
 from trading.broker.enums import OrderStatus
 from trading.broker.matching import Prices, match
 from trading.broker.money import round2
-from trading.broker.requests import BracketRequest
 from trading.broker.state import Fill, Order, Position
 
 MAX_CATCH_UP_S = 3600
@@ -38,10 +37,11 @@ def evaluate(book: Book, now: float) -> Changes:
         scale = book.market.spec(symbol).pricescale
         first = max(evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
         candidates: list[Order] = []
-        known = -1  # the candidates are rebuilt only when a fill created orders (brackets)
+        # the candidates are rebuilt only when a fill may have made orders WORKING (brackets)
+        known = -1
         for second in range(first, now_s + 1):
-            if len(book.orders) != known:
-                known = len(book.orders)
+            if len(changes.fills) != known:
+                known = len(changes.fills)
                 candidates = [o for o in book.orders.values()
                               if o.symbol == symbol and o.working]  # fmt: skip
             prices = book.prices(symbol, second)
@@ -82,6 +82,7 @@ def execute(
         order.symbol, order.side, order.qty, price, now
     ):
         book.set_status(order, OrderStatus.REJECTED, now, changes)
+        children.cancel_of_entry(book, order, now, changes)
         return
     realized = position.apply(order.side, order.qty, price)
     commission = round2(order.qty * price * book.commission_rate)
@@ -110,39 +111,19 @@ def execute(
 def _follow_position(
     book: Book, order: Order, position: Position, before: Decimal, now: float, changes: Changes
 ) -> None:
-    """Bracket consequences of a fill (§3): OCO, resize, replace, cancel on flip."""
+    """Bracket consequences of a fill (§3, §14): OCO, resize, replace, cancel on flip; then the
+    filled order's own INACTIVE children become the position's or are canceled."""
     after = position.q
-    children = [c for c in book.children(order.symbol) if c is not order]
     outcome = brackets.after_fill(before, after, order)
-    if outcome is AfterFill.KEEP:
-        for child in children:
-            if child.qty != abs(after):
-                child.qty = abs(after)
-                child.update_time = int(now * 1000)
-                changes.order(child)
-        return
-    for child in children:
-        book.set_status(child, OrderStatus.CANCELED, now, changes)
+    for child in book.children(order.symbol):
+        if outcome is not AfterFill.KEEP:
+            book.set_status(child, OrderStatus.CANCELED, now, changes)
+        elif child.qty != abs(after):
+            child.qty = abs(after)
+            child.update_time = int(now * 1000)
+            changes.order(child)
     if outcome is AfterFill.REPLACE:
         prices = book.prices(order.symbol, math.floor(now))
-        create_children(book, position, brackets.brackets_of(order), prices, now, changes)
-
-
-def create_children(
-    book: Book,
-    position: Position,
-    request: BracketRequest,
-    prices: Prices,
-    now: float,
-    changes: Changes,
-) -> None:
-    """Number and record the bracket orders ``request`` asks for on ``position``."""
-    scale = book.market.spec(position.symbol).pricescale
-    side, qty = brackets.protecting_side(position.q), abs(position.q)
-    for plan in brackets.plan_children(position.q, request, prices, scale):
-        spec = plan.spec(position.symbol, side, qty)
-        child = book.new_order(spec, now, changes, parent=position.symbol, role=plan.role)
-        child.stop_type = plan.stop_type
-        if child.trailing:
-            brackets.trail(child, prices, scale)
-        changes.order(child)
+        children.activate(book, order, position, prices, now, changes)
+    else:
+        children.cancel_of_entry(book, order, now, changes)

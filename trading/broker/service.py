@@ -47,8 +47,9 @@ class CommittedState:
         self._engine = engine
         self._now = now
 
-    def working_orders(self) -> list[Order]:
-        return list(self._engine.working_orders())
+    def open_orders(self) -> list[Order]:
+        """WORKING orders and INACTIVE brackets (the orders route's snapshot)."""
+        return list(self._engine.open_orders())
 
     def positions(self) -> list[Position]:
         return list(self._engine.positions.values())

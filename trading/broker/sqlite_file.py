@@ -60,6 +60,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE positions (symbol TEXT PRIMARY KEY, q TEXT NOT NULL, avg TEXT NOT NULL);
     CREATE TABLE leverage (symbol TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # bracket parent links (issue 13, broker.md §14): what a child protects, 1 its entry order
+    # (the child INACTIVE until the entry fills), 2 the position; children stored before this
+    # were the position's (``parent`` held its symbol)
+    """
+    ALTER TABLE orders ADD COLUMN parent_type INTEGER;
+    UPDATE orders SET parent_type = 2 WHERE parent IS NOT NULL;
+    """,
 )
 
 

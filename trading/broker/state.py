@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.broker.money import ZERO, round2
 
 
@@ -42,7 +42,10 @@ class Order:
     avg_price: Decimal | None = None
     update_time: int = 0
     parent: str | None = None
-    """Symbol of the position this order protects (bracket children only)."""
+    """Bracket children only: the id of what the order protects, its entry order's id while
+    that has not filled (``parent_type`` ORDER, the child INACTIVE), then the position's
+    (its symbol, ``parent_type`` POSITION)."""
+    parent_type: ParentType | None = None
     role: BracketRole | None = None
     triggered: bool = False
     """A STOP_LIMIT whose stop was reached (it now acts as a LIMIT)."""
@@ -53,6 +56,14 @@ class Order:
     @property
     def working(self) -> bool:
         return self.status is OrderStatus.WORKING
+
+    @property
+    def open(self) -> bool:
+        """WORKING, or an INACTIVE bracket waiting for its entry: not final yet."""
+        return self.status in (OrderStatus.WORKING, OrderStatus.INACTIVE)
+
+    def protects(self, parent_type: ParentType, parent: str) -> bool:
+        return self.parent_type is parent_type and self.parent == parent
 
     @property
     def guaranteed(self) -> bool:

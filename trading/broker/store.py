@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from trading.broker import sqlite_file
 from trading.broker.changes import Changes
-from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.broker.errors import StorageError
 from trading.broker.state import Account, BracketRole, Fill, Order, Position
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 _ORDER_COLUMNS = (
     "id, seq, symbol, type, side, qty, status, limit_price, stop_price, take_profit, stop_loss, "
     "guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price, update_time, parent, "
-    "role, triggered"
+    "role, triggered, parent_type"
 )
 
 
@@ -49,7 +49,7 @@ def _order_row(o: Order) -> tuple[object, ...]:
         _text(o.guaranteed_stop), _text(o.trailing_stop_pips),
         None if o.stop_type is None else int(o.stop_type), str(o.filled_qty),
         _text(o.avg_price), o.update_time, o.parent, None if o.role is None else o.role.value,
-        int(o.triggered),
+        int(o.triggered), None if o.parent_type is None else int(o.parent_type),
     )  # fmt: skip
 
 
@@ -75,6 +75,7 @@ def _order(row: sqlite3.Row) -> Order:
         parent=row["parent"],
         role=None if row["role"] is None else BracketRole(row["role"]),
         triggered=bool(row["triggered"]),
+        parent_type=None if row["parent_type"] is None else ParentType(row["parent_type"]),
     )
 
 
@@ -188,7 +189,7 @@ class Store:
                 # a plain INSERT: an id that is already stored fails the whole transaction
                 # instead of overwriting an acknowledged order
                 db.executemany(
-                    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 21)})",
                     created,
                 )
             for row in updated:

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from trading.broker.enums import OrderStatus, OrderType, Side, StopType
-from trading.models.base import WireModel
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
+from trading.models.base import WireModel, added
 
 
 class PlacedOrder(WireModel):
@@ -27,6 +27,15 @@ class PlacedOrder(WireModel):
     filledQty: float | None = None
     avgPrice: float | None = None
     updateTime: int | None = Field(default=None, description="Epoch milliseconds")
+    parentId: str | None = added(
+        "Bracket orders only: the id of what it protects, its entry order's id (parentType 1) "
+        "while that has not filled, then the position's (parentType 2). TradingView "
+        "BracketOrderBase.parentId"
+    )
+    parentType: ParentType | None = added(
+        "Bracket orders only: 1 the entry order (the bracket is INACTIVE until it fills), "
+        "2 the position. TradingView ParentType (Trade = 3 is not used)"
+    )
 
 
 class Position(WireModel):

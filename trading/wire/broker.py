@@ -75,6 +75,8 @@ def placed_order(o: Order) -> PlacedOrder:
         filledQty=float(o.filled_qty),
         avgPrice=_f(o.avg_price),
         updateTime=o.update_time,
+        parentId=o.parent,
+        parentType=o.parent_type,
     )
 
 

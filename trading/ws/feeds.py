@@ -79,7 +79,7 @@ class QuotesFeed:
 def _snapshot(route: str, state: CommittedState) -> list[Item]:
     """What a broker route's subscriber gets first: the current state it then follows."""
     if route == ORDERS:
-        return [wire.placed_order(o).model_dump(mode="json") for o in state.working_orders()]
+        return [wire.placed_order(o).model_dump(mode="json") for o in state.open_orders()]
     if route == POSITIONS:
         return [wire.position(p).model_dump(mode="json") for p in state.positions()]
     if route == EQUITY:
