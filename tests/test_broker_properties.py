@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import NamedTuple
@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trading.broker.engine import Engine
-from trading.broker.enums import OrderStatus, OrderType, Side
-from trading.broker.errors import BrokerError
-from trading.broker.requests import OrderRequest
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side
+from trading.broker.errors import BrokerError, RuleViolations
+from trading.broker.requests import BracketRequest, OrderRequest
 from trading.market.source import Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.testing import TEST_NOW
@@ -328,3 +328,120 @@ def test_buying_power_refuses_exactly_what_exceeds_available(
         else:
             engine.place(request, TEST_NOW)
             assert len(engine.fills) == before + 1
+
+
+# -- bracket parent links (broker.md §14) ----------------------------------------------------
+
+
+class Act(NamedTuple):
+    """One random step: place (market or resting limit, with brackets), modify or cancel an
+    order, edit a position's brackets, or move the market and evaluate."""
+
+    kind: str
+    symbol: str
+    side: Side
+    qty: int
+    offset: int
+    """Ticks: a limit's distance under (buy) / over (sell) the market, or the price move."""
+    tp: int | None
+    """Take profit distance from the entry price in ticks (None: no take profit)."""
+    sl: int | None
+    pick: int
+    """Which order (modulo the count) a modify or cancel addresses."""
+
+
+act_strategy = st.builds(
+    Act,
+    kind=st.sampled_from(["market", "limit", "modify", "cancel", "edit", "move", "move"]),
+    symbol=st.sampled_from(SYMBOLS),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    qty=st.integers(1, 20),
+    offset=st.integers(-300, 300),
+    tp=st.none() | st.integers(1, 400),
+    sl=st.none() | st.integers(1, 400),
+    pick=st.integers(0, 50),
+)
+
+
+def check_links(engine: Engine) -> None:
+    """Every WORKING child protects an open position (its symbol, parentType 2), on the
+    opposite side, sized to it, at most one take profit and one stop each; every INACTIVE
+    order is a child of a WORKING entry (parentType 1) on the entry's opposite side and
+    quantity, so no child of a final entry is left INACTIVE."""
+    orders = engine.orders
+    roles: dict[tuple[ParentType, str], list[object]] = {}
+    for o in orders.values():
+        if o.parent is None:
+            assert o.parent_type is None
+            assert o.status is not OrderStatus.INACTIVE
+            continue
+        assert o.role is not None
+        if o.status is OrderStatus.WORKING:
+            assert (o.parent_type, o.parent) == (ParentType.POSITION, o.symbol)
+            pos = engine.positions.get(o.symbol)
+            assert pos is not None, f"{o.id} protects no open position"
+            assert o.qty == abs(pos.q)
+            assert o.side is (Side.SELL if pos.q > 0 else Side.BUY)
+        elif o.status is OrderStatus.INACTIVE:
+            assert o.parent_type is ParentType.ORDER
+            entry = orders[o.parent]
+            assert entry.status is OrderStatus.WORKING, f"{o.id} waits for a final {entry.id}"
+            assert (o.symbol, o.side, o.qty) == (entry.symbol, entry.side.opposite, entry.qty)
+        else:
+            continue
+        roles.setdefault((o.parent_type, o.parent), []).append(o.role)
+    for found in roles.values():
+        assert len(found) == len(set(found)), "one take profit and one stop at most"
+
+
+@PROPERTY
+@given(st.lists(act_strategy, min_size=1, max_size=30))
+def test_bracket_links_hold_after_any_sequence(acts: list[Act]) -> None:
+    tape = Tape()
+    engine = make_engine(tape)
+    now = TEST_NOW
+    lps = dict.fromkeys(SYMBOLS, 10_000)
+    for act in acts:
+        now += 1
+        second = math.floor(now)
+        lp = lps[act.symbol]
+        buy = act.side is Side.BUY
+        entry = lp - abs(act.offset) if buy else lp + abs(act.offset)
+        sign = 1 if buy else -1
+        tp = None if act.tp is None else cents(entry + sign * act.tp)
+        sl = None if act.sl is None else cents(entry - sign * act.sl)
+        request = OrderRequest(
+            symbol=act.symbol, side=act.side, qty=Decimal(act.qty),
+            type=OrderType.MARKET if act.kind == "market" else OrderType.LIMIT,
+            limit_price=None if act.kind == "market" else cents(entry),
+            take_profit=tp, stop_loss=sl,
+        )  # fmt: skip
+        ids = list(engine.orders)
+        try:
+            if act.kind == "move":
+                lps[act.symbol] = max(100, lp + act.offset)
+                tape.set(act.symbol, second, lps[act.symbol], 1)
+                engine.evaluate(now)
+            elif act.kind == "market" or (act.kind == "limit" and act.offset != 0):
+                tape.set(act.symbol, second, lp)
+                engine.place(request, now)
+            elif act.kind == "modify" and ids:
+                target = engine.orders[ids[act.pick % len(ids)]]
+                if target.parent is None and target.limit_price is not None:
+                    # new brackets and quantity for a resting entry, around its own price
+                    e = int(target.limit_price * 100)
+                    s = 1 if target.side is Side.BUY else -1
+                    request = replace(
+                        request, symbol=target.symbol, side=target.side,
+                        limit_price=target.limit_price,
+                        take_profit=None if act.tp is None else cents(e + s * act.tp),
+                        stop_loss=None if act.sl is None else cents(e - s * act.sl),
+                    )  # fmt: skip
+                engine.modify(target.id, request, now)  # anything else: refused or a child
+            elif act.kind == "cancel" and ids:
+                engine.cancel(ids[act.pick % len(ids)], now)
+            elif act.kind == "edit":
+                engine.edit_brackets(act.symbol, BracketRequest(tp, sl), now)
+        except (BrokerError, RuleViolations):
+            pass  # refused: it changed nothing, the links must hold all the same
+        check_links(engine)
