@@ -369,7 +369,7 @@ def check_links(engine: Engine) -> None:
     order is a child of a WORKING entry (parentType 1) on the entry's opposite side and
     quantity, so no child of a final entry is left INACTIVE."""
     orders = engine.orders
-    roles: dict[tuple[ParentType, str], list[object]] = {}
+    roles: dict[tuple[ParentType | None, str], list[object]] = {}
     for o in orders.values():
         if o.parent is None:
             assert o.parent_type is None

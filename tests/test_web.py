@@ -432,6 +432,51 @@ def test_far_limit_order_works_and_cancels(server: ServerProcess, open_page: Ope
     assert server.call("GET", "/api/v1/broker/orders")[0]["status"] == OrderStatus.CANCELED
 
 
+def test_brackets_are_shown_from_their_parent_links(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """broker.md §14: the page shows a position's TP/SL from the orders that name it as their
+    parent, not from orders that merely look like brackets; an entry's INACTIVE brackets are
+    listed under it and drawn once (by the entry)."""
+    server.reset_broker()
+    orders = "/api/v1/broker/orders"
+    # ORDER-1 looks like a take profit of the position to come (opposite side, same qty)
+    server.call("POST", orders, {"symbol": "AAPL", "type": 1, "side": -1, "qty": 5,
+                                 "limitPrice": 900.0})  # fmt: skip
+    server.call(
+        "POST",
+        orders,
+        {"symbol": "AAPL", "type": 2, "side": 1, "qty": 5, "takeProfit": 1000.0, "stopLoss": 10.0},
+    )  # 2, children 3, 4
+    server.call("POST", orders, {"symbol": "AAPL", "type": 1, "side": 1, "qty": 2,
+                                 "limitPrice": 150.0, "takeProfit": 170.0,
+                                 "stopLoss": 140.0})  # fmt: skip  # 5, inactive 6, 7
+    page, _ = open_page(server)
+    row = page.locator("#positions-table tbody tr[data-key='AAPL']")
+    expect(row.locator("td").nth(6)).to_have_text("1,000.00")
+    expect(row.locator("td").nth(7)).to_have_text("10.00")
+    expect(page.locator("[data-count=orders]")).to_have_text("6")  # 1, 3, 4, 5, 6, 7
+    page.locator("#tab-orders").click()
+    table = page.locator("#orders-table")
+    expect(table.locator("tr[data-key='ORDER-1'] td").nth(3)).to_have_text("Limit")
+    expect(table.locator("tr[data-key='ORDER-3'] td").nth(3)).to_have_text("Limit (TP)")
+    expect(table.locator("tr[data-key='ORDER-4'] td").nth(3)).to_have_text("Stop (SL)")
+    expect(table.locator("tr[data-key='ORDER-6'] td").nth(3)).to_have_text(
+        "Limit (TP of ORDER-5, inactive)"
+    )
+    expect(table.locator("tr[data-key='ORDER-7'] td").nth(3)).to_have_text(
+        "Stop (SL of ORDER-5, inactive)"
+    )
+    lines = page.evaluate("() => window.__app.priceLines")
+    at_170 = [(line["title"], line["kind"]) for line in lines if line["price"] == 170]
+    assert at_170 == [("TP ORDER-5", "takeProfit")]  # the entry's line, not the child's too
+    assert ("TP 5", "takeProfit") in [(line["title"], line["kind"]) for line in lines]
+    # canceling the resting entry takes its inactive brackets with it
+    table.get_by_role("button", name="Cancel ORDER-5").click()
+    expect(page.locator("[data-count=orders]")).to_have_text("3")
+    expect(table.locator("tr[data-key='ORDER-6']")).to_have_count(0)
+
+
 def test_invalid_quantity_shows_the_field_error(server: ServerProcess, open_page: OpenPage) -> None:
     server.reset_broker()
     page, _ = open_page(server, allow=HTTP_422_NOISE)

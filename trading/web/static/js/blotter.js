@@ -172,6 +172,8 @@ export class Blotter {
           label: "Type",
           value: (o) => {
             const role = broker.bracketRole(o);
+            const parent = broker.parentOrder(o);
+            if (parent) return `${TYPE_LABEL[o.type]} (${role} of ${parent.id}, inactive)`;
             return role ? `${TYPE_LABEL[o.type]} (${role})` : TYPE_LABEL[o.type];
           },
         },
@@ -334,6 +336,12 @@ export class Blotter {
   }
 
   #modify(order) {
+    // an inactive bracket is part of its resting order: that order's brackets are edited
+    const parent = this.#broker.parentOrder(order);
+    if (parent) {
+      this.#modify(parent);
+      return;
+    }
     const decimals = decimalsOf(order.symbol, () => {});
     const step = 10 ** -decimals;
     const role = this.#broker.bracketRole(order);

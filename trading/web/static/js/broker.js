@@ -1,16 +1,16 @@
 // The paper account as the page sees it, kept live over the WebSocket:
-// working orders, open positions, executions, equity, broker connection and the quotes
+// working orders (and the inactive brackets of resting ones), open positions, executions, equity, broker connection and the quotes
 // needed to value positions. Listeners are told after every change.
 
 import { api } from "./api.js";
-import { ORDER_STATUS, ORDER_TYPE } from "./format.js";
+import { ORDER_STATUS, ORDER_TYPE, PARENT_TYPE } from "./format.js";
 
 const MAX_EXECUTIONS = 500;
 
 const executionKey = (e) => `${e.symbol}|${e.time}|${e.side}|${e.qty}|${e.price}`;
 
 export class BrokerState {
-  orders = new Map(); // id → PlacedOrder, WORKING only
+  orders = new Map(); // id → PlacedOrder, WORKING, and INACTIVE brackets of resting orders
   positions = new Map(); // symbol → Position, open only
   executions = []; // newest first
   equity = null; // EquityData
@@ -87,31 +87,31 @@ export class BrokerState {
   }
 
   /**
-   * The working bracket orders of a position. The wire has no parent link, so they are
-   * recognised by shape (broker.md §3): same symbol, opposite side, the position's quantity;
-   * a LIMIT is the take-profit, a STOP with a stopType the stop-loss.
+   * The working bracket orders of a position: the orders that name it as their parent
+   * (parentType 2, parentId = the position id, broker.md §14); a LIMIT is the take profit,
+   * a STOP the stop loss.
    */
   bracketsOf(position) {
     const result = { takeProfit: null, stopLoss: null };
     for (const order of this.orders.values()) {
-      if (order.symbol !== position.symbol || order.side !== -position.side) continue;
-      if (order.qty !== position.qty) continue;
+      if (order.parentType !== PARENT_TYPE.POSITION || order.parentId !== position.id) continue;
+      if (order.status !== ORDER_STATUS.WORKING) continue;
       if (order.type === ORDER_TYPE.LIMIT && !result.takeProfit) result.takeProfit = order;
-      if (order.type === ORDER_TYPE.STOP && order.stopType !== null && !result.stopLoss) {
-        result.stopLoss = order;
-      }
+      if (order.type === ORDER_TYPE.STOP && !result.stopLoss) result.stopLoss = order;
     }
     return result;
   }
 
-  /** "TP" / "SL" when an order looks like a position's bracket child, else "". */
+  /** "TP" / "SL" for a bracket order (one that names a parent), else "". */
   bracketRole(order) {
-    const position = this.positions.get(order.symbol);
-    if (!position) return "";
-    const brackets = this.bracketsOf(position);
-    if (brackets.takeProfit?.id === order.id) return "TP";
-    if (brackets.stopLoss?.id === order.id) return "SL";
-    return "";
+    if (order.parentType === undefined || order.parentType === null) return "";
+    return order.type === ORDER_TYPE.LIMIT ? "TP" : "SL";
+  }
+
+  /** The resting order an INACTIVE bracket waits for, or null. */
+  parentOrder(order) {
+    if (order.parentType !== PARENT_TYPE.ORDER) return null;
+    return this.orders.get(order.parentId) ?? null;
   }
 
   #reset(map) {
@@ -120,7 +120,8 @@ export class BrokerState {
   }
 
   #onOrder(order) {
-    if (order.status === ORDER_STATUS.WORKING) this.orders.set(order.id, order);
+    const live = order.status === ORDER_STATUS.WORKING || order.status === ORDER_STATUS.INACTIVE;
+    if (live) this.orders.set(order.id, order);
     else this.orders.delete(order.id);
     this.#updateQuoteSubscription();
     this.#notify();

@@ -6,6 +6,8 @@ export const ORDER_TYPE = Object.freeze({ LIMIT: 1, MARKET: 2, STOP: 3, STOP_LIM
 export const ORDER_STATUS = Object.freeze({
   CANCELED: 1, FILLED: 2, INACTIVE: 3, PLACING: 4, REJECTED: 5, WORKING: 6,
 });
+// what a bracket order protects (TradingView ParentType; Trade = 3 is not used here)
+export const PARENT_TYPE = Object.freeze({ ORDER: 1, POSITION: 2 });
 
 export const SIDE_LABEL = { 1: "Buy", "-1": "Sell" };
 export const TYPE_LABEL = { 1: "Limit", 2: "Market", 3: "Stop", 4: "Stop limit" };

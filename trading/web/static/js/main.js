@@ -172,6 +172,8 @@ function renderPriceLines() {
   const lines = [];
   for (const order of broker.orders.values()) {
     if (order.symbol !== info.name) continue;
+    // an inactive bracket is drawn by its resting order (its takeProfit / stopLoss lines)
+    if (broker.parentOrder(order)) continue;
     const role = broker.bracketRole(order);
     const qty = formatQty(order.qty);
     if (role === "TP") {
