@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from trading.app import create_app
-from trading.broker.enums import OrderStatus, OrderType, Side, StopType
+from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.config import MarketConfig
@@ -50,6 +50,7 @@ __all__ = [
     "MarketConfig",
     "OrderStatus",
     "OrderType",
+    "ParentType",
     "ScriptedMarket",
     "Settings",
     "Side",
