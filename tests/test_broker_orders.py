@@ -67,8 +67,10 @@ async def test_market_orders_fill_at_once_at_ask_and_bid(trading_client: Client)
         "filledQty": 10.0, "avgPrice": 250.1, "updateTime": NOW_MS,
     }  # fmt: skip
     assert await get(c, "/executions/AAPL") == [
-        {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": Side.BUY, "time": NOW_MS}
-    ]
+        {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": Side.BUY, "time": NOW_MS,
+         # issue 13: TradingView's optional execution fields; 2501.00 · 0.001 = 2.50
+         "id": "EXEC-1", "orderId": "ORDER-1", "commission": 2.5, "netAmount": -2503.5}
+    ]  # fmt: skip
     assert await get(c, "/positions") == [
         {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": Side.BUY, "avgPrice": 250.1}
     ]
@@ -98,8 +100,10 @@ async def test_buy_limit_fills_when_ask_reaches_the_limit_at_the_ask(
     assert (o["status"], o["filledQty"], o["avgPrice"]) == (OrderStatus.FILLED, 10.0, 248.6)
     assert o["updateTime"] == int(trading_clock.now() * 1000)
     assert await get(c, "/executions/AAPL") == [
-        {"symbol": "AAPL", "price": 248.6, "qty": 10.0, "side": Side.BUY, "time": (S0 + 2) * 1000}
-    ]
+        {"symbol": "AAPL", "price": 248.6, "qty": 10.0, "side": Side.BUY, "time": (S0 + 2) * 1000,
+         # issue 13: 2486.00 · 0.001 = 2.486 → 2.49; netAmount −2486.00 − 2.49
+         "id": "EXEC-1", "orderId": "ORDER-1", "commission": 2.49, "netAmount": -2488.49}
+    ]  # fmt: skip
 
 
 async def test_buy_limit_fills_exactly_at_the_limit(

@@ -121,7 +121,8 @@ async def test_market_fill_event_order(trading_client: Client) -> None:
             "ORDER-1", OrderStatus.WORKING, 0.0, None
         )  # fmt: skip
         assert execution == {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": Side.BUY,
-                             "time": NOW_MS}  # fmt: skip
+                             "time": NOW_MS, "id": "EXEC-1", "orderId": "ORDER-1",
+                             "commission": 2.5, "netAmount": -2503.5}  # fmt: skip
         assert position == {"id": "AAPL", "symbol": "AAPL", "qty": 10.0, "side": Side.BUY,
                             "avgPrice": 250.1}  # fmt: skip
         _, rest_orders = await call(c, "GET", "/orders")
@@ -176,7 +177,9 @@ async def test_bracket_events_follow_the_fill(
         frames = await updates(ws, 5)
         assert kinds(frames) == ["executions", "positions", "orders", "equity", "orders"]
         assert inner(frames[0]) == {"symbol": "AAPL", "price": 260.1, "qty": 10.0,
-                                    "side": Side.SELL, "time": (S0 + 1) * 1000}  # fmt: skip
+                                    "side": Side.SELL, "time": (S0 + 1) * 1000,
+                                    "id": "EXEC-2", "orderId": "ORDER-2", "commission": 2.6,
+                                    "netAmount": 2598.4}  # fmt: skip
         assert inner(frames[1]) == {"id": "AAPL", "symbol": "AAPL", "qty": 0.0, "side": Side.BUY,
                                     "avgPrice": 250.1}  # fmt: skip
         assert (inner(frames[2])["id"], inner(frames[2])["status"]) == (

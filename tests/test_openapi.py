@@ -45,6 +45,8 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
         {400, *DELETE_WRITE, 503},
     ),
     ("get", "/api/v1/broker/orders"): ("getOrders", [V1, "broker"], set()),
+    # orders history (issue 13): keyset pages of final orders
+    ("get", "/api/v1/broker/orders/history"): ("getOrdersHistory", [V1, "broker"], {422}),
     ("get", "/api/v1/broker/positions"): ("getPositions", [V1, "broker"], set()),
     ("get", "/api/v1/broker/executions/{symbol}"): ("getExecutions", [V1, "broker"], set()),
     ("get", "/api/v1/broker/account"): ("getAccountInfo", [V1, "broker"], set()),

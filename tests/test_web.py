@@ -25,7 +25,7 @@ import pytest
 
 from tests.brokerkit import limit_order
 from tests.serverproc import Server
-from trading.broker.enums import OrderStatus, Side
+from trading.broker.enums import OrderStatus, OrderType, Side
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -475,6 +475,37 @@ def test_brackets_are_shown_from_their_parent_links(
     table.get_by_role("button", name="Cancel ORDER-5").click()
     expect(page.locator("[data-count=orders]")).to_have_text("3")
     expect(table.locator("tr[data-key='ORDER-6']")).to_have_count(0)
+
+
+def test_orders_history_tab_pages_with_load_more(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """The History tab reads GET /orders/history and follows nextCursor with "Load more"
+    (broker.md §16): most recently finished first, only final orders."""
+    server.reset_broker()
+    market = {"symbol": "AAPL", "type": OrderType.MARKET, "qty": 1}
+    for side in (Side.BUY, Side.SELL, Side.BUY):
+        server.call("POST", "/api/v1/broker/orders", {**market, "side": side})
+    far = {"symbol": "AAPL", "type": OrderType.LIMIT, "side": Side.BUY, "qty": 1, "limitPrice": 150}
+    server.call("POST", "/api/v1/broker/orders", far)  # working: not in the history
+    page, _ = open_page(server)
+    page.evaluate("() => { document.getElementById('panel-history').dataset.pageSize = '2'; }")
+    page.locator("#tab-history").click()
+    rows = page.locator("#history-table tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_have_attribute("data-key", "ORDER-3")
+    expect(rows.nth(1)).to_have_attribute("data-key", "ORDER-2")
+    expect(rows.nth(0)).to_contain_text("Filled")
+    more = page.locator("#history-more")
+    expect(more).to_be_visible()
+    more.click()
+    expect(rows).to_have_count(3)
+    expect(rows.nth(2)).to_have_attribute("data-key", "ORDER-1")
+    expect(more).to_be_hidden()
+    server.call("DELETE", "/api/v1/broker/orders/ORDER-4")
+    page.locator("#history-refresh").click()
+    expect(rows.nth(0)).to_have_attribute("data-key", "ORDER-4")
+    expect(rows.nth(0)).to_contain_text("Canceled")
 
 
 def test_invalid_quantity_shows_the_field_error(server: ServerProcess, open_page: OpenPage) -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import broker, datafeed, docs, meta, streaming, udf
+from trading.api import broker, datafeed, docs, meta, orderlog, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
@@ -66,12 +66,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
         default_leverage=Decimal(repr(settings.default_leverage)),
         tick_interval_s=settings.tick_interval_s,
         equity_interval_s=settings.equity_interval_s,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
     )
     app.cleanup_ctx.append(_broker_lifetime)
     app.add_routes(meta.routes)
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
     app.add_routes(broker.routes)
+    app.add_routes(orderlog.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)

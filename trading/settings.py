@@ -172,6 +172,14 @@ class Settings(BaseSettings):
     initial_balance: float = Field(100_000.0, gt=0, le=1e12, allow_inf_nan=False)
     commission_rate: float = Field(0.001, ge=0, lt=1, allow_inf_nan=False)
     default_leverage: float = Field(10.0, ge=1, le=100, allow_inf_nan=False)
+    idempotency_key_max_bytes: int = Field(255, ge=16, le=4096)
+    """Longest ``Idempotency-Key`` header accepted on order placement (UTF-8 bytes)."""
+    idempotency_ttl_s: Seconds = Field(86_400.0, ge=1, le=30 * 86_400)
+    """How long a placement is remembered under its idempotency key (then purged)."""
+    orders_history_limit: int = Field(100, ge=1, le=10_000)
+    """Orders per page of ``GET /orders/history`` when the client gives no ``limit``."""
+    orders_history_max_limit: int = Field(500, ge=1, le=10_000)
+    """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
 
     # --- HTTP listener, JSON bodies, logs -------------------------------------------------
     http_max_line_bytes: int = Field(16_384, ge=256, le=1_048_576)
@@ -304,6 +312,15 @@ class Settings(BaseSettings):
                 f"{env_name('ws_send_queue_bytes')}={self.ws_send_queue_bytes}: must be at least "
                 f"twice {env_name('ws_max_message_bytes')} ({2 * self.ws_max_message_bytes})"
                 " and at most 1073741824"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _history_default_within_max(self) -> Settings:
+        if self.orders_history_limit > self.orders_history_max_limit:
+            raise ValueError(
+                f"{env_name('orders_history_limit')}={self.orders_history_limit}: must not "
+                f"exceed {env_name('orders_history_max_limit')} ({self.orders_history_max_limit})"
             )
         return self
 

@@ -18,6 +18,7 @@ from trading.api.io import (
     read_json,
     validate_body,
 )
+from trading.api.orderlog import IDEMPOTENCY_KEY, REPLAYED, idempotency_key
 from trading.broker.enums import OrderType
 from trading.broker.errors import (
     BrokerError,
@@ -26,6 +27,7 @@ from trading.broker.errors import (
     Violation,
     ViolationKind,
 )
+from trading.broker.idempotency import DEFAULT_ACCOUNT, KeyReused
 from trading.broker.margin import LEVERAGE_MAX, LEVERAGE_MIN, LEVERAGE_STEP
 from trading.broker.money import to_decimal
 from trading.broker.preview import leverage_preview
@@ -46,6 +48,7 @@ from trading.models.broker import (
     LeverageSetResult,
     OrderPreviewResult,
     PlacedOrder,
+    PlaceOrderHeaders,
     PlaceOrderResult,
     Position,
     PreOrder,
@@ -63,7 +66,7 @@ STORAGE_UNAVAILABLE = Content(
     "file): nothing was changed; retry later (`Retry-After`). `detail` says why.",
 )
 PREFIX = "/api/v1/broker"
-ACCOUNT = AccountMetainfo(id="DEMO-ACCOUNT", name="Demo Trading Account")
+ACCOUNT = AccountMetainfo(id=DEFAULT_ACCOUNT, name="Demo Trading Account")
 
 FORBIDDEN_ORIGIN = Content(
     HTTPError, description="A browser page from an origin that may not change state here"
@@ -143,7 +146,11 @@ async def parse_order_request(request: web.Request) -> OrderRequest:
     "placeOrder",
     tag="broker",
     summary="Place an order",
+    description="With an `Idempotency-Key` header a retry never places a second order: the "
+    "same key and order within the retention window answer the first placement again "
+    "(broker.md §15).",
     body=PreOrder,
+    headers=PlaceOrderHeaders,
     responses={
         200: PlaceOrderResult,
         400: HTTPError,
@@ -153,10 +160,29 @@ async def parse_order_request(request: web.Request) -> OrderRequest:
     },
 )
 async def place_order(request: web.Request) -> web.Response:
-    order_request = await parse_order_request(request)
+    key, problems = idempotency_key(request)
+    try:
+        order_request = await parse_order_request(request)
+    except RequestValidationError as exc:
+        raise RequestValidationError(problems + exc.errors) from None
+    if problems:
+        raise RequestValidationError(problems)
+    broker = request.app[BROKER]
+    if key is None:
+        with domain_errors():
+            order = await broker.place(order_request)
+        return model_response(PlaceOrderResult(orderId=order.id))
     with domain_errors():
-        order = await request.app[BROKER].place(order_request)
-    return model_response(PlaceOrderResult(orderId=order.id))
+        try:
+            placed = await broker.place_with_key(order_request, key)
+        except KeyReused as exc:  # a BrokerError: caught before domain_errors makes it a 400
+            raise RequestValidationError(
+                [error_item(["header", IDEMPOTENCY_KEY], exc.detail, input_=key)]
+            ) from None
+    response = model_response(PlaceOrderResult(orderId=placed.order.id))
+    if placed.replayed:
+        response.headers[REPLAYED] = "true"
+    return response
 
 
 @routes.post(f"{PREFIX}/orders/preview")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from trading.broker.events import (
     BrokerEvent,
@@ -12,6 +13,9 @@ from trading.broker.events import (
     PositionChanged,
 )
 from trading.broker.state import Equity, Fill, Order, Position
+
+if TYPE_CHECKING:
+    from trading.broker.idempotency import KeyRecord
 
 
 @dataclass
@@ -28,6 +32,10 @@ class Changes:
     leverage: set[str] = field(default_factory=set)
     account: bool = False
     reset: bool = False
+    keys: list[KeyRecord] = field(default_factory=list)
+    """Idempotency keys to store with this mutation's orders (broker.md §15)."""
+    keys_expire_before: int | None = None
+    """Stored keys created before this instant (epoch ms) are deleted in the same write."""
 
     def order(self, order: Order) -> None:
         """Record an order change; the event keeps a copy of the order as it is now."""
@@ -47,4 +55,7 @@ class Changes:
         self.events.append(EquityChanged(equity))
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.orders or self.positions or self.leverage or self.account)
+        return bool(
+            self.events or self.orders or self.positions or self.leverage or self.account
+            or self.keys
+        )  # fmt: skip

@@ -24,6 +24,8 @@ from trading.broker.changes import Changes
 from trading.broker.engine import Engine
 from trading.broker.errors import StorageError
 from trading.broker.events import BrokerEvent, EquityChanged
+from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor, page_ids
+from trading.broker.idempotency import DEFAULT_ACCOUNT, KeyRegistry, Placement
 from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.state import Equity, Fill, Order, Position
@@ -73,6 +75,7 @@ class BrokerService:
         default_leverage: Decimal,
         tick_interval_s: float,
         equity_interval_s: float,
+        idempotency_ttl_s: float = 86_400.0,
     ) -> None:
         self._engine = Engine(
             market.catalog,
@@ -83,6 +86,7 @@ class BrokerService:
         )
         self.clock = clock
         self.store = Store(data_dir / DB_FILE)
+        self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
         self._tick = tick_interval_s
@@ -124,6 +128,7 @@ class BrokerService:
         """Open the database and restore the engine from it (no fill loop)."""
         snap = await self.store.open(self._initial_balance)
         self._engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+        self._keys.restore(snap.keys)
 
     async def start(self) -> None:
         await self.load()
@@ -180,6 +185,14 @@ class BrokerService:
     async def leverage_of(self, symbol: str) -> Decimal:
         return await self._read(lambda e: e.leverage_of(symbol))
 
+    async def orders_history(self, query: HistoryQuery) -> HistoryPage:
+        """One page of final orders, newest first (broker.md §16)."""
+        async with self._lock:
+            await self._ensure_committed_state()
+            ids, last = await self.store.query(lambda db: page_ids(db, query))
+            orders = [self._engine.orders[i] for i in ids if i in self._engine.orders]
+            return HistoryPage(orders, None if last is None else encode_cursor(last))
+
     async def preview(self, request: OrderRequest) -> Preview:
         """What placing ``request`` now would cost and whether it would be refused."""
         return await self._read(lambda e: order_preview(e, request, self.clock.now()))
@@ -196,6 +209,7 @@ class BrokerService:
     async def _reload(self) -> None:
         snap = await self.store.load()
         self._engine.restore(snap.account, snap.orders, snap.positions, snap.fills, snap.leverage)
+        self._keys.restore(snap.keys)
 
     async def _ensure_committed_state(self) -> None:
         """After a failed commit whose reload failed too: reload now, or refuse (503)."""
@@ -243,6 +257,14 @@ class BrokerService:
     async def place(self, request: OrderRequest) -> Order:
         return await self._mutate(lambda e, now: e.place(request, now))
 
+    async def place_with_key(
+        self, request: OrderRequest, key: str, account: str = DEFAULT_ACCOUNT
+    ) -> Placement:
+        """Place under an idempotency key: the order an earlier placement under ``key`` made
+        (nothing placed), or a new one stored with the key in one transaction; raises
+        :class:`~trading.broker.idempotency.KeyReused` for another request (broker.md §15)."""
+        return await self._mutate(lambda e, now: self._keys.place(e, request, account, key, now))
+
     async def modify(self, order_id: str, request: OrderRequest) -> None:
         await self._mutate(lambda e, now: (None, e.modify(order_id, request, now)))
 
@@ -259,7 +281,12 @@ class BrokerService:
         await self._mutate(lambda e, now: (None, e.set_leverage(symbol, value, now)))
 
     async def reset(self) -> None:
-        await self._mutate(lambda e, now: (None, e.reset(now)))
+        def reset(e: Engine, now: float) -> tuple[None, Changes]:
+            changes = e.reset(now)
+            self._keys.clear()  # their orders are gone (a failed commit reloads them)
+            return None, changes
+
+        await self._mutate(reset)
 
     # -- the fill loop ------------------------------------------------------------------------
 

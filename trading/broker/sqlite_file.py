@@ -67,6 +67,34 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE orders ADD COLUMN parent_type INTEGER;
     UPDATE orders SET parent_type = 2 WHERE parent IS NOT NULL;
     """,
+    # issue 13, idempotent placement (broker.md §15): the placements remembered per account
+    # and key, written in the transaction of their order; `created` finds the expired ones
+    """
+    CREATE TABLE idempotency_keys (
+        account TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (account, key)
+    );
+    CREATE INDEX idempotency_keys_created ON idempotency_keys (created);
+    """,
+    # issue 13, orders history (broker.md §16): the order in which orders became final
+    # (hseq, never reused), the keyset of GET /orders/history. An older database gets its
+    # final orders (canceled 1, filled 2, rejected 5) in the order of their last update.
+    """
+    CREATE TABLE order_history (
+        hseq INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id TEXT NOT NULL UNIQUE,
+        update_time INTEGER NOT NULL,
+        status INTEGER NOT NULL
+    );
+    CREATE INDEX order_history_time ON order_history (update_time, hseq);
+    INSERT INTO order_history (order_id, update_time, status)
+        SELECT id, update_time, status FROM orders WHERE status IN (1, 2, 5)
+        ORDER BY update_time, seq;
+    """,
 )
 
 

@@ -14,15 +14,16 @@ import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from trading.broker import sqlite_file
+from trading.broker import history, keystore, sqlite_file
 from trading.broker.changes import Changes
 from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.broker.errors import StorageError
+from trading.broker.idempotency import KeyRecord
 from trading.broker.state import Account, BracketRole, Fill, Order, Position
 
 T = TypeVar("T")
@@ -86,6 +87,7 @@ class Snapshot:
     positions: list[Position]
     fills: list[Fill]
     leverage: dict[str, Decimal]
+    keys: list[KeyRecord] = field(default_factory=list)
 
 
 class Store:
@@ -127,6 +129,10 @@ class Store:
 
     async def load(self) -> Snapshot:
         return await self._run(_load)
+
+    async def query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read on the store's thread (the orders history pages here)."""
+        return await self._run(fn)
 
     def _check_file(self) -> None:
         """The file at the path is still the one the connection writes to (not deleted or
@@ -178,10 +184,13 @@ class Store:
                account.fill_seq)  # fmt: skip
         write_account = changes.account or bool(created) or bool(fills)
         reset = changes.reset
+        finals = history.final_rows(changes.orders.values())
+        keys, expire_before = list(changes.keys), changes.keys_expire_before
 
         def write(db: sqlite3.Connection) -> None:
             if reset:
-                for table in ("orders", "executions", "positions", "leverage"):
+                for table in ("orders", "executions", "positions", "leverage",
+                              "idempotency_keys", "order_history"):  # fmt: skip
                     db.execute(f"DELETE FROM {table}")
                 db.execute(_UPDATE_ACCOUNT, acc)
                 return
@@ -209,6 +218,8 @@ class Store:
                     )
             if lev_rows:
                 db.executemany("INSERT OR REPLACE INTO leverage VALUES (?, ?)", lev_rows)
+            history.record_finals(db, finals)
+            keystore.write_keys(db, keys, expire_before)
             if write_account:
                 db.execute(_UPDATE_ACCOUNT, acc)
 
@@ -289,4 +300,4 @@ def _load(db: sqlite3.Connection) -> Snapshot:
         for r in db.execute("SELECT * FROM executions ORDER BY seq")
     ]  # fmt: skip
     leverage = {r["symbol"]: Decimal(r["value"]) for r in db.execute("SELECT * FROM leverage")}
-    return Snapshot(account, orders, positions, fills, leverage)
+    return Snapshot(account, orders, positions, fills, leverage, keystore.load_keys(db))

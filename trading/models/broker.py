@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.models.base import WireModel, added
@@ -52,6 +53,18 @@ class Execution(WireModel):
     qty: float = Field(gt=0)
     side: Side
     time: int = Field(description="Epoch milliseconds")
+    id: str | None = added(
+        "TradingView `Execution.id`: `EXEC-<n>`, n the execution's number in the account "
+        "(stable across restarts, never reused)"
+    )
+    orderId: str | None = added("TradingView `Execution.orderId`: the order that executed")
+    commission: float | None = added(
+        "TradingView `Execution.commission`: the commission booked on it (≥ 0)"
+    )
+    netAmount: float | None = added(
+        "TradingView `Execution.netAmount`: its signed cash flow, commission included: "
+        "`-side · qty · price − commission` (a buy is negative, a sell positive; broker.md §17)"
+    )
 
 
 class EquityData(WireModel):
@@ -108,6 +121,74 @@ class PreOrder(WireModel):
 
 class PlaceOrderResult(WireModel):
     orderId: str
+
+
+class PlaceOrderHeaders(WireModel):
+    """The headers ``POST /orders`` reads (broker.md §15)."""
+
+    idempotency_key: str | SkipJsonSchema[None] = Field(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        pattern="^[ -~]+$",
+        description="Optional. A client-chosen key (printable ASCII, at most "
+        "`TRADING_IDEMPOTENCY_KEY_MAX_BYTES`, default 255) naming this placement: the same key "
+        "with the same order within `TRADING_IDEMPOTENCY_TTL_S` (default 24 h) answers the "
+        "first placement's response again (the same `orderId`, header `Idempotent-Replayed: "
+        "true`) and places nothing; with a different order it is a 422. A refused placement "
+        "is not remembered.",
+    )
+
+
+class OrdersHistoryQuery(WireModel):
+    """Query of ``GET /orders/history`` (broker.md §16)."""
+
+    from_time: int | None = Field(
+        default=None, ge=0, description="Epoch ms, inclusive: orders last updated at or after"
+    )
+    to_time: int | None = Field(
+        default=None, ge=0, description="Epoch ms, inclusive: orders last updated at or before"
+    )
+    status: list[OrderStatus] | None = Field(
+        default=None,
+        description="Final statuses to list (2 filled, 1 canceled, 5 rejected), repeated "
+        "(`status=2&status=1`) or comma-separated (`status=2,1`); all three if absent",
+    )
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Orders per page: default `TRADING_ORDERS_HISTORY_LIMIT` (100), at most "
+        "`TRADING_ORDERS_HISTORY_MAX_LIMIT` (500)",
+    )
+    cursor: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The `nextCursor` of the previous page (opaque); absent for the first page",
+    )
+
+
+class OrdersHistory(WireModel):
+    """One page of final orders, most recently finished first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "orders": [
+                        {"id": "ORDER-7", "symbol": "AAPL", "type": 2, "side": 1, "qty": 10.0,
+                         "status": 2, "filledQty": 10.0, "avgPrice": 250.1,
+                         "updateTime": 1767225600000}
+                    ],
+                    "nextCursor": "aDE6Nw",
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    orders: list[PlacedOrder]
+    nextCursor: str | None = Field(
+        description="Pass as `cursor` for the next (older) page; null on the last page"
+    )
 
 
 class OrderPreviewSectionRow(WireModel):

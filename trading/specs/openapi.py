@@ -144,7 +144,7 @@ def _response_schema(spec: object) -> tuple[Any, str, str | None]:
 
 def _register(schemas: SchemaSet, r: DocumentedRoute) -> None:
     op = r.operation
-    for part in (op.body, op.query, op.path):
+    for part in (op.body, op.query, op.path, op.headers):
         if part is not None:
             schemas.add(part, part)
     for status, spec in op.responses.items():
@@ -170,7 +170,8 @@ def _model_fields(
 def _parameters(
     r: DocumentedRoute, by_key: dict[Hashable, JsonSchema], defs: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Path parameters first (route order), then query parameters in model field order."""
+    """Path parameters first (route order), then query parameters in model field order, then
+    header parameters."""
     params: list[dict[str, Any]] = []
     names = _PATH_PARAM.findall(r.path)
     op = r.operation
@@ -185,6 +186,10 @@ def _parameters(
         props, required = _model_fields(op.query, by_key, defs)
         for name, prop in props.items():
             params.append(_parameter(name, "query", dict(prop), required=name in required))
+    if op.headers is not None:
+        props, required = _model_fields(op.headers, by_key, defs)
+        for name, prop in props.items():
+            params.append(_parameter(name, "header", dict(prop), required=name in required))
     return params
 
 

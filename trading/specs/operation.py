@@ -34,6 +34,8 @@ Usage (place it *under* the route decorator)::
 - ``query`` / ``path`` take the pydantic model the handler validates with (``parse_query``);
   each field becomes one parameter (name, type, enum, required, description). Path parameters
   without a model are documented as required strings, named from the route's ``{name}``.
+  ``headers`` takes a model of the request headers the handler reads (field aliases are the
+  header names), documented as header parameters after the query ones.
 - ``responses`` maps a status to a model class, any type pydantic can build a schema for
   (``list[PlacedOrder]``, a ``TypeAdapter``), :class:`Content` for another media type or a
   custom description, or ``None`` for a body-less response. Error bodies are ``HTTPError``
@@ -82,6 +84,7 @@ class Operation:
     body: type[pydantic.BaseModel] | None = None
     query: type[pydantic.BaseModel] | None = None
     path: type[pydantic.BaseModel] | None = None
+    headers: type[pydantic.BaseModel] | None = None
     responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
     hidden: bool = False
     deprecated: bool = False
@@ -97,6 +100,7 @@ def operation(
     body: type[pydantic.BaseModel] | None = None,
     query: type[pydantic.BaseModel] | None = None,
     path: type[pydantic.BaseModel] | None = None,
+    headers: type[pydantic.BaseModel] | None = None,
     responses: Mapping[int, ResponseSpec] | None = None,
     hidden: bool = False,
     deprecated: bool = False,
@@ -113,6 +117,7 @@ def operation(
         body=body,
         query=query,
         path=path,
+        headers=headers,
         responses=dict(responses if responses is not None else {200: None}),
         hidden=hidden,
         deprecated=deprecated,

@@ -87,9 +87,22 @@ def position(p: Position) -> PositionModel:
     )  # fmt: skip
 
 
+def execution_id(seq: int) -> str:
+    """``EXEC-<n>``: the execution's number in the account, as stored (broker.md §17)."""
+    return f"EXEC-{seq}"
+
+
+def net_amount(f: Fill) -> Decimal:
+    """The execution's signed cash flow: ``-side · qty · price − commission`` (broker.md §17)."""
+    return -Decimal(f.side.value) * f.qty * f.price - f.commission
+
+
 def execution(f: Fill) -> Execution:
-    return Execution(symbol=f.symbol, price=float(f.price), qty=float(f.qty), side=f.side,
-                     time=f.time)  # fmt: skip
+    return Execution(
+        symbol=f.symbol, price=float(f.price), qty=float(f.qty), side=f.side, time=f.time,
+        id=execution_id(f.seq), orderId=f.order_id, commission=float(f.commission),
+        netAmount=float(net_amount(f)),
+    )  # fmt: skip
 
 
 def equity(e: Equity) -> EquityData:

@@ -81,6 +81,8 @@ export const api = {
     request("PUT", `broker/orders/${segment(orderId)}`, { body: preOrder }),
   cancelOrder: (orderId) => request("DELETE", `broker/orders/${segment(orderId)}`),
   orders: () => request("GET", "broker/orders"),
+  ordersHistory: ({ limit, cursor = null }) =>
+    request("GET", "broker/orders/history", { query: { limit, cursor } }),
   positions: () => request("GET", "broker/positions"),
   executions: (symbol) => request("GET", `broker/executions/${segment(symbol)}`),
   equity: () => request("GET", "broker/equity"),

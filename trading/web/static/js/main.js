@@ -6,6 +6,7 @@
 import { api, API_BASE } from "./api.js";
 import { BrokerState } from "./broker.js";
 import { Blotter } from "./blotter.js";
+import { OrdersHistory } from "./history.js";
 import { PriceChart, RESOLUTION_LABEL } from "./chart.js";
 import {
   formatPercent, formatPrice, formatSignedPrice, formatVolume, h, ORDER_TYPE, priceDecimals,
@@ -266,6 +267,7 @@ const leverage = new LeverageControl($("#leverage-form"), {
   onChanged: () => ticket.refreshPreview(),
 });
 new Blotter($("#blotter"), broker, $("#dialog"));
+new OrdersHistory($("#panel-history"));
 
 $("#connection").addEventListener("click", () => socket.reconnectNow());
 // the skip link moves focus to the ticket without replacing the #symbol=… hash
