@@ -60,6 +60,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE positions (symbol TEXT PRIMARY KEY, q TEXT NOT NULL, avg TEXT NOT NULL);
     CREATE TABLE leverage (symbol TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # order durations and messages (issue 13, broker.md §14): NULLs are a GTC order without a
+    # message, which is what every order written before this migration was
+    """
+    ALTER TABLE orders ADD COLUMN duration_type TEXT;
+    ALTER TABLE orders ADD COLUMN duration_datetime INTEGER;
+    ALTER TABLE orders ADD COLUMN expires_at INTEGER;
+    ALTER TABLE orders ADD COLUMN message_type TEXT;
+    ALTER TABLE orders ADD COLUMN message_text TEXT;
+    """,
 )
 
 
