@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpClient
 
 from tests.brokerkit import (
@@ -37,10 +40,14 @@ from trading.api.broker_config import config_flags
 from trading.app import create_app
 from trading.broker import sqlite_file
 from trading.broker.durations import DURATIONS
+from trading.broker.engine import Engine
 from trading.broker.enums import DurationType, MessageType, OrderStatus, OrderType, Side
+from trading.broker.requests import Duration, OrderRequest
 from trading.broker.service import DB_FILE
 from trading.clock import ManualClock
 from trading.keys import BROKER
+from trading.market.source import Touch
+from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.settings import Settings
 from trading.testing import TEST_NOW
 
@@ -560,3 +567,72 @@ async def test_the_config_route_is_documented_with_its_real_answer(
     schema = openapi_document["components"]["schemas"]["BrokerConfig"]
     # a feature that lands flips its flag: update CONFIG_EXAMPLE (trading/models/broker.py)
     assert schema["examples"] == [await get(trading_client, "/config")]
+
+
+# -- property: no order fills at or after its expiry -----------------------------------------
+
+
+class Tape:
+    """Scripted last prices (ticks, no spread) per second; the last set one holds after it."""
+
+    def __init__(self, prices: list[int]) -> None:
+        self.prices = prices
+
+    def touch(self, spec: SymbolSpec, second: int) -> Touch:
+        lp = self.prices[min(max(second - S0, 0), len(self.prices) - 1)]
+        return Touch(time=second, lp=lp, bid=lp, ask=lp)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prices=st.lists(st.integers(9_000, 11_000), min_size=1, max_size=120),
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from([Side.BUY, Side.SELL]),
+            st.integers(9_000, 11_000),  # limit, ticks
+            st.integers(0, 60),  # placed at S0 + this
+            st.integers(1, 60_000),  # good for this many ms
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    jumps=st.lists(st.integers(1, 90), min_size=1, max_size=12),
+)
+def test_no_order_ever_fills_at_or_after_its_expiry(
+    prices: list[int], orders: list[tuple[Side, int, int, int]], jumps: list[int]
+) -> None:
+    """GTD limit orders placed at various seconds, the fill loop run at irregular instants
+    (stalls replay the missed seconds): every execution is in a second that starts before its
+    order's expiry, and once the clock is past every expiry no such order still works."""
+    engine = Engine(
+        SymbolCatalog(), Tape(prices).touch, initial_balance=Decimal(10**9),
+        commission_rate=Decimal(0), default_leverage=Decimal(100),
+    )  # fmt: skip
+    placements = sorted(orders, key=lambda o: o[2])
+    now = float(S0)
+    schedule = [S0 + sum(jumps[: i + 1]) + 0.5 for i in range(len(jumps))]
+    pending = list(placements)
+    for t in [*schedule, S0 + 200.0]:
+        while pending and S0 + pending[0][2] <= t:
+            side, limit, at, good_ms = pending.pop(0)
+            now = max(now, S0 + at + 0.25)
+            engine.evaluate(now)
+            engine.place(
+                OrderRequest(
+                    symbol="AAPL", type=OrderType.LIMIT, side=side, qty=Decimal(1),
+                    limit_price=Decimal(limit) / 100,
+                    duration=Duration(DurationType.GTD, int(now * 1000) + good_ms),
+                ),
+                now,
+            )  # fmt: skip
+        now = max(now, t)
+        engine.evaluate(now)
+    for fill in engine.fills:
+        expires = engine.orders[fill.order_id].expires_at
+        assert expires is not None
+        assert fill.time < expires, (fill, expires)
+    for o in engine.orders.values():
+        assert o.status in (OrderStatus.FILLED, OrderStatus.CANCELED), o
+        if o.status is OrderStatus.CANCELED:
+            assert o.message is not None
+            assert o.message.text.startswith("Expired: GTD order")
