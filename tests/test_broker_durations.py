@@ -401,7 +401,7 @@ async def test_preview_shows_the_duration_and_its_errors(trading_client: Client)
     gtd = {"type": "gtd", "datetime": NOW_MS + 3_600_000}
     _, ok = await call(c, "POST", "/orders/preview", resting(duration=gtd))
     rows = {r["title"]: r["value"] for r in ok["sections"][0]["rows"]}
-    assert rows["Duration"] == "Good Till Date (2025-10-24T13:34:56.250+00:00)"
+    assert rows["Duration"] == "GTD (2025-10-24T13:34:56.250+00:00)"
     assert ok["errors"] is None
     _, bad = await call(c, "POST", "/orders/preview", resting(duration={"type": "gtd"}))
     assert bad["errors"] == ["duration.datetime is required for gtd orders (epoch milliseconds)"]
@@ -492,15 +492,15 @@ async def test_the_config_route_lists_the_durations_and_order_types(
     config = await get(trading_client, "/config")
     assert config["orderTypes"] == [t.value for t in OrderType]
     assert config["durations"] == [
-        {"name": "Good Till Canceled", "value": "gtc", "default": True,
+        {"name": "GTC", "value": "gtc", "default": True,
          "supportedOrderTypes": [1, 2, 3, 4], "hasDatePicker": False, "hasTimePicker": False},
-        {"name": "Day", "value": "day", "default": False, "supportedOrderTypes": [1, 2, 3, 4],
+        {"name": "DAY", "value": "day", "default": False, "supportedOrderTypes": [1, 2, 3, 4],
          "hasDatePicker": False, "hasTimePicker": False},
-        {"name": "Good Till Date", "value": "gtd", "default": False,
+        {"name": "GTD", "value": "gtd", "default": False,
          "supportedOrderTypes": [1, 2, 3, 4], "hasDatePicker": True, "hasTimePicker": True},
-        {"name": "Immediate or Cancel", "value": "ioc", "default": False,
+        {"name": "IOC", "value": "ioc", "default": False,
          "supportedOrderTypes": [1, 2, 3, 4], "hasDatePicker": False, "hasTimePicker": False},
-        {"name": "Fill or Kill", "value": "fok", "default": False,
+        {"name": "FOK", "value": "fok", "default": False,
          "supportedOrderTypes": [1, 2, 3, 4], "hasDatePicker": False, "hasTimePicker": False},
     ]  # fmt: skip
     assert [d["value"] for d in config["durations"]] == [d.type.value for d in DURATIONS]

@@ -54,14 +54,15 @@ class DurationInfo:
 DEFAULT = DurationType.GTC
 ALL_TYPES = tuple(OrderType)
 DURATIONS: tuple[DurationInfo, ...] = (
-    DurationInfo(DurationType.GTC, "Good Till Canceled", ALL_TYPES),
-    DurationInfo(DurationType.DAY, "Day", ALL_TYPES),
-    DurationInfo(DurationType.GTD, "Good Till Date", ALL_TYPES, date_picker=True,
-                 time_picker=True),
-    DurationInfo(DurationType.IOC, "Immediate or Cancel", ALL_TYPES),
-    DurationInfo(DurationType.FOK, "Fill or Kill", ALL_TYPES),
-)  # fmt: skip
-"""Every duration the broker accepts, in menu order; the config route lists exactly these."""
+    DurationInfo(DurationType.GTC, "GTC", ALL_TYPES),
+    DurationInfo(DurationType.DAY, "DAY", ALL_TYPES),
+    DurationInfo(DurationType.GTD, "GTD", ALL_TYPES, date_picker=True, time_picker=True),
+    DurationInfo(DurationType.IOC, "IOC", ALL_TYPES),
+    DurationInfo(DurationType.FOK, "FOK", ALL_TYPES),
+)
+"""Every duration the broker accepts, in menu order; the config route lists exactly these.
+The names are the desk's abbreviations, as a TradingView ticket's time-in-force menu shows
+them (good till canceled, day, good till date, immediate or cancel, fill or kill)."""
 assert {d.type for d in DURATIONS} == set(DurationType)
 
 

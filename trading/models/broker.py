@@ -274,8 +274,7 @@ _FALSE_FLAGS = frozenset({
     "supportMultiposition", "supportPositionNetting", "supportOrdersHistory", "supportMargin",
     "supportPLUpdate", "supportLevel2Data",
 })  # fmt: skip
-_DURATION_NAMES = (("gtc", "Good Till Canceled"), ("day", "Day"), ("gtd", "Good Till Date"),
-                   ("ioc", "Immediate or Cancel"), ("fok", "Fill or Kill"))  # fmt: skip
+_DURATION_NAMES = (("gtc", "GTC"), ("day", "DAY"), ("gtd", "GTD"), ("ioc", "IOC"), ("fok", "FOK"))
 CONFIG_EXAMPLE: dict[str, Any] = {
     "configFlags": {name: name not in _FALSE_FLAGS for name in BrokerConfigFlags.model_fields},
     "durations": [
