@@ -24,6 +24,7 @@ from pytest_aiohttp import AiohttpClient
 from tests.brokerkit import (
     B,
     Client,
+    MakeClient,
     broker_settings,
     call,
     get,
@@ -380,9 +381,9 @@ async def test_a_modify_to_ioc_fills_or_cancels_now(trading_client: Client) -> N
 
 
 async def test_an_expired_order_the_loop_has_not_seen_cannot_be_modified(
-    trading_client: Client, trading_clock: ManualClock
+    make_client: MakeClient, trading_clock: ManualClock
 ) -> None:
-    c = trading_client
+    c = await make_client(tick_interval_s=60)  # the loop stays out of the way
     oid = await place(c, resting(duration={"type": "gtd", "datetime": NOW_MS + 1000}))
     trading_clock.advance(2)  # no evaluation yet: the order still shows WORKING
     before = await order(c, oid)
@@ -394,6 +395,19 @@ async def test_an_expired_order_the_loop_has_not_seen_cannot_be_modified(
     await c.app[BROKER].evaluate()
     assert status(await order(c, oid)) == OrderStatus.CANCELED
     assert await get(c, "/executions/AAPL") == []
+
+
+async def test_bracket_orders_are_good_till_canceled(trading_client: Client) -> None:
+    c = trading_client
+    await place(c, market_order(Side.BUY, 2, takeProfit=260.0, duration={"type": "day"}))
+    child = next(o for o in await get(c, "/orders") if o["limitPrice"] == 260.0)
+    assert "duration" not in child
+    body = {**limit_order(Side.SELL, 2, 261.0), "duration": {"type": "day"}}
+    code, reply = await call(c, "PUT", f"/orders/{child['id']}", body)
+    assert (code, reply["detail"]) == (
+        400, f"Bracket order {child['id']} is good till canceled: its duration is fixed"
+    )  # fmt: skip
+    assert await order(c, child["id"]) == child
 
 
 async def test_preview_shows_the_duration_and_its_errors(trading_client: Client) -> None:

@@ -124,8 +124,11 @@ def expired(order: Order, second: int) -> bool:
     return order.expires_at is not None and second * 1000 >= order.expires_at
 
 
-def refuse_if_expired(order: Order, now: float) -> None:
-    """A modify of an order whose expiry has passed (the fill loop has not seen it yet)."""
+def refuse_modify(order: Order, duration: Duration | None, now: float) -> None:
+    """A modify of an order whose expiry has passed (the fill loop has not seen it yet), or one
+    giving a bracket order another duration than GTC (brackets protect until they are used)."""
+    if order.parent is not None and duration is not None and duration.type is not DEFAULT:
+        raise BrokerError(f"Bracket order {order.id} is good till canceled: its duration is fixed")
     if order.expires_at is not None and now * 1000 >= order.expires_at:
         raise BrokerError(f"Cannot modify order {order.id}: it expired at {_iso(order.expires_at)}")
 

@@ -89,7 +89,7 @@ class Engine(Book):
 
     def modify(self, order_id: str, request: OrderRequest, now: float) -> Changes:
         order = self._working(order_id, "modify")
-        durations.refuse_if_expired(order, now)
+        durations.refuse_modify(order, request.duration, now)
         spec, order_spec, prices, entry = self._validate(request, now, current=order)
         if (spec.name, order_spec.type, order_spec.side) != (order.symbol, order.type, order.side):
             raise BrokerError(f"Cannot change symbol, type or side of order {order_id}")
