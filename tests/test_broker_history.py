@@ -160,12 +160,12 @@ async def test_history_survives_a_restart_and_an_old_database_is_numbered(
     c = await make_client()
     assert await history(c) == before
     await c.close()
-    # a database from before the feature: no history rows, schema version 2 (bracket parents);
-    # the migration
-    # numbers its final orders by their last update
+    # a database from before the feature: no history rows, schema version 3 (bracket parents and
+    # durations, not yet keys or history); the migration numbers its final orders by their last
+    # update
     db = sqlite3.connect(trading_settings.data_dir / DB_FILE)
     db.executescript(
-        "DROP TABLE order_history; DROP TABLE idempotency_keys; PRAGMA user_version = 2;"
+        "DROP TABLE order_history; DROP TABLE idempotency_keys; PRAGMA user_version = 3;"
     )
     db.close()
     c = await make_client()

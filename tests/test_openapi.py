@@ -68,6 +68,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ),
     ("post", "/api/v1/broker/leverage/preview"): ("previewLeverage", [V1, "broker"], {422}),
     ("get", "/api/v1/broker/equity"): ("getEquity", [V1, "broker"], set()),
+    ("get", "/api/v1/broker/config"): ("getBrokerConfig", [V1, "broker"], set()),
     ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),
     ("get", "/api/v1/udf/config"): ("udfConfig", [V1, "udf"], set()),
     ("get", "/api/v1/udf/symbols"): ("udfSymbols", [V1, "udf"], set()),

@@ -814,3 +814,51 @@ def test_phone_blotter_is_usable_and_toasts_keep_off_the_ticket(
     for button in page.locator(f"{order_row} button").all():
         button.scroll_into_view_if_needed()
         expect(button).to_be_in_viewport(ratio=1)
+
+
+def test_duration_selector_from_the_broker_config(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """The ticket's duration menu is GET /broker/config's; GTD shows a date-time; the blotter
+    shows the time in force; an IOC that cannot fill says why in a toast."""
+    server.reset_broker()
+    page, _ = open_page(server)
+    durations = server.call("GET", "/api/v1/broker/config")["durations"]
+    select = page.locator("#order-duration")
+    expect(select.locator("option")).to_have_count(len(durations))
+    expect(select.locator("option")).to_have_text([d["name"] for d in durations])
+    expect(select).to_have_value("gtc")
+    expiry = page.locator("#order-expiry")
+    expect(expiry).to_be_hidden()
+
+    page.locator("#order-type").select_option("1")  # LIMIT
+    page.locator("#order-limit").fill("150")  # AAPL never trades at or below 160
+    page.locator("#order-qty").fill("2")
+    select.select_option("gtd")
+    expect(expiry).to_be_visible()
+    expiry.fill("2030-01-02T03:04:05")
+    page.locator("#ticket-submit").click()
+    page.wait_for_function("() => window.__app.orders.length === 1")
+    (placed,) = server.call("GET", "/api/v1/broker/orders")
+    wanted = page.evaluate("() => new Date('2030-01-02T03:04:05').getTime()")
+    assert placed["duration"] == {"type": "gtd", "datetime": wanted}
+    page.locator("#tab-orders").click()
+    row = page.locator(f"#orders-table tbody tr[data-key='{placed['id']}']")
+    expect(row.locator("td").nth(11)).to_contain_text("GTD")  # the TIF column
+
+    select.select_option("ioc")
+    expect(expiry).to_be_hidden()
+    page.locator("#ticket-submit").click()
+    toast = page.locator("#toasts .toast", has_text="Canceled: IOC order could not fill")
+    expect(toast).to_be_visible()
+    orders = server.call("GET", "/api/v1/broker/orders")
+    assert [(o["status"], o.get("duration")) for o in orders] == [
+        (OrderStatus.WORKING, placed["duration"]),
+        (OrderStatus.CANCELED, {"type": "ioc"}),
+    ]
+    expect(page.locator("#orders-table tbody tr")).to_have_count(1)
+
+    select.select_option("gtc")  # the default is not sent: an order as the reference's
+    page.locator("#ticket-submit").click()
+    page.wait_for_function("() => window.__app.orders.length === 2")
+    assert "duration" not in server.call("GET", "/api/v1/broker/orders")[-1]

@@ -79,10 +79,11 @@ JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
 def violation_item(v: Violation, location: tuple[str, ...]) -> dict[str, Any]:
     """A broker rule violation as a FastAPI 422 item at ``location`` + its field."""
     value = float(v.value) if v.value is not None else None
+    loc = [*location, *v.field.split(".")]  # duration.datetime: ["body", "duration", "datetime"]
     if v.kind is ViolationKind.NOT_POSITIVE:
-        return error_item([*location, v.field], v.message, type_="greater_than", input_=value,
+        return error_item(loc, v.message, type_="greater_than", input_=value,
                           ctx={"gt": 0.0})  # fmt: skip
-    return error_item([*location, v.field], v.message, input_=value)
+    return error_item(loc, v.message, input_=value)
 
 
 @contextmanager

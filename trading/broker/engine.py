@@ -23,7 +23,7 @@ import math
 from decimal import Decimal
 
 from trading.broker import brackets as bracket_rules
-from trading.broker import children
+from trading.broker import children, durations
 from trading.broker import fills as fill_path
 from trading.broker.book import Book
 from trading.broker.changes import Changes
@@ -49,10 +49,12 @@ class Engine(Book):
         self.check_buying_power(spec.name, order_spec, entry, now)
         changes = Changes()
         order = self.new_order(order_spec, now, changes)
+        durations.assign(order, request.duration, now)
         changes.order(order)
         if order.has_brackets:
             children.follow_entry(self, order, entry, now, changes)
         fill_path.try_fill(self, order, prices, int(now * 1000), changes, now)
+        durations.settle_immediate(self, order, now, changes)
         return order, changes
 
     def _validate(
@@ -61,6 +63,7 @@ class Engine(Book):
         """Field rules (all together), then the state checks; returns what placement needs."""
         spec = self.catalog.lookup(request.symbol)
         order_spec, found = field_rules(request, spec.pricescale if spec else 100)
+        found += durations.duration_rules(request.duration, now)
         prices = self.prices(spec.name, math.floor(now)) if spec else None
         entry = entry_price(order_spec, prices.bid, prices.ask) if prices else None
         if current is not None and current.parent is not None and prices is not None:
@@ -93,6 +96,7 @@ class Engine(Book):
 
     def modify(self, order_id: str, request: OrderRequest, now: float) -> Changes:
         order = self._working(order_id, "modify")
+        durations.refuse_modify(order, request.duration, now)
         spec, order_spec, prices, entry = self._validate(request, now, current=order)
         if (spec.name, order_spec.type, order_spec.side) != (order.symbol, order.type, order.side):
             raise BrokerError(f"Cannot change symbol, type or side of order {order_id}")
@@ -114,6 +118,7 @@ class Engine(Book):
             order.triggered = False
         elif order.guaranteed:
             order.guaranteed_stop = order_spec.stop_price
+        durations.assign(order, request.duration, now)
         order.update_time = int(now * 1000)
         order.since = math.floor(now)
         changes = Changes()
@@ -121,6 +126,7 @@ class Engine(Book):
         if order.parent is None:
             children.follow_entry(self, order, entry, now, changes)
         fill_path.try_fill(self, order, prices, int(now * 1000), changes, now)
+        durations.settle_immediate(self, order, now, changes, at="modification")
         return changes
 
     def cancel(self, order_id: str, now: float) -> Changes:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from trading.broker import brackets, children
+from trading.broker import brackets, children, durations
 from trading.broker.book import Book
 from trading.broker.brackets import AfterFill
 from trading.broker.changes import Changes
-from trading.broker.enums import OrderStatus
+from trading.broker.enums import MessageType, OrderStatus
 from trading.broker.matching import Prices, match
 from trading.broker.money import round2
-from trading.broker.state import Fill, Order, Position
+from trading.broker.state import Fill, Order, OrderMessage, Position
 
 MAX_CATCH_UP_S = 3600
 """Seconds replayed after a loop stall; longer gaps (a suspended host) resume at now."""
@@ -48,6 +48,9 @@ def evaluate(book: Book, now: float) -> Changes:
             for order in candidates:
                 if not order.working or second < order.since:
                     continue  # never against a second before it was placed or modified
+                if durations.expired(order, second):
+                    durations.expire(book, order, now, changes)
+                    continue  # never at a second after its expiry (broker.md §18)
                 if order.trailing and brackets.trail(order, prices, scale):
                     trailed[order.id] = order
                 try_fill(book, order, prices, second * 1000, changes, now)
@@ -78,9 +81,13 @@ def execute(
     moved since placement) is REJECTED instead."""
     position = book.positions.get(order.symbol) or Position(order.symbol)
     before = position.q
-    if order.parent is None and book.buying_power_problem(
-        order.symbol, order.side, order.qty, price, now
-    ):
+    problem = (
+        None
+        if order.parent is not None
+        else book.buying_power_problem(order.symbol, order.side, order.qty, price, now)
+    )
+    if problem is not None:
+        order.message = OrderMessage(MessageType.ERROR, f"Rejected at fill time: {problem}")
         book.set_status(order, OrderStatus.REJECTED, now, changes)
         children.cancel_of_entry(book, order, now, changes)
         return

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from trading.broker.book import Book
+from trading.broker.durations import duration_label, duration_rules
 from trading.broker.enums import OrderType, Side
 from trading.broker.errors import BrokerError
 from trading.broker.margin import leverage_problem
@@ -39,7 +40,7 @@ class Preview:
 def order_preview(book: Book, request: OrderRequest, now: float) -> Preview:
     spec = book.catalog.lookup(request.symbol)
     order_spec, violations = field_rules(request, spec.pricescale if spec else 100)
-    errors = [v.message for v in violations]
+    errors = [v.message for v in violations + duration_rules(request.duration, now)]
     entry: Decimal | None = None
     crossed: str | None = None
     if spec is None:
@@ -73,6 +74,8 @@ def order_preview(book: Book, request: OrderRequest, now: float) -> Preview:
         details.append(("Limit Price", money(order_spec.limit_price)))
     if order_spec.stop_price is not None:
         details.append(("Stop Price", money(order_spec.stop_price)))
+    if request.duration is not None:
+        details.append(("Duration", duration_label(request.duration)))
     sections = [("Order Details", details), ("Cost Analysis", _costs(book, spec, qty, entry))]
     risk = _risk(order_spec.take_profit, order_spec.stop_loss, order_spec.guaranteed_stop,
                  order_spec.trailing_stop_pips, entry, qty)  # fmt: skip

@@ -10,7 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from trading.broker.enums import OrderType, Side, StopType
+from trading.broker.enums import DurationType, OrderType, Side, StopType
+
+
+@dataclass(frozen=True)
+class Duration:
+    """Time in force as the client gave it (TradingView ``OrderDuration``); ``datetime`` is
+    epoch milliseconds, meaningful for GTD only (rules: :mod:`~trading.broker.durations`)."""
+
+    type: DurationType = DurationType.GTC
+    datetime: int | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,8 @@ class OrderRequest:
     guaranteed_stop: Decimal | None = None
     trailing_stop_pips: Decimal | None = None
     stop_type: StopType | None = None
+    duration: Duration | None = None
+    """None: GTC on placement, the order's own duration on a modify."""
 
 
 @dataclass(frozen=True)

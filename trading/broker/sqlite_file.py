@@ -67,6 +67,15 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE orders ADD COLUMN parent_type INTEGER;
     UPDATE orders SET parent_type = 2 WHERE parent IS NOT NULL;
     """,
+    # order durations and messages (issue 13, broker.md §18): NULLs are a GTC order without a
+    # message, which is what every order written before this migration was
+    """
+    ALTER TABLE orders ADD COLUMN duration_type TEXT;
+    ALTER TABLE orders ADD COLUMN duration_datetime INTEGER;
+    ALTER TABLE orders ADD COLUMN expires_at INTEGER;
+    ALTER TABLE orders ADD COLUMN message_type TEXT;
+    ALTER TABLE orders ADD COLUMN message_text TEXT;
+    """,
     # issue 13, idempotent placement (broker.md §15): the placements remembered per account
     # and key, written in the transaction of their order; `created` finds the expired ones
     """

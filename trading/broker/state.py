@@ -9,13 +9,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
+from trading.broker.enums import MessageType, OrderStatus, OrderType, ParentType, Side, StopType
 from trading.broker.money import ZERO, round2
+from trading.broker.requests import Duration
 
 
 class BracketRole(StrEnum):
     TAKE_PROFIT = "tp"
     STOP = "stop"
+
+
+@dataclass(frozen=True)
+class OrderMessage:
+    """Why an order ended as it did (TradingView ``OrderOrPositionMessage``): set when it
+    expired, was canceled by its IOC/FOK duration, or was rejected at fill time."""
+
+    type: MessageType
+    text: str
 
 
 def _sign(q: Decimal) -> int:
@@ -49,6 +59,11 @@ class Order:
     role: BracketRole | None = None
     triggered: bool = False
     """A STOP_LIMIT whose stop was reached (it now acts as a LIMIT)."""
+    duration: Duration | None = None
+    """The time in force as given (None: GTC, never given; broker.md §18)."""
+    expires_at: int | None = None
+    """Epoch ms from which the order no longer works (DAY, GTD); None: it does not expire."""
+    message: OrderMessage | None = None
     since: int = 0
     """First second the fill loop may evaluate it (its acceptance or last modify); not stored:
     after a restart evaluation resumes at the current second anyway."""

@@ -21,18 +21,29 @@ from typing import TypeVar
 
 from trading.broker import history, keystore, sqlite_file
 from trading.broker.changes import Changes
-from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
+from trading.broker.enums import (
+    DurationType,
+    MessageType,
+    OrderStatus,
+    OrderType,
+    ParentType,
+    Side,
+    StopType,
+)
 from trading.broker.errors import StorageError
 from trading.broker.idempotency import KeyRecord
-from trading.broker.state import Account, BracketRole, Fill, Order, Position
+from trading.broker.requests import Duration
+from trading.broker.state import Account, BracketRole, Fill, Order, OrderMessage, Position
 
 T = TypeVar("T")
 
 _ORDER_COLUMNS = (
     "id, seq, symbol, type, side, qty, status, limit_price, stop_price, take_profit, stop_loss, "
     "guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price, update_time, parent, "
-    "role, triggered, parent_type"
+    "role, triggered, parent_type, duration_type, duration_datetime, expires_at, message_type, "
+    "message_text"
 )
+_ORDER_PLACEHOLDERS = ", ".join("?" * len(_ORDER_COLUMNS.split(",")))
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -51,7 +62,16 @@ def _order_row(o: Order) -> tuple[object, ...]:
         None if o.stop_type is None else int(o.stop_type), str(o.filled_qty),
         _text(o.avg_price), o.update_time, o.parent, None if o.role is None else o.role.value,
         int(o.triggered), None if o.parent_type is None else int(o.parent_type),
+        *_duration_row(o.duration), o.expires_at, *_message_row(o.message),
     )  # fmt: skip
+
+
+def _duration_row(d: Duration | None) -> tuple[str | None, int | None]:
+    return (None, None) if d is None else (d.type.value, d.datetime)
+
+
+def _message_row(m: OrderMessage | None) -> tuple[str | None, str | None]:
+    return (None, None) if m is None else (m.type.value, m.text)
 
 
 def _order(row: sqlite3.Row) -> Order:
@@ -77,7 +97,12 @@ def _order(row: sqlite3.Row) -> Order:
         role=None if row["role"] is None else BracketRole(row["role"]),
         triggered=bool(row["triggered"]),
         parent_type=None if row["parent_type"] is None else ParentType(row["parent_type"]),
-    )
+        duration=None if row["duration_type"] is None
+        else Duration(DurationType(row["duration_type"]), row["duration_datetime"]),
+        expires_at=row["expires_at"],
+        message=None if row["message_type"] is None
+        else OrderMessage(MessageType(row["message_type"]), row["message_text"]),
+    )  # fmt: skip
 
 
 @dataclass
@@ -198,7 +223,7 @@ class Store:
                 # a plain INSERT: an id that is already stored fails the whole transaction
                 # instead of overwriting an acknowledged order
                 db.executemany(
-                    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({', '.join('?' * 21)})",
+                    f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES ({_ORDER_PLACEHOLDERS})",
                     created,
                 )
             for row in updated:

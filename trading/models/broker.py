@@ -7,8 +7,43 @@ from typing import Any
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
+from trading.broker.enums import (
+    DurationType,
+    MessageType,
+    OrderStatus,
+    OrderType,
+    ParentType,
+    Side,
+    StopType,
+)
 from trading.models.base import WireModel, added
+
+
+def _none(value: Any) -> bool:
+    return value is None
+
+
+class OrderDuration(WireModel):
+    """TradingView ``OrderDuration``: time in force (broker.md §18)."""
+
+    type: DurationType = Field(
+        description="gtc (default), day (until the end of the New York day), gtd (until "
+        "`datetime`), ioc and fok (fill at placement or be canceled)"
+    )
+    datetime: int | None = Field(
+        default=None,
+        gt=0,
+        exclude_if=_none,
+        description="Epoch milliseconds the order expires at; required for gtd, in the future "
+        "(ignored for the other types)",
+    )
+
+
+class OrderMessage(WireModel):
+    """TradingView ``OrderOrPositionMessage``: why an order ended as it did."""
+
+    type: MessageType
+    text: str
 
 
 class PlacedOrder(WireModel):
@@ -36,6 +71,13 @@ class PlacedOrder(WireModel):
     parentType: ParentType | None = added(
         "Bracket orders only: 1 the entry order (the bracket is INACTIVE until it fills), "
         "2 the position. TradingView ParentType (Trade = 3 is not used)"
+    )
+    duration: OrderDuration | None = added(
+        "The time in force the order was given (absent: gtc, none given); broker.md §18"
+    )
+    message: OrderMessage | None = added(
+        "Why the order ended as it did: expired, canceled by its ioc/fok duration, rejected at "
+        "fill time (absent otherwise)"
     )
 
 
@@ -117,6 +159,10 @@ class PreOrder(WireModel):
     guaranteedStop: float | None = Field(default=None, gt=0)
     trailingStopPips: float | None = Field(default=None, gt=0)
     stopType: StopType | None = None
+    duration: OrderDuration | None = Field(
+        default=None,
+        description="Time in force; absent: gtc on placement, the order's own on a modify",
+    )
 
 
 class PlaceOrderResult(WireModel):
@@ -265,3 +311,92 @@ class LeverageInfoQuery(WireModel):
     symbol: str
     orderType: OrderType
     side: Side
+
+
+# -- broker configuration (GET /broker/config, rest.md §12) -----------------------------------
+
+
+class OrderDurationMetaInfo(WireModel):
+    """TradingView ``OrderDurationMetaInfo``: one entry of the ticket's duration menu."""
+
+    name: str
+    value: DurationType
+    default: bool
+    supportedOrderTypes: list[OrderType]
+    hasDatePicker: bool
+    hasTimePicker: bool
+
+
+class BrokerConfigFlags(WireModel):
+    """TradingView ``BrokerConfigFlags`` this backend states explicitly, each derived from what
+    it really serves (trading/api/broker_config.py); a flag not listed keeps the library's
+    default."""
+
+    supportMarketOrders: bool
+    supportLimitOrders: bool
+    supportStopOrders: bool
+    supportStopLimitOrders: bool
+    supportOrderBrackets: bool
+    supportMarketBrackets: bool
+    supportAddBracketsToExistingOrder: bool
+    supportModifyBrackets: bool
+    supportPositionBrackets: bool
+    supportStopLoss: bool
+    supportTrailingStop: bool
+    supportGuaranteedStop: bool
+    supportModifyOrderPrice: bool
+    supportEditAmount: bool
+    supportModifyDuration: bool
+    supportModifyOrderType: bool
+    supportPositions: bool
+    supportClosePosition: bool
+    supportPartialClosePosition: bool
+    closePositionCancelsOrders: bool
+    supportReversePosition: bool
+    supportNativeReversePosition: bool
+    supportMultiposition: bool
+    supportPositionNetting: bool
+    supportExecutions: bool
+    supportOrdersHistory: bool
+    supportLeverage: bool
+    supportLeverageButton: bool
+    supportMargin: bool
+    supportPLUpdate: bool
+    supportPlaceOrderPreview: bool
+    supportLevel2Data: bool
+
+
+_ALL_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
+_FALSE_FLAGS = frozenset({
+    "supportModifyOrderType", "supportReversePosition", "supportNativeReversePosition",
+    "supportMultiposition", "supportPositionNetting", "supportMargin",
+    "supportPLUpdate", "supportLevel2Data",
+})  # fmt: skip
+_DURATION_NAMES = (("gtc", "GTC"), ("day", "DAY"), ("gtd", "GTD"), ("ioc", "IOC"), ("fok", "FOK"))
+CONFIG_EXAMPLE: dict[str, Any] = {
+    "configFlags": {name: name not in _FALSE_FLAGS for name in BrokerConfigFlags.model_fields},
+    "durations": [
+        {
+            "name": name,
+            "value": value,
+            "default": value == "gtc",
+            "supportedOrderTypes": [int(t) for t in _ALL_TYPES],
+            "hasDatePicker": value == "gtd",
+            "hasTimePicker": value == "gtd",
+        }
+        for value, name in _DURATION_NAMES
+    ],
+    "orderTypes": [int(t) for t in _ALL_TYPES],
+}
+"""The answer of this version (a test compares it with the route's)."""
+
+
+class BrokerConfig(WireModel):
+    """What a TradingView broker adapter needs to configure itself (TradingView
+    ``SingleBrokerMetaInfo``: ``configFlags`` and ``durations``, plus the order types)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CONFIG_EXAMPLE]})
+
+    configFlags: BrokerConfigFlags
+    durations: list[OrderDurationMetaInfo]
+    orderTypes: list[OrderType] = Field(description="Order types placeOrder accepts")

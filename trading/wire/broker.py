@@ -7,21 +7,25 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from trading.broker.durations import DurationInfo
 from trading.broker.money import to_decimal
 from trading.broker.preview import LeveragePreview, Preview
-from trading.broker.requests import BracketRequest, OrderRequest
-from trading.broker.state import Equity, Fill, Order, Position
+from trading.broker.requests import BracketRequest, Duration, OrderRequest
+from trading.broker.state import Equity, Fill, Order, OrderMessage, Position
 from trading.models.broker import (
     Brackets,
     EquityData,
     Execution,
     LeveragePreviewResult,
+    OrderDuration,
+    OrderDurationMetaInfo,
     OrderPreviewResult,
     OrderPreviewSection,
     OrderPreviewSectionRow,
     PlacedOrder,
     PreOrder,
 )
+from trading.models.broker import OrderMessage as OrderMessageModel
 from trading.models.broker import Position as PositionModel
 
 
@@ -43,8 +47,12 @@ def order_request(pre: PreOrder) -> OrderRequest:
         limit_price=_d(pre.limitPrice), stop_price=_d(pre.stopPrice),
         take_profit=_d(pre.takeProfit), stop_loss=_d(pre.stopLoss),
         guaranteed_stop=_d(pre.guaranteedStop), trailing_stop_pips=_d(pre.trailingStopPips),
-        stop_type=pre.stopType,
+        stop_type=pre.stopType, duration=duration_request(pre.duration),
     )  # fmt: skip
+
+
+def duration_request(d: OrderDuration | None) -> Duration | None:
+    return None if d is None else Duration(d.type, d.datetime)
 
 
 def bracket_request(b: Brackets) -> BracketRequest:
@@ -77,7 +85,24 @@ def placed_order(o: Order) -> PlacedOrder:
         updateTime=o.update_time,
         parentId=o.parent,
         parentType=o.parent_type,
+        duration=duration(o.duration),
+        message=message(o.message),
     )
+
+
+def duration(d: Duration | None) -> OrderDuration | None:
+    return None if d is None else OrderDuration(type=d.type, datetime=d.datetime)
+
+
+def message(m: OrderMessage | None) -> OrderMessageModel | None:
+    return None if m is None else OrderMessageModel(type=m.type, text=m.text)
+
+
+def duration_meta(d: DurationInfo) -> OrderDurationMetaInfo:
+    return OrderDurationMetaInfo(
+        name=d.name, value=d.type, default=d.default, supportedOrderTypes=list(d.order_types),
+        hasDatePicker=d.date_picker, hasTimePicker=d.time_picker,
+    )  # fmt: skip
 
 
 def position(p: Position) -> PositionModel:

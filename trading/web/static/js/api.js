@@ -75,6 +75,7 @@ export const api = {
       },
     }),
   // broker
+  brokerConfig: () => request("GET", "broker/config"),
   previewOrder: (preOrder) => request("POST", "broker/orders/preview", { body: preOrder }),
   placeOrder: (preOrder) => request("POST", "broker/orders", { body: preOrder }),
   modifyOrder: (orderId, preOrder) =>

@@ -22,6 +22,14 @@ function decimalsOf(symbol, rerender) {
   return 2;
 }
 
+/** The time in force of an order: GTC when it has none, GTD with its instant. */
+function durationText(order) {
+  const duration = order.duration;
+  if (!duration) return "GTC";
+  const kind = duration.type.toUpperCase();
+  return duration.type === "gtd" ? `${kind} ${formatTimestamp(duration.datetime)}` : kind;
+}
+
 class KeyedTable {
   #body;
   #columns;
@@ -188,6 +196,7 @@ export class Blotter {
           value: (o) => formatPrice(broker.quotes.get(o.symbol)?.lp, decimalsOf(o.symbol, rerender)),
         },
         { label: "Updated", value: (o) => formatTimestamp(o.updateTime) },
+        { label: "TIF", value: durationText },
       ],
       actions: (current) => [
         this.#button("Modify…", () => `Modify ${current().id}`, () => this.#modify(current())),
@@ -208,6 +217,10 @@ export class Blotter {
     });
 
     broker.onChange(() => this.#schedule());
+    // an order that left the blotter for a reason the user did not ask for says why
+    broker.onOrderMessage((order) =>
+      toast(`${order.id}: ${order.message.text}`, order.message.type === "error" ? "error" : "info"),
+    );
     writes.onChange(() => this.#syncWriteButtons());
     this.render();
   }

@@ -20,6 +20,7 @@ export class BrokerState {
   #socket;
   #accountId;
   #listeners = new Set();
+  #messageListeners = new Set();
   #quoteSubscription = null;
   #chartSymbol = null;
   #symbols = []; // the catalogue, for the executions history
@@ -30,6 +31,11 @@ export class BrokerState {
   constructor(socket, accountId) {
     this.#socket = socket;
     this.#accountId = accountId;
+  }
+
+  /** `listener(order)` for an order that ended with a `message` (expired, IOC/FOK, rejected). */
+  onOrderMessage(listener) {
+    this.#messageListeners.add(listener);
   }
 
   onChange(listener) {
@@ -123,6 +129,9 @@ export class BrokerState {
     const live = order.status === ORDER_STATUS.WORKING || order.status === ORDER_STATUS.INACTIVE;
     if (live) this.orders.set(order.id, order);
     else this.orders.delete(order.id);
+    if (order.message && order.status !== ORDER_STATUS.WORKING) {
+      for (const listener of this.#messageListeners) listener(order);
+    }
     this.#updateQuoteSubscription();
     this.#notify();
   }

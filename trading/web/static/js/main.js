@@ -299,6 +299,10 @@ async function start() {
   renderConnection();
   const [config, catalogue] = await Promise.all([api.config(), api.search("", 100)]);
   view.resolutions = config.supported_resolutions;
+  // the duration menu: the ticket keeps GTC alone if the broker's config cannot be read
+  api.brokerConfig()
+    .then((broker) => ticket.setDurations(broker.durations))
+    .catch((error) => console.warn("Broker config unavailable:", error.message));
   broker.start(catalogue.map((item) => item.symbol));
   socket.start();
   const wanted = readHash();

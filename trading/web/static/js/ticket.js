@@ -1,5 +1,6 @@
 // The order ticket: side, type, quantity, the prices the type needs, optional take profit and
-// stop loss. The preview (POST /broker/orders/preview) follows the form as it is edited.
+// stop loss, and the duration (time in force: the menu GET /broker/config lists, with a
+// date-time for a duration that has a date picker, GTD). The preview (POST /broker/orders/preview) follows the form as it is edited.
 //
 // Problems are shown next to the fields they name: a 422 of the preview or of placement, and
 // the preview's rule texts that start with a field's name ("qty must be a multiple of 1").
@@ -15,7 +16,10 @@ import {
 import { toast } from "./toast.js";
 import { OFFLINE_REASON, writes } from "./writes.js";
 
-const FIELDS = ["qty", "limitPrice", "stopPrice", "takeProfit", "stopLoss"];
+const PRICE_FIELDS = ["limitPrice", "stopPrice", "takeProfit", "stopLoss"];
+// "duration.datetime" is the 422 location and the rule text's first word of a bad GTD time
+const FIELDS = ["qty", ...PRICE_FIELDS, "duration.datetime"];
+const DEFAULT_DURATION = { value: "gtc", name: "GTC", default: true };
 const NEEDS_LIMIT = new Set([ORDER_TYPE.LIMIT, ORDER_TYPE.STOP_LIMIT]);
 const NEEDS_STOP = new Set([ORDER_TYPE.STOP, ORDER_TYPE.STOP_LIMIT]);
 const PREVIEW_DELAY_MS = 250;
@@ -23,7 +27,7 @@ const PREVIEW_PROBLEM = "The preview reports a problem: fix it to place the orde
 
 /** The field a preview rule text is about: the server's rule messages start with its name. */
 function fieldOfText(text) {
-  const first = /^([A-Za-z]+)\b/.exec(text)?.[1];
+  const first = /^([A-Za-z]+(?:\.[A-Za-z]+)?)\b/.exec(text)?.[1];
   return FIELDS.includes(first) ? first : null;
 }
 
@@ -43,6 +47,7 @@ export class OrderTicket {
   #lastPrice = () => null;
   #previewTimer = null;
   #previewRequest = 0;
+  #durations = [DEFAULT_DURATION]; // OrderDurationMetaInfo of GET /broker/config
 
   /** `lastPrice()` gives the chart symbol's last price (to prefill limit and stop prices). */
   constructor(root, { lastPrice }) {
@@ -80,10 +85,10 @@ export class OrderTicket {
     const changed = this.#info?.name !== info.name;
     this.#info = info;
     const step = priceStep(info);
-    for (const name of FIELDS.slice(1)) this.#form.elements[name].step = String(step);
+    for (const name of PRICE_FIELDS) this.#form.elements[name].step = String(step);
     this.#root.querySelector("[data-ticket-symbol]").textContent = info.name;
     if (changed) {
-      for (const name of FIELDS.slice(1)) this.#form.elements[name].value = "";
+      for (const name of PRICE_FIELDS) this.#form.elements[name].value = "";
       this.#placementErrors.clear();
       this.#previewErrors.clear();
       this.#renderFieldErrors();
@@ -92,6 +97,43 @@ export class OrderTicket {
     this.#seen = JSON.stringify(this.#values());
     this.#updateSubmitLabel();
     this.#schedulePreview();
+  }
+
+  /** The duration menu (TradingView OrderDurationMetaInfo[]): the default one selected. */
+  setDurations(durations) {
+    if (!durations?.length) return;
+    this.#durations = durations;
+    const select = this.#form.elements.duration;
+    select.replaceChildren(
+      ...durations.map((d) => h("option", { value: d.value, selected: d.default ? "" : null }, d.name)),
+    );
+    this.#syncDuration();
+    this.#seen = JSON.stringify(this.#values());
+  }
+
+  #duration() {
+    const value = this.#form.elements.duration.value;
+    return this.#durations.find((d) => d.value === value) ?? DEFAULT_DURATION;
+  }
+
+  /** Offer only the durations the order type takes; show the date-time of a GTD. */
+  #syncDuration() {
+    const type = Number(this.#form.elements.type.value);
+    for (const option of this.#form.elements.duration.options) {
+      const meta = this.#durations.find((d) => d.value === option.value);
+      option.disabled = Boolean(meta?.supportedOrderTypes && !meta.supportedOrderTypes.includes(type));
+    }
+    const picker = Boolean(this.#duration().hasDatePicker);
+    const field = this.#form.querySelector('[data-field="duration.datetime"]');
+    const input = this.#form.elements["duration.datetime"];
+    field.hidden = !picker;
+    input.disabled = !picker;
+    if (picker && input.value === "") input.value = localInputValue(Date.now() + 3_600_000);
+    if (!picker) {
+      this.#placementErrors.delete("duration.datetime");
+      this.#previewErrors.delete("duration.datetime");
+      setFieldError(this.#form, "duration.datetime", null);
+    }
   }
 
   #values() {
@@ -104,6 +146,8 @@ export class OrderTicket {
       stopPrice: numberOrNull(elements.stopPrice.value),
       takeProfit: numberOrNull(elements.takeProfit.value),
       stopLoss: numberOrNull(elements.stopLoss.value),
+      duration: elements.duration.value,
+      datetime: elements["duration.datetime"].value,
     };
   }
 
@@ -120,6 +164,15 @@ export class OrderTicket {
     if (NEEDS_STOP.has(values.type)) order.stopPrice = values.stopPrice;
     if (values.takeProfit !== null) order.takeProfit = values.takeProfit;
     if (values.stopLoss !== null) order.stopLoss = values.stopLoss;
+    // the default duration is left out: such an order is the reference's, byte for byte
+    const duration = this.#duration();
+    if (!duration.default) {
+      order.duration = { type: duration.value };
+      if (duration.hasDatePicker) {
+        const ms = values.datetime ? new Date(values.datetime).getTime() : NaN;
+        if (Number.isFinite(ms)) order.duration.datetime = ms; // else the server says it is required
+      }
+    }
     return order;
   }
 
@@ -130,6 +183,7 @@ export class OrderTicket {
     if (seen === this.#seen) return;
     this.#seen = seen;
     if (target.name === "type") this.#syncType();
+    if (target.name === "type" || target.name === "duration") this.#syncDuration();
     if (target.name === "side") this.#form.dataset.side = target.value === "1" ? "buy" : "sell";
     if (FIELDS.includes(target.name)) {
       this.#placementErrors.delete(target.name);
@@ -285,4 +339,10 @@ export class OrderTicket {
       this.#updateSubmitState();
     }
   }
+}
+
+/** A `datetime-local` value (the browser's local time, to the second) of an epoch-ms instant. */
+function localInputValue(ms) {
+  const local = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return local.toISOString().slice(0, 19);
 }
