@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import broker, datafeed, docs, meta, streaming, udf
+from trading.api import broker, datafeed, desk, docs, meta, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
     app.add_routes(broker.routes)
+    app.add_routes(desk.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)

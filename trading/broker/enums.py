@@ -8,7 +8,7 @@ wire models (``trading.models``) both depend on it, neither on the other.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Side(IntEnum):
@@ -46,3 +46,12 @@ LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 """Order types that carry a limit price."""
 STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 """Order types that carry a stop price."""
+
+
+class DurationType(StrEnum):
+    """TradingView's order duration (time in force) ``type`` values this broker accepts.
+
+    The one list of durations: instrument info (``allowedDurations``) and whatever else
+    advertises durations derive from it, so a new duration is one member here."""
+
+    GTC = "gtc"
