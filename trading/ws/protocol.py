@@ -113,13 +113,14 @@ ROUTES: dict[str, WsRoute] = {
                 "Fills of the paper account", None),
         WsRoute(EQUITY, EquitySubscriptionRequest, EquityData, "broker",
                 "Balance, equity and P&L of the paper account", latest_per_topic),
+        WsRoute(BROKER_CONNECTION, BrokerConnectionSubscriptionRequest,
+                BrokerConnectionStatus, "broker", "Broker connection status", latest_per_topic),
+        # added by this backend (issue 13): after the reference's routes, so its order stays
         WsRoute(PL, PLSubscriptionRequest, PositionPL, "broker",
                 "Unrealized P&L of each open position (plUpdate)", latest_per_position),
         WsRoute(MARGIN, MarginSubscriptionRequest, MarginData, "broker",
                 "Margin used, available and buying power (marginAvailableUpdate)",
                 latest_per_topic),
-        WsRoute(BROKER_CONNECTION, BrokerConnectionSubscriptionRequest,
-                BrokerConnectionStatus, "broker", "Broker connection status", latest_per_topic),
     )
 }  # fmt: skip
 
