@@ -556,10 +556,10 @@ async def test_the_flags_say_what_the_server_serves(
     assert flags["supportOrderBrackets"] is flags["supportTrailingStop"] is True
     assert flags["supportGuaranteedStop"] is flags["supportModifyDuration"] is True
     assert flags["supportPartialClosePosition"] is True
-    # what this server does not serve (yet): each flag follows its route or feed
+    # each flag follows its route or feed
     assert flags["supportReversePosition"] is any(p.endswith("/reverse") for p in paths)
     assert flags["supportOrdersHistory"] is (B + "/orders/history" in paths)
-    assert flags["supportPLUpdate"] is False
+    assert flags["supportPLUpdate"] is flags["supportMargin"] is True  # the pl / margin routes
     assert flags["supportMultiposition"] is flags["supportLevel2Data"] is False
     assert flags["supportModifyOrderType"] is False
 

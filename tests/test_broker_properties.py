@@ -18,10 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from trading.broker import desk
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderStatus, OrderType, ParentType, Side
-from trading.broker.errors import BrokerError, RuleViolations
+from trading.broker.errors import BrokerError, RuleViolations, UnknownPosition
 from trading.broker.requests import BracketRequest, OrderRequest
+from trading.broker.state import Position
 from trading.market.source import Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.testing import TEST_NOW
@@ -445,3 +447,112 @@ def test_bracket_links_hold_after_any_sequence(acts: list[Act]) -> None:
         except (BrokerError, RuleViolations):
             pass  # refused: it changed nothing, the links must hold all the same
         check_links(engine)
+
+
+# -- desk operations in the mix (broker.md §19) -----------------------------------------------
+
+
+class Reverse(NamedTuple):
+    symbol: str
+    lp: int
+    half: int
+
+
+class Flatten(NamedTuple):
+    lp: int
+    half: int
+
+
+class CancelAll(NamedTuple):
+    symbol: str | None
+    side: Side | None
+
+
+class Rest(NamedTuple):
+    """A limit order far from the market: it works until a cancel-all takes it."""
+
+    symbol: str
+    side: Side
+
+
+desk_op = st.one_of(
+    step_strategy,
+    st.builds(Reverse, st.sampled_from(SYMBOLS), st.integers(9_000, 11_000), st.integers(0, 5)),
+    st.builds(Flatten, st.integers(9_000, 11_000), st.integers(0, 5)),
+    st.builds(
+        CancelAll, st.sampled_from([None, *SYMBOLS]), st.sampled_from([None, Side.BUY, Side.SELL])
+    ),
+    st.builds(Rest, st.sampled_from(SYMBOLS), st.sampled_from([Side.BUY, Side.SELL])),
+)
+
+
+@PROPERTY
+@given(st.lists(desk_op, min_size=1, max_size=30))
+def test_netting_and_money_with_reverse_flatten_and_cancel_all(
+    ops: list[Step | Reverse | Flatten | CancelAll | Rest],
+) -> None:
+    """Reverse and flatten are executions like any other (q = Σ s·x, the money identities);
+    a reverse books exactly what closing at its price books and leaves −q at that price;
+    flatten leaves no position and equity = balance; cancel-all cancels exactly the working
+    orders that match and nothing else."""
+    tape = Tape()
+    engine = make_engine(tape)
+    models = {s: Model() for s in SYMBOLS}
+    now = TEST_NOW
+    for op in ops:
+        now += 1
+        second = math.floor(now)
+        match op:
+            case Step(symbol, side, qty, lp, half):
+                tape.set(symbol, second, lp, half)
+                engine.place(market_order(symbol, side, qty), now)
+                models[symbol].apply(side.value, qty, Fraction(engine.fills[-1].price))
+            case Rest(symbol, side):
+                limit = Decimal(1) if side is Side.BUY else Decimal(10**6)
+                request = OrderRequest(symbol=symbol, type=OrderType.LIMIT, side=side,
+                                       qty=Decimal(1), limit_price=limit)  # fmt: skip
+                assert engine.place(request, now)[0].working
+            case Reverse(symbol, lp, half):
+                tape.set(symbol, second, lp, half)
+                before = engine.positions.get(symbol)
+                if before is None:
+                    with pytest.raises(UnknownPosition):
+                        desk.reverse(engine, symbol, now)
+                    continue
+                q, fills = before.q, len(engine.fills)
+                closing = Position(symbol, before.q, before.avg)
+                desk.reverse(engine, symbol, now)
+                (fill,) = engine.fills[fills:]  # ONE execution of twice the size
+                assert (fill.side, fill.qty) == (Side.SELL if q > 0 else Side.BUY, 2 * abs(q))
+                assert fill.realized == closing.apply(fill.side, abs(q), fill.price)
+                after = engine.positions[symbol]
+                assert (after.q, after.avg) == (-q, fill.price)
+                models[symbol].apply(fill.side.value, int(fill.qty), Fraction(fill.price))
+            case Flatten(lp, half):
+                for symbol in SYMBOLS:
+                    tape.set(symbol, second, lp, half)
+                opened = list(engine.positions)
+                closed, _ = desk.flatten(engine, now)
+                assert closed == opened
+                assert engine.positions == {}
+                for fill in engine.fills[len(engine.fills) - len(closed) :]:
+                    models[fill.symbol].apply(fill.side.value, int(fill.qty),
+                                              Fraction(fill.price))  # fmt: skip
+                equity = engine.equity(now)
+                assert equity.equity == equity.balance
+                assert equity.margin_used == 0
+            case CancelAll(symbol, side):
+                working = {o.id for o in engine.working_orders()}
+                expected = [
+                    o.id for o in engine.working_orders()
+                    if symbol in (None, o.symbol) and side in (None, o.side)
+                ]  # fmt: skip
+                canceled, _ = desk.cancel_all(engine, symbol, side, now)
+                assert canceled == expected
+                assert {o.id for o in engine.working_orders()} == working - set(expected)
+        for sym, model in models.items():
+            net = sum((Decimal(f.side.value) * f.qty for f in engine.fills_of(sym)), Decimal(0))
+            assert net == model.q
+            pos = engine.positions.get(sym)
+            assert (pos.q if pos else 0) == model.q
+        check_money(engine, tape, now)

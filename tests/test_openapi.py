@@ -69,6 +69,24 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("post", "/api/v1/broker/leverage/preview"): ("previewLeverage", [V1, "broker"], {422}),
     ("get", "/api/v1/broker/equity"): ("getEquity", [V1, "broker"], set()),
     ("get", "/api/v1/broker/config"): ("getBrokerConfig", [V1, "broker"], set()),
+    # the desk operations (issue 13, rest.md §13)
+    ("get", "/api/v1/broker/instruments/{symbol}"): ("getInstrumentInfo", [V1, "broker"], {404}),
+    ("get", "/api/v1/broker/margin"): ("getMargin", [V1, "broker"], {400, 422}),
+    ("post", "/api/v1/broker/positions/{position_id}/reverse"): (
+        "reversePosition",
+        [V1, "broker"],
+        {400, 404, *JSON_WRITE, 503},
+    ),
+    ("delete", "/api/v1/broker/orders"): (
+        "cancelOrders",
+        [V1, "broker"],
+        {400, 422, *DELETE_WRITE, 503},
+    ),
+    ("delete", "/api/v1/broker/positions"): (
+        "closePositions",
+        [V1, "broker"],
+        {400, *DELETE_WRITE, 503},
+    ),
     ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),
     ("get", "/api/v1/udf/config"): ("udfConfig", [V1, "udf"], set()),
     ("get", "/api/v1/udf/symbols"): ("udfSymbols", [V1, "udf"], set()),

@@ -862,3 +862,52 @@ def test_duration_selector_from_the_broker_config(
     page.locator("#ticket-submit").click()
     page.wait_for_function("() => window.__app.orders.length === 2")
     assert "duration" not in server.call("GET", "/api/v1/broker/orders")[-1]
+
+
+def test_desk_buttons_margin_and_quantity_limits(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """Reverse, cancel all and flatten from the blotter; per-position P&L and margin from the
+    ``pl``/``margin`` routes; the ticket checks the quantity against the instrument info."""
+    server.reset_broker()
+    page, _ = open_page(server, allow=HTTP_422_NOISE)
+    info = server.call("GET", "/api/v1/broker/instruments/AAPL")
+    qty = page.locator("#order-qty")
+    expect(qty).to_have_attribute("max", str(int(info["qty"]["max"])))
+    qty.fill(str(int(info["qty"]["max"] + info["qty"]["step"])))
+    error = page.locator("[data-field=qty] [data-error-for=qty]")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("must not exceed")
+    page.locator("#ticket-submit").click()  # refused at the field: nothing is sent
+    expect(qty).to_be_focused()
+    assert server.call("GET", "/api/v1/broker/orders") == []
+    qty.fill("5")
+    expect(error).to_be_hidden()
+    page.locator("#ticket-submit").click()
+
+    row = page.locator("#positions-table tbody tr[data-key='AAPL']")
+    expect(row.locator("td").nth(1)).to_have_text("Buy")
+    margin = page.locator("[data-account=marginUsed]")
+    expect(margin).not_to_have_text("—")
+    page.wait_for_function("() => document.querySelector('[data-account=buyingPower]')"
+                           ".textContent !== '—'")  # fmt: skip
+    # the row's P&L is the broker's (pl route): the positions' P&L add up to unrealizedPL
+    page.wait_for_function("() => window.__app.pl.AAPL !== undefined && window.__app.margin")
+    expect(row.locator("td").nth(5)).not_to_have_text("—")
+
+    row.get_by_role("button", name="Reverse position AAPL").click()
+    expect(row.locator("td").nth(1)).to_have_text("Sell")
+    expect(row.locator("td").nth(2)).to_have_text("5")
+    executions = server.call("GET", "/api/v1/broker/executions/AAPL")
+    assert [e["qty"] for e in executions] == [5.0, 10.0]
+
+    for price in (150, 151):
+        server.call("POST", "/api/v1/broker/orders", limit_order(Side.BUY, 1, price))
+    expect(page.locator("[data-count=orders]")).to_have_text("2")
+    page.locator("#cancel-all").click()
+    expect(page.locator("[data-count=orders]")).to_have_text("0")
+
+    page.locator("#flatten").click()
+    expect(row).to_have_count(0)
+    expect(margin).to_have_text("0.00")
+    assert server.call("GET", "/api/v1/broker/positions") == []

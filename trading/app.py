@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import broker, broker_config, datafeed, docs, meta, orderlog, streaming, udf
+from trading.api import broker, broker_config, datafeed, desk, docs, meta, orderlog, streaming, udf
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(broker.routes)
     app.add_routes(orderlog.routes)
     app.add_routes(broker_config.routes)
+    app.add_routes(desk.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 from trading.broker.events import (
@@ -53,6 +53,26 @@ class Changes:
 
     def equity(self, equity: Equity) -> None:
         self.events.append(EquityChanged(equity))
+
+    def merge(self, later: Changes) -> None:
+        """Append what a later mutation of the same command did (desk operations run several
+        engine commands and commit them as one): events in order, rows united, flags or-ed.
+        Field by field, so a field added to this class is merged without changing this."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(later, f.name)
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, dict):
+                mine.update(theirs)
+            elif isinstance(mine, set):
+                mine |= theirs
+            elif isinstance(mine, bool):
+                setattr(self, f.name, mine or theirs)
+            elif f.name == "keys_expire_before":  # the later purge bound, if any
+                if theirs is not None:
+                    setattr(self, f.name, theirs if mine is None else max(mine, theirs))
+            else:  # pragma: no cover - a new kind of field must say how it merges
+                raise TypeError(f"Changes.{f.name}: no merge rule for {type(mine).__name__}")
 
     def __bool__(self) -> bool:
         return bool(

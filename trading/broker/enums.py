@@ -61,7 +61,9 @@ STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 
 
 class DurationType(StrEnum):
-    """Time in force (TradingView ``OrderDuration.type``, broker.md §18)."""
+    """Time in force (TradingView ``OrderDuration.type``, broker.md §18): the one list of
+    durations this broker accepts. Instrument info (``allowedDurations``) and the broker
+    configuration derive from it, so a new duration is one member here."""
 
     GTC = "gtc"
     """Good till canceled: the default."""

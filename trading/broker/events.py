@@ -9,7 +9,9 @@ carries a copy of the object as it was at that moment, so later changes in the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from trading.broker.margin import Margin
 from trading.broker.state import Equity, Fill, Order, Position
 
 
@@ -35,4 +37,21 @@ class EquityChanged:
     equity: Equity
 
 
-BrokerEvent = OrderChanged | PositionChanged | Executed | EquityChanged
+@dataclass(frozen=True)
+class PositionPLChanged:
+    """The unrealized P&L of an open position moved (TradingView's ``plUpdate``)."""
+
+    position_id: str
+    pl: Decimal
+
+
+@dataclass(frozen=True)
+class MarginChanged:
+    """Margin used or available moved (TradingView's ``marginAvailableUpdate``)."""
+
+    margin: Margin
+
+
+BrokerEvent = (
+    OrderChanged | PositionChanged | Executed | EquityChanged | PositionPLChanged | MarginChanged
+)

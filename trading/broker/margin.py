@@ -4,11 +4,14 @@
 ``margin used = Σ round2(|q| · lp / leverage)``, ``available = equity − margin used``. An order
 may only add exposure its margin ``round2(increase · price / leverage)`` fits in
 ``round2(available)``; the part of an order that reduces a position needs no margin.
+So the most an order may still add is ``buying power = max(0, round2(available)) · leverage``
+of notional (:func:`margin_of`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from trading.broker.enums import Side
@@ -59,3 +62,23 @@ def buying_power_problem(
     if required > available:
         return f"Insufficient buying power: required {required:.2f}, available {available:.2f}"
     return None
+
+
+@dataclass(frozen=True)
+class Margin:
+    """The account's margin now (broker.md §19): what is used, what is left, and the notional
+    an order may still add at ``leverage``."""
+
+    used: Decimal
+    available: Decimal
+    buying_power: Decimal
+    leverage: Decimal
+
+
+def margin_of(equity: Equity, leverage: Decimal) -> Margin:
+    """Margin of ``equity``. Buying power is the notional ``N = max(0, round2(available)) ·
+    leverage`` whose margin ``N / leverage`` is exactly what :func:`buying_power_problem`
+    still lets an order add at ``leverage``."""
+    available = round2(equity.available)
+    room = max(ZERO, available)
+    return Margin(round2(equity.margin_used), available, round2(room * leverage), leverage)

@@ -20,12 +20,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from trading.broker import desk
 from trading.broker.changes import Changes
 from trading.broker.engine import Engine
+from trading.broker.enums import Side
 from trading.broker.errors import StorageError
-from trading.broker.events import BrokerEvent, EquityChanged
+from trading.broker.events import BrokerEvent, EquityChanged, MarginChanged, PositionPLChanged
 from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor, page_ids
 from trading.broker.idempotency import DEFAULT_ACCOUNT, KeyRegistry, Placement
+from trading.broker.instrument import Instrument, instrument
+from trading.broker.margin import Margin, margin_of
 from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.state import Equity, Fill, Order, Position
@@ -58,6 +62,18 @@ class CommittedState:
 
     def equity(self) -> Equity:
         return self._engine.equity(self._now)
+
+    def position_pl(self) -> list[tuple[str, Decimal]]:
+        return desk.position_pl(self._engine, self._now)
+
+    def margin(self) -> Margin:
+        return _margin(self._engine, self._now, None)
+
+
+def _margin(engine: Engine, now: float, symbol: str | None) -> Margin:
+    """Margin now, buying power at ``symbol``'s leverage (the default one when None)."""
+    leverage = engine.default_leverage if symbol is None else engine.leverage_of(symbol)
+    return margin_of(engine.equity(now), leverage)
 
 
 DB_FILE = "trading.sqlite3"
@@ -97,6 +113,8 @@ class BrokerService:
         self._task: asyncio.Task[None] | None = None
         self._last_equity: Equity | None = None
         self._last_equity_push = 0.0
+        self._last_pl: dict[str, Decimal] = {}
+        self._last_margin: Margin | None = None
         self._stale: str | None = None
         """Set when a failed commit could not be undone by a reload: memory may then hold an
         uncommitted change, so nothing is read or written until a reload succeeds."""
@@ -193,17 +211,35 @@ class BrokerService:
             orders = [self._engine.orders[i] for i in ids if i in self._engine.orders]
             return HistoryPage(orders, None if last is None else encode_cursor(last))
 
+    async def margin(self, symbol: str | None) -> Margin:
+        """Margin now; buying power at the leverage of ``symbol`` (a canonical name)."""
+        return await self._read(lambda e: _margin(e, self.clock.now(), symbol))
+
+    async def instrument(self, symbol: str) -> Instrument | None:
+        return await self._read(lambda e: instrument(e, symbol))
+
     async def preview(self, request: OrderRequest) -> Preview:
         """What placing ``request`` now would cost and whether it would be refused."""
         return await self._read(lambda e: order_preview(e, request, self.clock.now()))
 
     # -- mutations ----------------------------------------------------------------------------
 
-    async def _mutate(self, fn: Callable[[Engine, float], tuple[T, Changes]]) -> T:
+    async def _mutate(
+        self, fn: Callable[[Engine, float], tuple[T, Changes]], *, several: bool = False
+    ) -> T:
+        """Run one command and commit its changes. ``several``: the command runs several
+        engine commands (broker/desk.py); it checks everything first, but should a later one
+        still refuse, memory holds the earlier ones, so the committed state is reloaded."""
         async with self._lock:
             await self._ensure_committed_state()
-            result, changes = fn(self._engine, self.clock.now())
-            await self._commit(changes)
+            now = self.clock.now()
+            try:
+                result, changes = fn(self._engine, now)
+            except Exception:
+                if several:
+                    await self._reload()
+                raise
+            await self._commit(changes, now)
         return result
 
     async def _reload(self) -> None:
@@ -224,7 +260,7 @@ class BrokerService:
         log.warning("broker state reloaded from %s after a failed commit", self.store.path)
         self._stale = None
 
-    async def _commit(self, changes: Changes) -> None:
+    async def _commit(self, changes: Changes, now: float) -> None:
         if not changes:
             return
         engine = self._engine
@@ -248,11 +284,29 @@ class BrokerService:
             raise
         for observe in self.commit_observers:
             observe(time.perf_counter() - started)
-        for event in changes.events:
+        events = list(changes.events)
+        if changes.leverage or any(isinstance(e, EquityChanged) for e in events):
+            events += self._marks(now)  # fills, closes, resets, leverage: not throttled
+        for event in events:
             if isinstance(event, EquityChanged):
                 self._last_equity = event.equity
             for listener in self._listeners:
                 listener(event)
+
+    def _marks(self, now: float) -> list[BrokerEvent]:
+        """``pl`` of each open position and ``margin`` whose value moved since last pushed
+        (a closed position's P&L is no longer followed: its close is on ``positions``)."""
+        events: list[BrokerEvent] = []
+        pl = dict(desk.position_pl(self._engine, now))
+        events += [
+            PositionPLChanged(pid, v) for pid, v in pl.items() if self._last_pl.get(pid) != v
+        ]
+        self._last_pl = pl
+        margin = _margin(self._engine, now, None)
+        if margin != self._last_margin:
+            self._last_margin = margin
+            events.append(MarginChanged(margin))
+        return events
 
     async def place(self, request: OrderRequest) -> Order:
         return await self._mutate(lambda e, now: e.place(request, now))
@@ -288,6 +342,19 @@ class BrokerService:
 
         await self._mutate(reset)
 
+    # -- desk operations (broker/desk.py) -----------------------------------------------------
+
+    async def reverse(self, position_id: str) -> Order:
+        return await self._mutate(lambda e, now: desk.reverse(e, position_id, now))
+
+    async def cancel_all(self, symbol: str | None, side: Side | None) -> list[str]:
+        return await self._mutate(
+            lambda e, now: desk.cancel_all(e, symbol, side, now), several=True
+        )
+
+    async def flatten(self) -> list[str]:
+        return await self._mutate(lambda e, now: desk.flatten(e, now), several=True)
+
     # -- the fill loop ------------------------------------------------------------------------
 
     async def evaluate(self) -> None:
@@ -295,17 +362,22 @@ class BrokerService:
         async with self._lock:
             await self._ensure_committed_state()
             now = self.clock.now()
-            await self._commit(self._engine.evaluate(now))
+            await self._commit(self._engine.evaluate(now), now)
             self.last_evaluation = time.monotonic()
             if not self._engine.positions:
                 return
             if time.monotonic() - self._last_equity_push < self._equity_interval:
                 return
+            # price moves: equity, each position's P&L and the margin, under one rate limit
+            events: list[BrokerEvent] = []
             equity = self._engine.equity(now)
             if equity != self._last_equity:
                 self._last_equity = equity
+                events.append(EquityChanged(equity))
+            events += self._marks(now)
+            if events:
                 self._last_equity_push = time.monotonic()
-                event = EquityChanged(equity)
+            for event in events:
                 for listener in self._listeners:
                     listener(event)
 

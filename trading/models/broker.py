@@ -368,9 +368,8 @@ class BrokerConfigFlags(WireModel):
 
 _ALL_TYPES = [OrderType.LIMIT, OrderType.MARKET, OrderType.STOP, OrderType.STOP_LIMIT]
 _FALSE_FLAGS = frozenset({
-    "supportModifyOrderType", "supportReversePosition", "supportNativeReversePosition",
-    "supportMultiposition", "supportPositionNetting", "supportMargin",
-    "supportPLUpdate", "supportLevel2Data",
+    "supportModifyOrderType", "supportMultiposition", "supportPositionNetting",
+    "supportLevel2Data",
 })  # fmt: skip
 _DURATION_NAMES = (("gtc", "GTC"), ("day", "DAY"), ("gtd", "GTD"), ("ioc", "IOC"), ("fok", "FOK"))
 CONFIG_EXAMPLE: dict[str, Any] = {
@@ -400,3 +399,101 @@ class BrokerConfig(WireModel):
     configFlags: BrokerConfigFlags
     durations: list[OrderDurationMetaInfo]
     orderTypes: list[OrderType] = Field(description="Order types placeOrder accepts")
+
+
+# -- desk operations (rest.md §13, broker.md §19) ---------------------------------------------
+
+
+class QuantityInfo(WireModel):
+    """TradingView ``QuantityMetainfo``: the quantities an order may have."""
+
+    min: float
+    max: float
+    step: float
+    default: float
+
+
+class InstrumentInfo(WireModel):
+    """TradingView ``InstrumentInfo``: the rules the broker enforces on a symbol's orders, so
+    a ticket can validate before sending (broker.md §19)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "symbol": "AAPL", "description": "Apple Inc.",
+                    "qty": {"min": 1.0, "max": 1000000.0, "step": 1.0, "default": 1.0},
+                    "minTick": 0.01, "pipSize": 0.01, "pipValue": 0.01, "leverage": 10.0,
+                    "marginRate": 0.1, "currency": "USD", "allowedOrderTypes": [1, 2, 3, 4],
+                    "allowedDurations": ["gtc"],
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    symbol: str = Field(description="The canonical symbol")
+    description: str
+    qty: QuantityInfo
+    minTick: float = Field(description="Prices are rounded to this tick")
+    pipSize: float = Field(description="One pip in price (trailingStopPips count these)")
+    pipValue: float = Field(description="Account currency one pip is worth on one unit")
+    leverage: float = Field(description="The symbol's leverage now")
+    marginRate: float = Field(description="1 / leverage: the margin share of an order's value")
+    currency: str
+    allowedOrderTypes: list[OrderType]
+    allowedDurations: list[str] = Field(description="Duration (time in force) types accepted")
+
+
+class MarginData(WireModel):
+    """The account's margin now (broker.md §19), pushed on the ``margin`` WebSocket route."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"marginUsed": 250.1, "marginAvailable": 99747.4, "buyingPower": 997474.0,
+                 "leverage": 10.0}
+            ]
+        }
+    )  # fmt: skip
+
+    marginUsed: float = Field(description="Σ round2(|q| · lp / leverage) over open positions")
+    marginAvailable: float = Field(description="round2(equity − marginUsed); may be negative")
+    buyingPower: float = Field(
+        description="Notional an order may still add at `leverage`: max(0, marginAvailable) · "
+        "leverage"
+    )
+    leverage: float = Field(description="The leverage buyingPower is computed at")
+
+
+class PositionPL(WireModel):
+    """One position's unrealized P&L (TradingView ``plUpdate(positionId, pl)``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "AAPL", "pl": -1.0}]})
+
+    id: str = Field(description="The position id (as in Position.id)")
+    pl: float = Field(description="round2((lp − avgPrice) · signed qty)")
+
+
+class MarginQuery(WireModel):
+    symbol: str | None = Field(
+        default=None, description="Buying power at this symbol's leverage; the default if absent"
+    )
+
+
+class CancelOrdersQuery(WireModel):
+    symbol: str | None = Field(default=None, description="Only this symbol's orders")
+    side: Side | None = Field(default=None, description="Only orders on this side")
+
+
+class CanceledOrders(WireModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"canceled": ["ORDER-3", "ORDER-4"]}]}
+    )
+
+    canceled: list[str] = Field(description="Ids of the orders canceled, creation order")
+
+
+class ClosedPositions(WireModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"closed": ["MSFT", "AAPL"]}]})
+
+    closed: list[str] = Field(description="Ids of the positions closed, in the order opened")

@@ -79,3 +79,11 @@ class StreamingStats(WireModel):
     messages_coalesced: int
     slow_consumer_closes: int
     protocol_errors: int
+
+
+class PLSubscriptionRequest(StrictRequest):
+    accountId: StrictStr
+
+
+class MarginSubscriptionRequest(StrictRequest):
+    accountId: StrictStr

@@ -170,6 +170,15 @@ class _Builder:
             _envelope(f"{name}.update", _ref("schemas", update_name)),
             f"One `{name}` item for a topic this connection holds (snapshot or live push)",
         )  # fmt: skip
+        extra = route.update_model.model_config.get("json_schema_extra")
+        examples = extra.get("examples") if isinstance(extra, dict) else None
+        if isinstance(examples, list):  # a model's own examples, as whole frames
+            topic = f"{name}:{_example_topic(route)}"
+            self.messages[f"{key}Update"]["examples"] = [
+                {"name": f"{name}.update", "payload": {
+                    "type": f"{name}.update", "payload": {"topic": topic, "payload": example}}}
+                for example in examples
+            ]  # fmt: skip
         self.operations[f"{key}Update"] = {
             "action": "send",
             "channel": channel_ref,

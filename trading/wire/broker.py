@@ -8,6 +8,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from trading.broker.durations import DurationInfo
+from trading.broker.instrument import Instrument
+from trading.broker.margin import Margin
 from trading.broker.money import to_decimal
 from trading.broker.preview import LeveragePreview, Preview
 from trading.broker.requests import BracketRequest, Duration, OrderRequest
@@ -16,14 +18,18 @@ from trading.models.broker import (
     Brackets,
     EquityData,
     Execution,
+    InstrumentInfo,
     LeveragePreviewResult,
+    MarginData,
     OrderDuration,
     OrderDurationMetaInfo,
     OrderPreviewResult,
     OrderPreviewSection,
     OrderPreviewSectionRow,
     PlacedOrder,
+    PositionPL,
     PreOrder,
+    QuantityInfo,
 )
 from trading.models.broker import OrderMessage as OrderMessageModel
 from trading.models.broker import Position as PositionModel
@@ -155,3 +161,25 @@ def leverage_preview(p: LeveragePreview) -> LeveragePreviewResult:
     return LeveragePreviewResult(
         infos=p.infos or None, warnings=p.warnings or None, errors=p.errors or None
     )
+
+
+def instrument_info(i: Instrument) -> InstrumentInfo:
+    return InstrumentInfo(
+        symbol=i.symbol, description=i.description,
+        qty=QuantityInfo(min=float(i.qty_min), max=float(i.qty_max), step=float(i.qty_step),
+                         default=float(i.qty_default)),
+        minTick=float(i.min_tick), pipSize=float(i.pip_size), pipValue=float(i.pip_value),
+        leverage=float(i.leverage), marginRate=float(i.margin_rate), currency=i.currency,
+        allowedOrderTypes=list(i.order_types), allowedDurations=[d.value for d in i.durations],
+    )  # fmt: skip
+
+
+def margin(m: Margin) -> MarginData:
+    return MarginData(
+        marginUsed=float(m.used), marginAvailable=float(m.available),
+        buyingPower=float(m.buying_power), leverage=float(m.leverage),
+    )  # fmt: skip
+
+
+def position_pl(position_id: str, pl: Decimal) -> PositionPL:
+    return PositionPL(id=position_id, pl=float(pl))

@@ -16,8 +16,10 @@ from trading.broker.events import (
     BrokerEvent,
     EquityChanged,
     Executed,
+    MarginChanged,
     OrderChanged,
     PositionChanged,
+    PositionPLChanged,
 )
 from trading.broker.service import BrokerService, CommittedState
 from trading.clock import Clock
@@ -29,7 +31,7 @@ from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequ
 from trading.wire import broker as wire
 from trading.wire.market import bar_dicts, quote_data
 from trading.ws.hub import FeedUnavailable, Hub, Item, Start
-from trading.ws.protocol import EQUITY, EXECUTIONS, ORDERS, POSITIONS
+from trading.ws.protocol import EQUITY, EXECUTIONS, MARGIN, ORDERS, PL, POSITIONS
 
 
 def bar_item(bars: Bars) -> Item:
@@ -84,6 +86,10 @@ def _snapshot(route: str, state: CommittedState) -> list[Item]:
         return [wire.position(p).model_dump(mode="json") for p in state.positions()]
     if route == EQUITY:
         return [wire.equity(state.equity()).model_dump(mode="json")]
+    if route == PL:
+        return [wire.position_pl(i, pl).model_dump(mode="json") for i, pl in state.position_pl()]
+    if route == MARGIN:
+        return [wire.margin(state.margin()).model_dump(mode="json")]
     return []  # executions are events: replaying them would duplicate them
 
 
@@ -104,8 +110,8 @@ class AccountTopics:
 
 
 class AccountFeed(AccountTopics):
-    """A broker route (orders, positions, executions, equity): a subscribe gets the committed
-    state as its snapshot, read at an instant when nothing is pending publication."""
+    """A broker route (orders, positions, executions, equity, pl, margin): a subscribe gets
+    the committed state as its snapshot, read at an instant when nothing is pending publication."""
 
     def __init__(self, route: str, broker: BrokerService) -> None:
         self._route = route
@@ -131,6 +137,10 @@ def event_route(event: BrokerEvent) -> str:
             return EXECUTIONS
         case EquityChanged():
             return EQUITY
+        case PositionPLChanged():
+            return PL
+        case MarginChanged():
+            return MARGIN
         case _:
             assert_never(event)
 
@@ -146,6 +156,10 @@ def event_payload(event: BrokerEvent) -> Item:
             return wire.execution(fill).model_dump(mode="json")
         case EquityChanged(equity):
             return wire.equity(equity).model_dump(mode="json")
+        case PositionPLChanged(position_id, pl):
+            return wire.position_pl(position_id, pl).model_dump(mode="json")
+        case MarginChanged(margin):
+            return wire.margin(margin).model_dump(mode="json")
         case _:
             assert_never(event)
 

@@ -19,8 +19,10 @@ from trading.models.broker import (
     BrokerConnectionStatus,
     EquityData,
     Execution,
+    MarginData,
     PlacedOrder,
     Position,
+    PositionPL,
 )
 from trading.models.market import Bar, QuoteData
 from trading.models.ws import (
@@ -28,7 +30,9 @@ from trading.models.ws import (
     BrokerConnectionSubscriptionRequest,
     EquitySubscriptionRequest,
     ExecutionSubscriptionRequest,
+    MarginSubscriptionRequest,
     OrderSubscriptionRequest,
+    PLSubscriptionRequest,
     PositionSubscriptionRequest,
     QuoteDataSubscriptionRequest,
     StrictRequest,
@@ -44,7 +48,9 @@ POSITIONS = "positions"
 EXECUTIONS = "executions"
 EQUITY = "equity"
 BROKER_CONNECTION = "broker-connection"
-ACCOUNT_ROUTES = (ORDERS, POSITIONS, EXECUTIONS, EQUITY)
+PL = "pl"
+MARGIN = "margin"
+ACCOUNT_ROUTES = (ORDERS, POSITIONS, EXECUTIONS, EQUITY, PL, MARGIN)
 """The routes of the paper account's own changes (``broker-connection`` is the link's)."""
 
 CoalesceRule = Callable[[str, dict[str, Any]], Hashable]
@@ -54,6 +60,11 @@ CoalesceRule = Callable[[str, dict[str, Any]], Hashable]
 def latest_per_topic(topic: str, item: dict[str, Any]) -> Hashable:
     """State of the whole topic (equity, connection status): only the latest matters."""
     return topic
+
+
+def latest_per_position(topic: str, item: dict[str, Any]) -> Hashable:
+    """A newer P&L of the same position replaces the queued one."""
+    return (topic, item["id"])
 
 
 def latest_bar(topic: str, item: dict[str, Any]) -> Hashable:
@@ -104,6 +115,12 @@ ROUTES: dict[str, WsRoute] = {
                 "Balance, equity and P&L of the paper account", latest_per_topic),
         WsRoute(BROKER_CONNECTION, BrokerConnectionSubscriptionRequest,
                 BrokerConnectionStatus, "broker", "Broker connection status", latest_per_topic),
+        # added by this backend (issue 13): after the reference's routes, so its order stays
+        WsRoute(PL, PLSubscriptionRequest, PositionPL, "broker",
+                "Unrealized P&L of each open position (plUpdate)", latest_per_position),
+        WsRoute(MARGIN, MarginSubscriptionRequest, MarginData, "broker",
+                "Margin used, available and buying power (marginAvailableUpdate)",
+                latest_per_topic),
     )
 }  # fmt: skip
 

@@ -95,4 +95,12 @@ export const api = {
     request("GET", "broker/leverage/info", { query: { symbol, orderType, side } }),
   previewLeverage: (params) => request("POST", "broker/leverage/preview", { body: params }),
   setLeverage: (params) => request("PUT", "broker/leverage/set", { body: params }),
+  // desk operations (rest.md §13)
+  instrument: (symbol) => request("GET", `broker/instruments/${segment(symbol)}`),
+  margin: () => request("GET", "broker/margin"),
+  reversePosition: (positionId) =>
+    request("POST", `broker/positions/${segment(positionId)}/reverse`, { body: {} }),
+  cancelOrders: ({ symbol = null, side = null } = {}) =>
+    request("DELETE", "broker/orders", { query: { symbol, side } }),
+  flatten: () => request("DELETE", "broker/positions"),
 };

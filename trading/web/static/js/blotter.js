@@ -165,6 +165,7 @@ export class Blotter {
       ],
       actions: (current) => [
         this.#button("Close", () => `Close position ${current().symbol}`, () => this.#close(current())),
+        this.#button("Reverse", () => `Reverse position ${current().symbol}`, () => this.#reverse(current())),
         this.#button("Partial…", () => `Partially close ${current().symbol}`, () => this.#partialClose(current())),
         this.#button("Brackets…", () => `Edit brackets of ${current().symbol}`, () => this.#editBrackets(current())),
       ],
@@ -216,6 +217,9 @@ export class Blotter {
       ],
     });
 
+    this.#deskButton(root.querySelector("#cancel-all"), () => this.#cancelAll());
+    this.#deskButton(root.querySelector("#flatten"), () => this.#flatten());
+
     broker.onChange(() => this.#schedule());
     // an order that left the blotter for a reason the user did not ask for says why
     broker.onOrderMessage((order) =>
@@ -264,6 +268,10 @@ export class Blotter {
     set("equity", equity?.equity);
     set("unrealizedPL", equity?.unrealizedPL, true);
     set("realizedPL", equity?.realizedPL, true);
+    const margin = this.#broker.margin;
+    set("marginUsed", margin?.marginUsed);
+    set("marginAvailable", margin?.marginAvailable);
+    set("buyingPower", margin?.buyingPower);
     const status = this.#broker.connection;
     const badge = document.getElementById("broker-state");
     const connected = status?.status === 1;
@@ -321,6 +329,49 @@ export class Blotter {
       }
     });
     return button;
+  }
+
+  /** A static desk button (cancel all, flatten): a write like the row buttons. */
+  #deskButton(button, action) {
+    button.disabled = !writes.allowed;
+    this.#writeButtons.add(button);
+    button.addEventListener("click", async () => {
+      button.dataset.busy = "true";
+      button.disabled = true;
+      try {
+        await action();
+      } finally {
+        delete button.dataset.busy;
+        button.disabled = !writes.allowed;
+      }
+    });
+  }
+
+  async #reverse(position) {
+    try {
+      const { orderId } = await api.reversePosition(position.id);
+      toast(`Reversed ${position.id} (${orderId})`, "success");
+    } catch (error) {
+      toast(`Reverse ${position.id}: ${error.message}`, "error");
+    }
+  }
+
+  async #cancelAll() {
+    try {
+      const { canceled } = await api.cancelOrders();
+      toast(canceled.length ? `Canceled ${canceled.join(", ")}` : "No working orders", "success");
+    } catch (error) {
+      toast(`Cancel all: ${error.message}`, "error");
+    }
+  }
+
+  async #flatten() {
+    try {
+      const { closed } = await api.flatten();
+      toast(closed.length ? `Closed ${closed.join(", ")}` : "No open positions", "success");
+    } catch (error) {
+      toast(`Flatten: ${error.message}`, "error");
+    }
   }
 
   #syncWriteButtons() {

@@ -16,6 +16,8 @@ export class BrokerState {
   equity = null; // EquityData
   connection = null; // BrokerConnectionStatus
   quotes = new Map(); // symbol → QuoteValues
+  pl = new Map(); // position id → unrealized P&L (the `pl` route)
+  margin = null; // MarginData (the `margin` route)
 
   #socket;
   #accountId;
@@ -63,6 +65,19 @@ export class BrokerState {
         this.#notify();
       },
     });
+    this.#socket.subscribe("pl", account, {
+      onSubscribed: () => this.#reset(this.pl),
+      onUpdate: ({ id, pl }) => {
+        this.pl.set(id, pl);
+        this.#notify();
+      },
+    });
+    this.#socket.subscribe("margin", account, {
+      onUpdate: (margin) => {
+        this.margin = margin;
+        this.#notify();
+      },
+    });
     this.#socket.subscribe("broker-connection", account, {
       onUpdate: (status) => {
         this.connection = status;
@@ -84,8 +99,11 @@ export class BrokerState {
     this.#updateQuoteSubscription();
   }
 
-  /** Unrealized P&L of a position at the last price, or null without a quote. */
+  /** Unrealized P&L of a position: the broker's own (`pl` route), else at the last quote,
+   * else null. */
   unrealized(position) {
+    const booked = this.pl.get(position.id);
+    if (booked !== undefined) return booked;
     const quote = this.quotes.get(position.symbol);
     if (!quote) return null;
     const signedQty = position.qty * position.side;
@@ -139,6 +157,8 @@ export class BrokerState {
   #onPosition(position) {
     if (position.qty > 0) this.positions.set(position.symbol, position);
     else this.positions.delete(position.symbol);
+    // a new average price (a fill) makes the last pushed P&L stale until the next push
+    this.pl.delete(position.id);
     this.#updateQuoteSubscription();
     this.#notify();
   }

@@ -51,6 +51,8 @@ function publishState() {
     positions: [...broker.positions.keys()],
     executions: broker.executions.length,
     equity: broker.equity,
+    pl: Object.fromEntries(broker.pl),
+    margin: broker.margin,
     quote: view.info ? broker.quotes.get(view.info.name) ?? null : null,
   });
 }

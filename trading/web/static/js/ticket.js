@@ -6,7 +6,9 @@
 // the preview's rule texts that start with a field's name ("qty must be a multiple of 1").
 // A placement's field errors stay until that field is edited (a preview answering later does
 // not wipe them). Submit is disabled while the preview of the values as they are reports a
-// problem, while an order is being sent, and while offline.
+// problem, while an order is being sent, and while offline. The quantity is checked as it is
+// typed against the symbol's instrument info (GET /broker/instruments/{symbol}): a quantity
+// the broker would refuse is marked at the field and not sent.
 
 import { api } from "./api.js";
 import { numberOrNull, setFieldError, splitFieldErrors } from "./dialog.js";
@@ -41,6 +43,7 @@ export class OrderTicket {
   #info = null;
   #placementErrors = new Map(); // field → messages of the last placement's 422
   #previewErrors = new Map(); // field → messages of the latest preview
+  #instrument = null; // InstrumentInfo of the ticket's symbol (quantity rules)
   #previewProblem = false; // the preview of the values as they are now reports a problem
   #placing = false;
   #seen = ""; // the form's values at the last edit handled
@@ -97,6 +100,39 @@ export class OrderTicket {
     this.#seen = JSON.stringify(this.#values());
     this.#updateSubmitLabel();
     this.#schedulePreview();
+    if (changed) this.#loadInstrument(info.name);
+  }
+
+  /** The quantity rules the broker enforces (rest.md §13), checked as the user types. */
+  async #loadInstrument(symbol) {
+    this.#instrument = null;
+    try {
+      const instrument = await api.instrument(symbol);
+      if (this.#info?.name !== symbol) return;
+      this.#instrument = instrument;
+      const { min, max, step } = instrument.qty;
+      const input = this.#form.elements.qty;
+      Object.assign(input, { min: String(min), max: String(max), step: String(step) });
+      const hint = this.#root.querySelector("#order-qty-hint");
+      hint.textContent = `${formatQty(min)} to ${formatQty(max)}, in steps of ${formatQty(step)}`;
+      hint.hidden = false;
+      this.#renderFieldErrors();
+      this.#updateSubmitState();
+    } catch (error) {
+      console.warn(`Could not load the instrument info of ${symbol}:`, error.message);
+    }
+  }
+
+  /** What the instrument info says about the quantity as typed, or null. */
+  #qtyProblem() {
+    const qty = this.#values().qty;
+    if (!this.#instrument || qty === null || !Number.isFinite(qty)) return null;
+    const { min, max, step } = this.#instrument.qty;
+    if (qty < min) return `Quantity must be at least ${formatQty(min)}`;
+    if (qty > max) return `Quantity must not exceed ${formatQty(max)}`;
+    const steps = qty / step;
+    if (Math.abs(steps - Math.round(steps)) > 1e-9) return `Quantity must be a multiple of ${formatQty(step)}`;
+    return null;
   }
 
   /** The duration menu (TradingView OrderDurationMetaInfo[]): the default one selected. */
@@ -304,8 +340,11 @@ export class OrderTicket {
 
   /** Each field shows its placement errors, else what the latest preview said about it. */
   #renderFieldErrors() {
+    const qtyProblem = this.#qtyProblem();
     for (const name of FIELDS) {
-      const messages = this.#placementErrors.get(name) ?? this.#previewErrors.get(name) ?? null;
+      const local = name === "qty" && qtyProblem ? [qtyProblem] : null;
+      const messages =
+        this.#placementErrors.get(name) ?? this.#previewErrors.get(name) ?? local;
       setFieldError(this.#form, name, messages ? [...new Set(messages)] : null);
     }
   }
@@ -313,6 +352,12 @@ export class OrderTicket {
   async #place() {
     // implicit submission (Enter in a field) does not check the button's state
     if (!this.#info || this.#placing || this.#submit.disabled) return;
+    if (this.#qtyProblem()) {
+      // the instrument info says the broker would refuse it: nothing is sent
+      this.#renderFieldErrors();
+      this.#form.elements.qty.focus();
+      return;
+    }
     this.#general.hidden = true;
     this.#placing = true;
     this.#updateSubmitState();
