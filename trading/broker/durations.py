@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from trading.broker import children
 from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.enums import (
@@ -143,6 +144,7 @@ def expire(book: Book, order: Order, now: float, changes: Changes) -> None:
         text = f"Expired: GTD order, good till {_iso(order.expires_at)}"
     order.message = OrderMessage(MessageType.INFORMATION, text)
     book.set_status(order, OrderStatus.CANCELED, now, changes)
+    children.cancel_of_entry(book, order, now, changes)  # its INACTIVE brackets end with it
 
 
 # -- immediate or cancel --------------------------------------------------------------------
@@ -161,6 +163,7 @@ def settle_immediate(
     what = "could not fill" if kind is DurationType.IOC else "could not fill in full"
     order.message = OrderMessage(MessageType.WARNING, f"Canceled: {kind.name} order {what} at {at}")
     book.set_status(order, OrderStatus.CANCELED, now, changes)
+    children.cancel_of_entry(book, order, now, changes)  # its INACTIVE brackets end with it
 
 
 def _iso(ms: int) -> str:
