@@ -47,6 +47,19 @@ class OrderMessage(WireModel):
 
 
 class PlacedOrder(WireModel):
+    # a take profit of a resting entry: INACTIVE until ORDER-1 fills (broker.md §14)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": "ORDER-2", "symbol": "AAPL", "type": 1, "side": -1, "qty": 4.0,
+                 "status": 3, "limitPrice": 255.0, "stopPrice": None, "takeProfit": None,
+                 "stopLoss": None, "guaranteedStop": None, "trailingStopPips": None,
+                 "stopType": None, "filledQty": 0.0, "avgPrice": None,
+                 "updateTime": 1761300000000, "parentId": "ORDER-1", "parentType": 1}
+            ]
+        }
+    )  # fmt: skip
+
     id: str
     symbol: str
     type: OrderType
@@ -90,6 +103,16 @@ class Position(WireModel):
 
 
 class Execution(WireModel):
+    # one buy of 10 at 250.10 with 0.1 % commission (2.50): a cash flow of −2503.50
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"symbol": "AAPL", "price": 250.1, "qty": 10.0, "side": 1, "time": 1761300000000,
+                 "id": "EXEC-1", "orderId": "ORDER-1", "commission": 2.5, "netAmount": -2503.5}
+            ]
+        }
+    )  # fmt: skip
+
     symbol: str
     price: float
     qty: float = Field(gt=0)
