@@ -127,7 +127,13 @@ def test_streaming_uses_no_rest_modules() -> None:
 
 
 def test_ws_reads_the_broker_only_through_its_service() -> None:
-    """No engine, no book, no store: the service's atomic subscribe-with-snapshot is the one
-    way the streaming side reads broker state (its events and errors are plain values)."""
-    allowed = ("trading.broker.service", "trading.broker.events", "trading.broker.errors")
+    """No engine, no book, no store: the service's atomic subscribe-with-snapshot (and the
+    read-only snapshot it hands out) is the one way the streaming side reads broker state;
+    its events and errors are plain values."""
+    allowed = (
+        "trading.broker.service",
+        "trading.broker.snapshot",
+        "trading.broker.events",
+        "trading.broker.errors",
+    )
     assert violations("trading.ws", ("trading.broker",), allowed) == []

@@ -25,13 +25,15 @@ from trading.broker.changes import Changes
 from trading.broker.engine import Engine
 from trading.broker.enums import Side
 from trading.broker.errors import StorageError
-from trading.broker.events import BrokerEvent, EquityChanged, MarginChanged, PositionPLChanged
+from trading.broker.events import BrokerEvent
 from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor, page_ids
 from trading.broker.idempotency import DEFAULT_ACCOUNT, KeyRegistry, Placement
 from trading.broker.instrument import Instrument, instrument
-from trading.broker.margin import Margin, margin_of
+from trading.broker.margin import Margin
+from trading.broker.marks import Marks, margin_at
 from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
+from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
 from trading.broker.store import Store
 from trading.clock import Clock
@@ -43,37 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Listener = Callable[[BrokerEvent], None]
 """Called with each committed event, in order, without awaiting."""
-
-
-class CommittedState:
-    """What a :meth:`BrokerService.subscribe_with_snapshot` callback may read: the committed
-    state at one instant. Valid only during the callback (the lock is held meanwhile)."""
-
-    def __init__(self, engine: Engine, now: float) -> None:
-        self._engine = engine
-        self._now = now
-
-    def open_orders(self) -> list[Order]:
-        """WORKING orders and INACTIVE brackets (the orders route's snapshot)."""
-        return list(self._engine.open_orders())
-
-    def positions(self) -> list[Position]:
-        return list(self._engine.positions.values())
-
-    def equity(self) -> Equity:
-        return self._engine.equity(self._now)
-
-    def position_pl(self) -> list[tuple[str, Decimal]]:
-        return desk.position_pl(self._engine, self._now)
-
-    def margin(self) -> Margin:
-        return _margin(self._engine, self._now, None)
-
-
-def _margin(engine: Engine, now: float, symbol: str | None) -> Margin:
-    """Margin now, buying power at ``symbol``'s leverage (the default one when None)."""
-    leverage = engine.default_leverage if symbol is None else engine.leverage_of(symbol)
-    return margin_of(engine.equity(now), leverage)
 
 
 DB_FILE = "trading.sqlite3"
@@ -106,15 +77,11 @@ class BrokerService:
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
         self._tick = tick_interval_s
-        self._equity_interval = equity_interval_s
         self._listeners: list[Listener] = []
         self.commit_observers: list[Callable[[float], None]] = []
         """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
-        self._last_equity: Equity | None = None
-        self._last_equity_push = 0.0
-        self._last_pl: dict[str, Decimal] = {}
-        self._last_margin: Margin | None = None
+        self._marks = Marks(equity_interval_s)
         self._stale: str | None = None
         """Set when a failed commit could not be undone by a reload: memory may then hold an
         uncommitted change, so nothing is read or written until a reload succeeds."""
@@ -213,7 +180,7 @@ class BrokerService:
 
     async def margin(self, symbol: str | None) -> Margin:
         """Margin now; buying power at the leverage of ``symbol`` (a canonical name)."""
-        return await self._read(lambda e: _margin(e, self.clock.now(), symbol))
+        return await self._read(lambda e: margin_at(e, self.clock.now(), symbol))
 
     async def instrument(self, symbol: str) -> Instrument | None:
         return await self._read(lambda e: instrument(e, symbol))
@@ -284,29 +251,13 @@ class BrokerService:
             raise
         for observe in self.commit_observers:
             observe(time.perf_counter() - started)
-        events = list(changes.events)
-        if changes.leverage or any(isinstance(e, EquityChanged) for e in events):
-            events += self._marks(now)  # fills, closes, resets, leverage: not throttled
+        events = self._marks.after_commit(engine, changes.events, bool(changes.leverage), now)
+        self._publish(events)
+
+    def _publish(self, events: list[BrokerEvent]) -> None:
         for event in events:
-            if isinstance(event, EquityChanged):
-                self._last_equity = event.equity
             for listener in self._listeners:
                 listener(event)
-
-    def _marks(self, now: float) -> list[BrokerEvent]:
-        """``pl`` of each open position and ``margin`` whose value moved since last pushed
-        (a closed position's P&L is no longer followed: its close is on ``positions``)."""
-        events: list[BrokerEvent] = []
-        pl = dict(desk.position_pl(self._engine, now))
-        events += [
-            PositionPLChanged(pid, v) for pid, v in pl.items() if self._last_pl.get(pid) != v
-        ]
-        self._last_pl = pl
-        margin = _margin(self._engine, now, None)
-        if margin != self._last_margin:
-            self._last_margin = margin
-            events.append(MarginChanged(margin))
-        return events
 
     async def place(self, request: OrderRequest) -> Order:
         return await self._mutate(lambda e, now: e.place(request, now))
@@ -364,22 +315,7 @@ class BrokerService:
             now = self.clock.now()
             await self._commit(self._engine.evaluate(now), now)
             self.last_evaluation = time.monotonic()
-            if not self._engine.positions:
-                return
-            if time.monotonic() - self._last_equity_push < self._equity_interval:
-                return
-            # price moves: equity, each position's P&L and the margin, under one rate limit
-            events: list[BrokerEvent] = []
-            equity = self._engine.equity(now)
-            if equity != self._last_equity:
-                self._last_equity = equity
-                events.append(EquityChanged(equity))
-            events += self._marks(now)
-            if events:
-                self._last_equity_push = time.monotonic()
-            for event in events:
-                for listener in self._listeners:
-                    listener(event)
+            self._publish(self._marks.on_tick(self._engine, now))  # price moves, rate-limited
 
     async def _run(self) -> None:
         while True:

@@ -21,7 +21,8 @@ from trading.broker.events import (
     PositionChanged,
     PositionPLChanged,
 )
-from trading.broker.service import BrokerService, CommittedState
+from trading.broker.service import BrokerService
+from trading.broker.snapshot import CommittedState
 from trading.clock import Clock
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
