@@ -3,6 +3,7 @@ steps."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,18 @@ async def step(
         market(client).set_price(symbol, price)
     clock.advance(1)
     await client.app[BROKER].evaluate()
+
+
+def hold_commits(client: Client, monkeypatch: Any) -> asyncio.Event:
+    """Make every broker commit wait until the returned event is set (the broker's lock is
+    held meanwhile, as during a slow disk): to test what happens while a change is in flight."""
+    store = client.app[BROKER].store
+    release = asyncio.Event()
+    commit = store.commit
+
+    async def slow_commit(*args: Any, **kwargs: Any) -> None:
+        await release.wait()
+        await commit(*args, **kwargs)
+
+    monkeypatch.setattr(store, "commit", slow_commit)
+    return release

@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.brokerkit import Client, broker_settings, call, limit_order, market_order, place
+from tests.brokerkit import (
+    Client,
+    broker_settings,
+    call,
+    hold_commits,
+    limit_order,
+    market_order,
+    place,
+)
 from tests.wsclient import WS, drain, request
 from trading.broker.enums import OrderStatus, Side
 from trading.broker.errors import StorageError
@@ -71,15 +79,7 @@ async def test_a_socket_closed_while_its_subscribe_waits_leaves_no_topic(
     """The subscribe waits for the commit in flight; the client goes away meanwhile. When
     the commit ends, nothing stays subscribed for the dead socket, and the next subscriber
     gets the committed position."""
-    store = trading_client.app[BROKER].store
-    release = asyncio.Event()
-    commit = store.commit
-
-    async def slow_commit(*args: Any, **kwargs: Any) -> None:
-        await release.wait()
-        await commit(*args, **kwargs)
-
-    monkeypatch.setattr(store, "commit", slow_commit)
+    release = hold_commits(trading_client, monkeypatch)
     order = market_order(Side.BUY, 3)
     placing = asyncio.create_task(call(trading_client, "POST", "/orders", order))
     await asyncio.sleep(0.05)  # the fill waits inside its commit, holding the broker's lock

@@ -20,6 +20,7 @@ from tests.brokerkit import (
     Client,
     broker_settings,
     call,
+    hold_commits,
     limit_order,
     market,
     market_order,
@@ -403,15 +404,7 @@ async def test_subscribe_waits_for_a_commit_in_flight(
     trading_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A snapshot never shows a change the database has not committed yet (broker.md §12)."""
-    store = trading_client.app[BROKER].store
-    release = asyncio.Event()
-    commit = store.commit
-
-    async def slow_commit(*args: Any, **kwargs: Any) -> None:
-        await release.wait()
-        await commit(*args, **kwargs)
-
-    monkeypatch.setattr(store, "commit", slow_commit)
+    release = hold_commits(trading_client, monkeypatch)
     body = market_order(Side.BUY, 3)
     placing = asyncio.create_task(trading_client.post(B + "/orders", json=body))
     await asyncio.sleep(0.05)  # the fill now waits inside its commit
