@@ -35,6 +35,7 @@ from trading.broker.requests import OrderRequest
 from trading.broker.rules import required_prices
 from trading.errors import ApiError, RequestValidationError, error_item, validation_items
 from trading.keys import BROKER, SETTINGS
+from trading.market.symbols import SymbolSpec
 from trading.models.broker import (
     AccountMetainfo,
     Body_editPositionBrackets,
@@ -84,6 +85,15 @@ def violation_item(v: Violation, location: tuple[str, ...]) -> dict[str, Any]:
         return error_item(loc, v.message, type_="greater_than", input_=value,
                           ctx={"gt": 0.0})  # fmt: skip
     return error_item(loc, v.message, input_=value)
+
+
+def broker_symbol(request: web.Request, text: str) -> SymbolSpec:
+    """The symbol a broker request names, else 400 (the broker's answer to an unknown symbol,
+    as placing an order on one gets; the datafeed's is 404)."""
+    spec = request.app[BROKER].catalog.lookup(text)
+    if spec is None:
+        raise ApiError(400, f"Symbol {text} not found")
+    return spec
 
 
 @contextmanager
@@ -355,9 +365,7 @@ async def edit_position_brackets(request: web.Request) -> web.Response:
 async def leverage_info(request: web.Request) -> web.Response:
     query = parse_query(request, LeverageInfoQuery)
     broker = request.app[BROKER]
-    spec = broker.catalog.lookup(query.symbol)
-    if spec is None:
-        raise ApiError(400, f"Symbol {query.symbol} not found")
+    spec = broker_symbol(request, query.symbol)
     value = await broker.leverage_of(spec.name)
     return model_response(
         LeverageInfo(

@@ -10,6 +10,7 @@ from trading.api.broker import (
     JSON_WRITE,
     PREFIX,
     STORAGE_UNAVAILABLE,
+    broker_symbol,
     domain_errors,
 )
 from trading.api.io import model_response, parse_query
@@ -56,14 +57,8 @@ async def get_instrument(request: web.Request) -> web.Response:
 )
 async def get_margin(request: web.Request) -> web.Response:
     query = parse_query(request, MarginQuery)
-    broker = request.app[BROKER]
-    name = None
-    if query.symbol is not None:
-        spec = broker.catalog.lookup(query.symbol)
-        if spec is None:
-            raise ApiError(400, f"Symbol {query.symbol} not found")
-        name = spec.name
-    return model_response(views.margin(await broker.margin(name)))
+    name = None if query.symbol is None else broker_symbol(request, query.symbol).name
+    return model_response(views.margin(await request.app[BROKER].margin(name)))
 
 
 @routes.post(f"{PREFIX}/positions/{{position_id}}/reverse")

@@ -1,5 +1,5 @@
 """The order log routes of issue 13: idempotent placement's header, the orders history
-(rest.md §11, broker.md §15-§15). The rules are the broker's (idempotency, history)."""
+(rest.md §11, broker.md §15-§16). The rules are the broker's (idempotency, history)."""
 
 from __future__ import annotations
 

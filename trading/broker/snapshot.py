@@ -16,22 +16,22 @@ class CommittedState:
     """What a :meth:`BrokerService.subscribe_with_snapshot` callback may read: the committed
     state at one instant. Valid only during the callback (the lock is held meanwhile)."""
 
-    def __init__(self, engine: Book, now: float) -> None:
-        self._engine = engine
+    def __init__(self, book: Book, now: float) -> None:
+        self._book = book
         self._now = now
 
     def open_orders(self) -> list[Order]:
         """WORKING orders and INACTIVE brackets (the orders route's snapshot)."""
-        return list(self._engine.open_orders())
+        return list(self._book.open_orders())
 
     def positions(self) -> list[Position]:
-        return list(self._engine.positions.values())
+        return list(self._book.positions.values())
 
     def equity(self) -> Equity:
-        return self._engine.equity(self._now)
+        return self._book.equity(self._now)
 
     def position_pl(self) -> list[tuple[str, Decimal]]:
-        return desk.position_pl(self._engine, self._now)
+        return desk.position_pl(self._book, self._now)
 
     def margin(self) -> Margin:
-        return margin_at(self._engine, self._now)
+        return margin_at(self._book, self._now)

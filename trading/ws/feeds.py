@@ -80,18 +80,21 @@ class QuotesFeed:
 
 
 def _snapshot(route: str, state: CommittedState) -> list[Item]:
-    """What a broker route's subscriber gets first: the current state it then follows."""
+    """What a broker route's subscriber gets first: the current state it then follows, in
+    the very shapes its events have (:func:`event_payload`)."""
+    events: list[BrokerEvent] = []
     if route == ORDERS:
-        return [wire.placed_order(o).model_dump(mode="json") for o in state.open_orders()]
-    if route == POSITIONS:
-        return [wire.position(p).model_dump(mode="json") for p in state.positions()]
-    if route == EQUITY:
-        return [wire.equity(state.equity()).model_dump(mode="json")]
-    if route == PL:
-        return [wire.position_pl(i, pl).model_dump(mode="json") for i, pl in state.position_pl()]
-    if route == MARGIN:
-        return [wire.margin(state.margin()).model_dump(mode="json")]
-    return []  # executions are events: replaying them would duplicate them
+        events = [OrderChanged(o) for o in state.open_orders()]
+    elif route == POSITIONS:
+        events = [PositionChanged(p) for p in state.positions()]
+    elif route == EQUITY:
+        events = [EquityChanged(state.equity())]
+    elif route == PL:
+        events = [PositionPLChanged(i, pl) for i, pl in state.position_pl()]
+    elif route == MARGIN:
+        events = [MarginChanged(state.margin())]
+    # executions are events only: replaying them would duplicate them
+    return [event_payload(e) for e in events]
 
 
 class AccountTopics:
