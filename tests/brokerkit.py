@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
+from trading.broker.evaluator import Evaluator
 from trading.clock import ManualClock
 from trading.keys import BROKER, MARKET
 from trading.market.scripted import ScriptedMarket
@@ -134,3 +136,24 @@ def hold_commits(client: Client, monkeypatch: Any) -> asyncio.Event:
 
     monkeypatch.setattr(store, "commit", slow_commit)
     return release
+
+
+SOLO = "SOLO"
+"""The account id of a book driven directly, outside a service."""
+
+
+class SoloLoop:
+    """The fill loop over one engine driven directly, as the service runs it: through the
+    working-order index (trading/broker/working.py), re-indexed before each tick since such
+    tests change the book without a commit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.evaluator = Evaluator(engine.market)
+
+    def evaluate(self, now: float) -> None:
+        index = self.evaluator.index
+        index.clear()
+        for order in self.engine.working_orders():
+            index.update(SOLO, order)
+        self.evaluator.run({SOLO: self.engine}, now)

@@ -25,6 +25,7 @@ from tests.brokerkit import (
     B,
     Client,
     MakeClient,
+    SoloLoop,
     broker_settings,
     call,
     get,
@@ -622,6 +623,7 @@ def test_no_order_ever_fills_at_or_after_its_expiry(
         SymbolCatalog(), Tape(prices).touch, initial_balance=Decimal(10**9),
         commission_rate=Decimal(0), default_leverage=Decimal(100),
     )  # fmt: skip
+    loop = SoloLoop(engine)
     placements = sorted(orders, key=lambda o: o[2])
     now = float(S0)
     schedule = [S0 + sum(jumps[: i + 1]) + 0.5 for i in range(len(jumps))]
@@ -630,7 +632,7 @@ def test_no_order_ever_fills_at_or_after_its_expiry(
         while pending and S0 + pending[0][2] <= t:
             side, limit, at, good_ms = pending.pop(0)
             now = max(now, S0 + at + 0.25)
-            engine.evaluate(now)
+            loop.evaluate(now)
             engine.place(
                 OrderRequest(
                     symbol="AAPL", type=OrderType.LIMIT, side=side, qty=Decimal(1),
@@ -640,7 +642,7 @@ def test_no_order_ever_fills_at_or_after_its_expiry(
                 now,
             )  # fmt: skip
         now = max(now, t)
-        engine.evaluate(now)
+        loop.evaluate(now)
     for fill in engine.fills:
         expires = engine.orders[fill.order_id].expires_at
         assert expires is not None

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.brokerkit import SoloLoop
 from trading.broker import desk
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderStatus, OrderType, ParentType, Side
@@ -252,6 +253,7 @@ def test_resting_orders_fill_at_the_first_marketable_second(
     """broker.md §4: the first second that satisfies the trigger fills, at the contract price."""
     tape = Tape()
     engine = make_engine(tape)
+    loop = SoloLoop(engine)
     buy = side is Side.BUY
     start = math.floor(TEST_NOW)
     for i, (lp, half) in enumerate(path):
@@ -278,7 +280,7 @@ def test_resting_orders_fill_at_the_first_marketable_second(
     )  # fmt: skip
     order, _ = engine.place(request, TEST_NOW)
     for i in range(1, len(path)):
-        engine.evaluate(start + i + 0.5)
+        loop.evaluate(start + i + 0.5)
     if expected is None:
         assert order.status is OrderStatus.WORKING
         assert engine.fills == []
@@ -401,6 +403,7 @@ def check_links(engine: Engine) -> None:
 def test_bracket_links_hold_after_any_sequence(acts: list[Act]) -> None:
     tape = Tape()
     engine = make_engine(tape)
+    loop = SoloLoop(engine)
     now = TEST_NOW
     lps = dict.fromkeys(SYMBOLS, 10_000)
     for act in acts:
@@ -423,7 +426,7 @@ def test_bracket_links_hold_after_any_sequence(acts: list[Act]) -> None:
             if act.kind == "move":
                 lps[act.symbol] = max(100, lp + act.offset)
                 tape.set(act.symbol, second, lps[act.symbol], 1)
-                engine.evaluate(now)
+                loop.evaluate(now)
             elif act.kind == "market" or (act.kind == "limit" and act.offset != 0):
                 tape.set(act.symbol, second, lp)
                 engine.place(request, now)

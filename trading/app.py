@@ -9,6 +9,7 @@ from decimal import Decimal
 from aiohttp import web
 
 from trading.api import broker, broker_config, datafeed, desk, docs, meta, orderlog, streaming, udf
+from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
@@ -101,6 +102,6 @@ async def reset_broker(settings: Settings) -> None:
     broker = app[BROKER]
     await broker.load()
     try:
-        await broker.reset()
+        await broker.reset(DEFAULT_ACCOUNT)
     finally:
         await broker.stop()

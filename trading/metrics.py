@@ -87,7 +87,7 @@ class Metrics:
         )
 
     def observe_broker(self, broker: BrokerService) -> None:
-        def on_event(event: BrokerEvent) -> None:
+        def on_event(account: str, event: BrokerEvent) -> None:
             if isinstance(event, OrderChanged):
                 self.broker_order_updates.labels(event.order.status.name.lower()).inc()
             elif isinstance(event, Executed):

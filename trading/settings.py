@@ -137,6 +137,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     debug_routes: Literal["loopback", "on", "off"] = "loopback"
+    auth: Literal["off", "keys"] = "off"
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_HOSTS
     """Host headers answered (DNS rebinding guard, trading/security.py); the bind address is
     always added, ``*`` = any host."""

@@ -11,6 +11,7 @@ from typing import Any
 import pydantic
 from aiohttp import web
 
+from trading.api.account_scope import account_id, current_account
 from trading.api.io import (
     json_response,
     model_response,
@@ -23,11 +24,12 @@ from trading.broker.enums import OrderType
 from trading.broker.errors import (
     BrokerError,
     RuleViolations,
+    UnknownAccount,
     UnknownPosition,
     Violation,
     ViolationKind,
 )
-from trading.broker.idempotency import DEFAULT_ACCOUNT, KeyReused
+from trading.broker.idempotency import KeyReused
 from trading.broker.margin import LEVERAGE_MAX, LEVERAGE_MIN, LEVERAGE_STEP
 from trading.broker.money import to_decimal
 from trading.broker.preview import leverage_preview
@@ -67,7 +69,6 @@ STORAGE_UNAVAILABLE = Content(
     "file): nothing was changed; retry later (`Retry-After`). `detail` says why.",
 )
 PREFIX = "/api/v1/broker"
-ACCOUNT = AccountMetainfo(id=DEFAULT_ACCOUNT, name="Demo Trading Account")
 
 FORBIDDEN_ORIGIN = Content(
     HTTPError, description="A browser page from an origin that may not change state here"
@@ -106,7 +107,7 @@ def domain_errors(location: tuple[str, ...] = ("body",)) -> Iterator[None]:
         raise RequestValidationError(
             [violation_item(v, location) for v in exc.violations]
         ) from None
-    except UnknownPosition as exc:
+    except (UnknownPosition, UnknownAccount) as exc:
         raise ApiError(404, exc.detail) from None
     except BrokerError as exc:
         raise ApiError(400, exc.detail) from None
@@ -178,14 +179,14 @@ async def place_order(request: web.Request) -> web.Response:
         raise RequestValidationError(problems + exc.errors) from None
     if problems:
         raise RequestValidationError(problems)
-    broker = request.app[BROKER]
+    broker, account = request.app[BROKER], await account_id(request)
     if key is None:
         with domain_errors():
-            order = await broker.place(order_request)
+            order = await broker.place(account, order_request)
         return model_response(PlaceOrderResult(orderId=order.id))
     with domain_errors():
         try:
-            placed = await broker.place_with_key(order_request, key)
+            placed = await broker.place_with_key(account, order_request, key)
         except KeyReused as exc:  # a BrokerError: caught before domain_errors makes it a 400
             raise RequestValidationError(
                 [error_item(["header", IDEMPOTENCY_KEY], exc.detail, input_=key)]
@@ -207,7 +208,7 @@ async def place_order(request: web.Request) -> web.Response:
 @read_only
 async def preview_order(request: web.Request) -> web.Response:
     pre = validate_body(await read_json(request), PreOrder)
-    result = await request.app[BROKER].preview(views.order_request(pre))
+    result = await request.app[BROKER].preview(await account_id(request), views.order_request(pre))
     return model_response(views.order_preview(result))
 
 
@@ -228,7 +229,9 @@ async def preview_order(request: web.Request) -> web.Response:
 async def modify_order(request: web.Request) -> web.Response:
     order_request = await parse_order_request(request)
     with domain_errors():
-        await request.app[BROKER].modify(request.match_info["order_id"], order_request)
+        await request.app[BROKER].modify(
+            await account_id(request), request.match_info["order_id"], order_request
+        )
     return model_response(SuccessResponse())
 
 
@@ -246,7 +249,7 @@ async def modify_order(request: web.Request) -> web.Response:
 )
 async def cancel_order(request: web.Request) -> web.Response:
     with domain_errors():
-        await request.app[BROKER].cancel(request.match_info["order_id"])
+        await request.app[BROKER].cancel(await account_id(request), request.match_info["order_id"])
     return model_response(SuccessResponse())
 
 
@@ -258,14 +261,14 @@ async def cancel_order(request: web.Request) -> web.Response:
     responses={200: list[PlacedOrder]},
 )
 async def get_orders(request: web.Request) -> web.Response:
-    orders = await request.app[BROKER].orders()
+    orders = await request.app[BROKER].orders(await account_id(request))
     return json_response([views.placed_order(o).model_dump(mode="json") for o in orders])
 
 
 @routes.get(f"{PREFIX}/positions")
 @operation("getPositions", tag="broker", summary="Open positions", responses={200: list[Position]})
 async def get_positions(request: web.Request) -> web.Response:
-    positions = await request.app[BROKER].positions()
+    positions = await request.app[BROKER].positions(await account_id(request))
     return json_response([views.position(p).model_dump(mode="json") for p in positions])
 
 
@@ -277,9 +280,9 @@ async def get_positions(request: web.Request) -> web.Response:
     responses={200: list[Execution]},
 )
 async def get_executions(request: web.Request) -> web.Response:
-    broker = request.app[BROKER]
+    broker, account = request.app[BROKER], await account_id(request)
     spec = broker.catalog.lookup(request.match_info["symbol"])
-    fills = await broker.executions(spec.name) if spec else []
+    fills = await broker.executions(account, spec.name) if spec else []
     return json_response([views.execution(f).model_dump(mode="json") for f in fills])
 
 
@@ -288,7 +291,7 @@ async def get_executions(request: web.Request) -> web.Response:
     "getAccountInfo", tag="broker", summary="Account information", responses={200: AccountMetainfo}
 )
 async def get_account_info(request: web.Request) -> web.Response:
-    return model_response(ACCOUNT)
+    return model_response(views.account_metainfo(await current_account(request), currency=False))
 
 
 @routes.get(f"{PREFIX}/equity")
@@ -296,7 +299,7 @@ async def get_account_info(request: web.Request) -> web.Response:
     "getEquity", tag="broker", summary="Balance, equity and P&L", responses={200: EquityData}
 )
 async def get_equity(request: web.Request) -> web.Response:
-    return model_response(views.equity(await request.app[BROKER].equity()))
+    return model_response(views.equity(await request.app[BROKER].equity(await account_id(request))))
 
 
 @routes.delete(f"{PREFIX}/positions/{{position_id}}")
@@ -324,7 +327,7 @@ async def close_position(request: web.Request) -> web.Response:
         )
     position_id = request.match_info["position_id"]
     with domain_errors():
-        await request.app[BROKER].close_position(position_id, amount)
+        await request.app[BROKER].close_position(await account_id(request), position_id, amount)
     if amount is None:
         return model_response(SuccessResponse(message=f"Closed position {position_id}"))
     return model_response(
@@ -350,7 +353,9 @@ async def edit_position_brackets(request: web.Request) -> web.Response:
     body = validate_body(await read_json(request), Body_editPositionBrackets)
     position_id = request.match_info["position_id"]
     with domain_errors(location=("body", "brackets")):
-        await request.app[BROKER].edit_brackets(position_id, views.bracket_request(body.brackets))
+        await request.app[BROKER].edit_brackets(
+            await account_id(request), position_id, views.bracket_request(body.brackets)
+        )
     return model_response(SuccessResponse(message=f"Updated brackets for position {position_id}"))
 
 
@@ -366,7 +371,7 @@ async def leverage_info(request: web.Request) -> web.Response:
     query = parse_query(request, LeverageInfoQuery)
     broker = request.app[BROKER]
     spec = broker_symbol(request, query.symbol)
-    value = await broker.leverage_of(spec.name)
+    value = await broker.leverage_of(await account_id(request), spec.name)
     return model_response(
         LeverageInfo(
             title=f"Leverage for {spec.name}",
@@ -395,7 +400,9 @@ async def leverage_info(request: web.Request) -> web.Response:
 async def set_leverage(request: web.Request) -> web.Response:
     params = validate_body(await read_json(request), LeverageSetParams)
     with domain_errors():
-        await request.app[BROKER].set_leverage(params.symbol, to_decimal(params.leverage))
+        await request.app[BROKER].set_leverage(
+            await account_id(request), params.symbol, to_decimal(params.leverage)
+        )
     return model_response(LeverageSetResult(leverage=params.leverage))
 
 
@@ -440,5 +447,5 @@ def debug_allowed(request: web.Request) -> bool:
 async def reset_broker_state(request: web.Request) -> web.Response:
     if not debug_allowed(request):
         raise ApiError(404, "Not Found")
-    await request.app[BROKER].reset()
+    await request.app[BROKER].reset(await account_id(request))
     return model_response(SuccessResponse(message="Broker service state reset successfully"))

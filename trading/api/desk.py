@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from trading.api.account_scope import account_id
 from trading.api.broker import (
     FORBIDDEN_ORIGIN,
     JSON_WRITE,
@@ -41,7 +42,7 @@ routes = web.RouteTableDef()
 )
 async def get_instrument(request: web.Request) -> web.Response:
     symbol = request.match_info["symbol"]
-    info = await request.app[BROKER].instrument(symbol)
+    info = await request.app[BROKER].instrument(await account_id(request), symbol)
     if info is None:
         raise ApiError(404, f"Symbol {symbol} not found")
     return model_response(views.instrument_info(info))
@@ -58,7 +59,8 @@ async def get_instrument(request: web.Request) -> web.Response:
 async def get_margin(request: web.Request) -> web.Response:
     query = parse_query(request, MarginQuery)
     name = None if query.symbol is None else broker_symbol(request, query.symbol).name
-    return model_response(views.margin(await request.app[BROKER].margin(name)))
+    margin = await request.app[BROKER].margin(await account_id(request), name)
+    return model_response(views.margin(margin))
 
 
 @routes.post(f"{PREFIX}/positions/{{position_id}}/reverse")
@@ -76,7 +78,9 @@ async def get_margin(request: web.Request) -> web.Response:
 )
 async def reverse_position(request: web.Request) -> web.Response:
     with domain_errors():
-        order = await request.app[BROKER].reverse(request.match_info["position_id"])
+        order = await request.app[BROKER].reverse(
+            await account_id(request), request.match_info["position_id"]
+        )
     return model_response(PlaceOrderResult(orderId=order.id))
 
 
@@ -97,7 +101,9 @@ async def reverse_position(request: web.Request) -> web.Response:
 async def cancel_orders(request: web.Request) -> web.Response:
     query = parse_query(request, CancelOrdersQuery)
     with domain_errors(location=("query",)):
-        canceled = await request.app[BROKER].cancel_all(query.symbol, query.side)
+        canceled = await request.app[BROKER].cancel_all(
+            await account_id(request), query.symbol, query.side
+        )
     return model_response(CanceledOrders(canceled=canceled))
 
 
@@ -115,5 +121,5 @@ async def cancel_orders(request: web.Request) -> web.Response:
 )
 async def close_positions(request: web.Request) -> web.Response:
     with domain_errors():
-        closed = await request.app[BROKER].flatten()
+        closed = await request.app[BROKER].flatten(await account_id(request))
     return model_response(ClosedPositions(closed=closed))

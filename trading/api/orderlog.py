@@ -6,6 +6,7 @@ from __future__ import annotations
 import pydantic
 from aiohttp import web
 
+from trading.api.account_scope import account_id
 from trading.api.io import model_response
 from trading.broker.history import FINAL_STATUSES, BadCursor, HistoryQuery, decode_cursor
 from trading.errors import RequestValidationError, error_item, validation_items
@@ -101,7 +102,9 @@ def history_query(request: web.Request) -> HistoryQuery:
     responses={200: OrdersHistory, 422: HTTPValidationError},
 )
 async def get_orders_history(request: web.Request) -> web.Response:
-    page = await request.app[BROKER].orders_history(history_query(request))
+    page = await request.app[BROKER].orders_history(
+        await account_id(request), history_query(request)
+    )
     return model_response(
         OrdersHistory(
             orders=[views.placed_order(o) for o in page.orders], nextCursor=page.next_cursor

@@ -43,9 +43,6 @@ class Book:
         self.fills: list[Fill] = []
         self.leverage: dict[str, Decimal] = {}
         """Leverage set per symbol; others use ``default_leverage``."""
-        self.evaluated: dict[str, int] = {}
-        """The last second the fill loop evaluated, per symbol. Not stored: after a restart
-        evaluation resumes at the current second."""
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -152,4 +149,3 @@ class Book:
         self.positions = {p.symbol: p for p in positions}
         self.fills = sorted(fills, key=lambda f: f.seq)
         self.leverage = dict(leverage)
-        self.evaluated.clear()

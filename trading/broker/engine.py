@@ -202,12 +202,6 @@ class Engine(Book):
         changes.leverage.add(spec.name)
         return changes
 
-    # -- the fill loop --------------------------------------------------------------------
-
-    def evaluate(self, now: float) -> Changes:
-        """Evaluate working orders for every second since the last call (broker.md §4)."""
-        return fill_path.evaluate(self, now)
-
     # -- reset, restore -----------------------------------------------------------------------
 
     def reset(self, now: float) -> Changes:
@@ -221,7 +215,6 @@ class Engine(Book):
         self.positions.clear()
         self.fills.clear()
         self.leverage.clear()
-        self.evaluated.clear()
         self.account = Account(self.account.initial_balance)
         changes.account = True
         changes.equity(self.equity(now))

@@ -63,6 +63,11 @@ class UnknownPosition(BrokerError):
     """The position named by the request does not exist (it may have closed meanwhile)."""
 
 
+class UnknownAccount(BrokerError):
+    """No account has this id, or not one the caller may use: both answer the same (a
+    foreign account must be indistinguishable from a missing one, broker.md §20)."""
+
+
 class StorageError(Exception):
     """The database cannot take a write (disk full, read-only, deleted), or the committed
     state cannot be read back. Raised after the failed transaction was rolled back, so nothing

@@ -19,42 +19,35 @@ from trading.broker.matching import Prices, match
 from trading.broker.money import round2
 from trading.broker.state import Fill, Order, OrderMessage, Position
 
-MAX_CATCH_UP_S = 3600
-"""Seconds replayed after a loop stall; longer gaps (a suspended host) resume at now."""
 
+def evaluate(book: Book, symbol: str, first: int, last: int, now: float) -> Changes:
+    """Evaluate ``book``'s working orders on ``symbol`` for the seconds ``first..last`` (§4).
 
-def evaluate(book: Book, now: float) -> Changes:
-    """Evaluate every second up to now for every symbol with working orders (§4).
-
-    ``book.evaluated`` remembers the last second done per symbol, so a late tick replays the
-    seconds it missed (at most :data:`MAX_CATCH_UP_S`) and none is evaluated twice."""
-    evaluated = book.evaluated
+    The fill loop (:mod:`trading.broker.evaluator`) chooses the window, remembering the last
+    second done per symbol, so a late tick replays the seconds it missed and none is
+    evaluated twice; it calls this only for the accounts the working-order index says the
+    window can fill (:mod:`trading.broker.working`)."""
     changes = Changes()
-    now_s = math.floor(now)
+    scale = book.market.spec(symbol).pricescale
     trailed: dict[str, Order] = {}
-    symbols = dict.fromkeys(o.symbol for o in book.working_orders())
-    for symbol in symbols:
-        scale = book.market.spec(symbol).pricescale
-        first = max(evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
-        candidates: list[Order] = []
-        # the candidates are rebuilt only when a fill may have made orders WORKING (brackets)
-        known = -1
-        for second in range(first, now_s + 1):
-            if len(changes.fills) != known:
-                known = len(changes.fills)
-                candidates = [o for o in book.orders.values()
-                              if o.symbol == symbol and o.working]  # fmt: skip
-            prices = book.prices(symbol, second)
-            for order in candidates:
-                if not order.working or second < order.since:
-                    continue  # never against a second before it was placed or modified
-                if durations.expired(order, second):
-                    durations.expire(book, order, now, changes)
-                    continue  # never at a second after its expiry (broker.md §18)
-                if order.trailing and brackets.trail(order, prices, scale):
-                    trailed[order.id] = order
-                try_fill(book, order, prices, second * 1000, changes, now)
-        evaluated[symbol] = now_s
+    candidates: list[Order] = []
+    # the candidates are rebuilt only when a fill may have made orders WORKING (brackets)
+    known = -1
+    for second in range(first, last + 1):
+        if len(changes.fills) != known:
+            known = len(changes.fills)
+            candidates = [o for o in book.orders.values()
+                          if o.symbol == symbol and o.working]  # fmt: skip
+        prices = book.prices(symbol, second)
+        for order in candidates:
+            if not order.working or second < order.since:
+                continue  # never against a second before it was placed or modified
+            if durations.expired(order, second):
+                durations.expire(book, order, now, changes)
+                continue  # never at a second after its expiry (broker.md §18)
+            if order.trailing and brackets.trail(order, prices, scale):
+                trailed[order.id] = order
+            try_fill(book, order, prices, second * 1000, changes, now)
     for order in trailed.values():
         if order.working:
             order.update_time = int(now * 1000)

@@ -68,14 +68,16 @@ class HistoryPage:
     """None on the last page."""
 
 
-FinalRow = tuple[str, int, int]
-"""(order id, update time, status) of an order that is final now."""
+FinalRow = tuple[str, str, int, int]
+"""(account, order id, update time, status) of an order that is final now."""
 
 
-def final_rows(orders: Iterable[Order]) -> list[FinalRow]:
+def final_rows(account: str, orders: Iterable[Order]) -> list[FinalRow]:
     """What :func:`record_finals` stores of a mutation's orders (read before the write leaves
     the event loop's thread, as every row of a commit)."""
-    return [(o.id, o.update_time, int(o.status)) for o in orders if o.status in FINAL_STATUSES]
+    return [
+        (account, o.id, o.update_time, int(o.status)) for o in orders if o.status in FINAL_STATUSES
+    ]
 
 
 def record_finals(db: sqlite3.Connection, rows: list[FinalRow]) -> None:
@@ -83,15 +85,20 @@ def record_finals(db: sqlite3.Connection, rows: list[FinalRow]) -> None:
     in the transaction that stores them, so the history never lags the orders."""
     if rows:
         db.executemany(
-            "INSERT OR IGNORE INTO order_history (order_id, update_time, status) VALUES (?,?,?)",
+            "INSERT OR IGNORE INTO order_history (account, order_id, update_time, status) "
+            "VALUES (?,?,?,?)",
             rows,
         )
 
 
-def page_ids(db: sqlite3.Connection, query: HistoryQuery) -> tuple[list[str], int | None]:
-    """The ids of one page, newest first, and the number to continue below (None: last)."""
-    where = [f"status IN ({', '.join('?' * len(query.statuses))})"]
-    args: list[object] = [int(s) for s in sorted(query.statuses)]
+def page_ids(
+    db: sqlite3.Connection, account: str, query: HistoryQuery
+) -> tuple[list[str], int | None]:
+    """The ids of one page of ``account``'s history, newest first, and the number to continue
+    below (None: last). A cursor numbers orders of all accounts, so another account's cursor
+    only ever selects this account's own orders below it."""
+    where = ["account = ?", f"status IN ({', '.join('?' * len(query.statuses))})"]
+    args: list[object] = [account, *(int(s) for s in sorted(query.statuses))]
     if query.before is not None:
         where.append("hseq < ?")
         args.append(query.before)

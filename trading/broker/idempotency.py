@@ -36,10 +36,6 @@ from trading.broker.state import Order
 if TYPE_CHECKING:
     from trading.broker.engine import Engine
 
-DEFAULT_ACCOUNT = "DEMO-ACCOUNT"
-"""The one paper account today; every key is stored with its account, so more accounts only
-add rows (a key is unique per account, not globally)."""
-
 
 class KeyReused(BrokerError):
     """The key was used within the retention window for a different request (HTTP 422)."""
@@ -101,8 +97,10 @@ class KeyRegistry:
             ((r.account, r.key), r) for r in sorted(records, key=lambda r: r.created)
         )
 
-    def clear(self) -> None:
-        self._records.clear()
+    def forget_account(self, account: str) -> None:
+        """Drop ``account``'s keys (its reset: their orders are gone)."""
+        for key in [k for k in self._records if k[0] == account]:
+            del self._records[key]
 
     def __len__(self) -> int:
         return len(self._records)

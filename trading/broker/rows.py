@@ -1,7 +1,7 @@
 """How the broker's state is laid out in SQLite rows, and read back (broker.md §12).
 
-Decimals are stored as their exact text, enums as their values; :func:`load` reads the whole
-account, with the id counters never below a stored id.
+Decimals are stored as their exact text, enums as their values; every row carries its account
+(broker.md §20). :func:`load` reads every account, with the id counters never below a stored id.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from trading.broker import keystore
+from trading.broker.accounts import AccountInfo
 from trading.broker.enums import (
     DurationType,
     MessageType,
@@ -93,45 +94,78 @@ def _order(row: sqlite3.Row) -> Order:
 
 
 @dataclass
-class Snapshot:
+class BookRows:
+    """One account as stored: its description, totals, orders, positions, fills, leverage."""
+
+    info: AccountInfo
     account: Account
-    orders: list[Order]
-    positions: list[Position]
-    fills: list[Fill]
-    leverage: dict[str, Decimal]
+    orders: list[Order] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    leverage: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass
+class Snapshot:
+    """Every account (in opening order) and the idempotency keys of all of them."""
+
+    books: list[BookRows]
     keys: list[KeyRecord] = field(default_factory=list)
 
 
-UPDATE_ACCOUNT = "UPDATE account SET realized=?, commissions=?, order_seq=?, fill_seq=?"
+ACCOUNT_TOTALS = "realized=?, commissions=?, order_seq=?, fill_seq=?"
+UPDATE_ACCOUNT = f"UPDATE accounts SET {ACCOUNT_TOTALS} WHERE id = ?"
+INSERT_ACCOUNT = (
+    "INSERT INTO accounts (id, seq, owner, name, currency, initial_balance, realized, "
+    "commissions, order_seq, fill_seq, created) VALUES (?, ?, ?, ?, ?, ?, '0', '0', 0, 0, ?)"
+)
 UPDATE_ORDER = (
     "UPDATE orders SET "
     + ", ".join(f"{c.strip()} = ?" for c in ORDER_COLUMNS.split(",")[1:])
-    + " WHERE id = ?"
+    + " WHERE account = ? AND id = ?"
 )
 
 
+def account_totals(account: Account) -> tuple[str, str, int, int]:
+    return (str(account.realized), str(account.commissions), account.order_seq,
+            account.fill_seq)  # fmt: skip
+
+
+def fill_row(f: Fill) -> tuple[object, ...]:
+    return (f.seq, f.order_id, f.symbol, int(f.side), str(f.qty), str(f.price), f.time,
+            str(f.commission), str(f.realized))  # fmt: skip
+
+
 def load(db: sqlite3.Connection) -> Snapshot:
-    acc = db.execute("SELECT * FROM account").fetchone()
+    """Every account, one query per table (grouped here: start-up with many accounts reads
+    each table once)."""
     # the counters never go below a stored id (a database written before they were committed
     # with every order keeps counting from its highest row)
-    max_order = db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0]
-    max_fill = db.execute("SELECT COALESCE(MAX(seq), 0) FROM executions").fetchone()[0]
-    account = Account(
-        initial_balance=Decimal(acc["initial_balance"]),
-        realized=Decimal(acc["realized"]),
-        commissions=Decimal(acc["commissions"]),
-        order_seq=max(acc["order_seq"], max_order),
-        fill_seq=max(acc["fill_seq"], max_fill),
+    max_order = dict(db.execute("SELECT account, MAX(seq) FROM orders GROUP BY account").fetchall())
+    max_fill = dict(
+        db.execute("SELECT account, MAX(seq) FROM executions GROUP BY account").fetchall()
     )
-    orders = [_order(r) for r in db.execute(f"SELECT {ORDER_COLUMNS} FROM orders ORDER BY seq")]
-    positions = [
-        Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
-        for r in db.execute("SELECT * FROM positions ORDER BY rowid")  # opening order
-    ]
-    fills = [
-        Fill(r["seq"], r["order_id"], r["symbol"], Side(r["side"]), Decimal(r["qty"]),
-             Decimal(r["price"]), r["time"], Decimal(r["commission"]), Decimal(r["realized"]))
-        for r in db.execute("SELECT * FROM executions ORDER BY seq")
-    ]  # fmt: skip
-    leverage = {r["symbol"]: Decimal(r["value"]) for r in db.execute("SELECT * FROM leverage")}
-    return Snapshot(account, orders, positions, fills, leverage, keystore.load_keys(db))
+    books: dict[str, BookRows] = {}
+    for r in db.execute("SELECT * FROM accounts ORDER BY seq"):
+        info = AccountInfo(r["id"], r["seq"], r["name"], r["currency"], r["owner"], r["created"])
+        account = Account(
+            initial_balance=Decimal(r["initial_balance"]),
+            realized=Decimal(r["realized"]),
+            commissions=Decimal(r["commissions"]),
+            order_seq=max(r["order_seq"], max_order.get(info.id) or 0),
+            fill_seq=max(r["fill_seq"], max_fill.get(info.id) or 0),
+        )
+        books[info.id] = BookRows(info, account)
+    for r in db.execute(f"SELECT account, {ORDER_COLUMNS} FROM orders ORDER BY account, seq"):
+        books[r["account"]].orders.append(_order(r))
+    for r in db.execute("SELECT * FROM positions ORDER BY rowid"):  # opening order
+        position = Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
+        books[r["account"]].positions.append(position)
+    for r in db.execute("SELECT * FROM executions ORDER BY account, seq"):
+        books[r["account"]].fills.append(
+            Fill(r["seq"], r["order_id"], r["symbol"], Side(r["side"]), Decimal(r["qty"]),
+                 Decimal(r["price"]), r["time"], Decimal(r["commission"]), Decimal(r["realized"]))
+        )  # fmt: skip
+    for r in db.execute("SELECT * FROM leverage"):
+        books[r["account"]].leverage[r["symbol"]] = Decimal(r["value"])
+    return Snapshot(list(books.values()), keystore.load_keys(db))

@@ -15,7 +15,16 @@ import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
+from trading.broker.accounts import DEFAULT_ACCOUNT, DEFAULT_ACCOUNT_NAME
 from trading.broker.errors import StorageError
+
+_ORDER_COLUMNS = (
+    "id, seq, symbol, type, side, qty, status, limit_price, stop_price, take_profit, stop_loss, "
+    "guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price, update_time, parent, "
+    "role, triggered, parent_type, duration_type, duration_datetime, expires_at, message_type, "
+    "message_text"
+)
+"""The order columns as every migration before the accounts one left them (in their order)."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the initial schema
@@ -104,7 +113,112 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT id, update_time, status FROM orders WHERE status IN (1, 2, 5)
         ORDER BY update_time, seq;
     """,
+    # issue 14, many accounts (broker.md §20): every row belongs to one account. The one
+    # account so far becomes DEMO-ACCOUNT (what TRADING_AUTH=off serves); order and execution
+    # numbers are per account; tables whose key must now include the account are rebuilt with
+    # their rows (positions keep their rowid: the opening order).
+    f"""
+    CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        owner TEXT,
+        name TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        initial_balance TEXT NOT NULL,
+        realized TEXT NOT NULL,
+        commissions TEXT NOT NULL,
+        order_seq INTEGER NOT NULL,
+        fill_seq INTEGER NOT NULL,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX accounts_owner ON accounts (owner, seq);
+    INSERT INTO accounts SELECT '{DEFAULT_ACCOUNT}', 1, NULL, '{DEFAULT_ACCOUNT_NAME}', 'USD',
+        initial_balance, realized, commissions, order_seq, fill_seq, 0 FROM account;
+    DROP TABLE account;
+    CREATE TABLE orders_new (
+        account TEXT NOT NULL,
+        id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        symbol TEXT NOT NULL,
+        type INTEGER NOT NULL,
+        side INTEGER NOT NULL,
+        qty TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        limit_price TEXT, stop_price TEXT, take_profit TEXT, stop_loss TEXT,
+        guaranteed_stop TEXT, trailing_stop_pips TEXT, stop_type INTEGER,
+        filled_qty TEXT NOT NULL,
+        avg_price TEXT,
+        update_time INTEGER NOT NULL,
+        parent TEXT,
+        role TEXT,
+        triggered INTEGER NOT NULL DEFAULT 0,
+        parent_type INTEGER,
+        duration_type TEXT, duration_datetime INTEGER, expires_at INTEGER,
+        message_type TEXT, message_text TEXT,
+        PRIMARY KEY (account, id),
+        UNIQUE (account, seq)
+    );
+    INSERT INTO orders_new SELECT '{DEFAULT_ACCOUNT}', {_ORDER_COLUMNS} FROM orders;
+    DROP TABLE orders;
+    ALTER TABLE orders_new RENAME TO orders;
+    CREATE TABLE executions_new (
+        account TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side INTEGER NOT NULL,
+        qty TEXT NOT NULL,
+        price TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        commission TEXT NOT NULL,
+        realized TEXT NOT NULL,
+        PRIMARY KEY (account, seq)
+    );
+    INSERT INTO executions_new SELECT '{DEFAULT_ACCOUNT}', seq, order_id, symbol, side, qty,
+        price, time, commission, realized FROM executions;
+    DROP TABLE executions;
+    ALTER TABLE executions_new RENAME TO executions;
+    CREATE INDEX executions_symbol ON executions (account, symbol, seq);
+    CREATE TABLE positions_new (
+        account TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        q TEXT NOT NULL,
+        avg TEXT NOT NULL,
+        PRIMARY KEY (account, symbol)
+    );
+    INSERT INTO positions_new (rowid, account, symbol, q, avg)
+        SELECT rowid, '{DEFAULT_ACCOUNT}', symbol, q, avg FROM positions;
+    DROP TABLE positions;
+    ALTER TABLE positions_new RENAME TO positions;
+    CREATE TABLE leverage_new (
+        account TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (account, symbol)
+    );
+    INSERT INTO leverage_new SELECT '{DEFAULT_ACCOUNT}', symbol, value FROM leverage;
+    DROP TABLE leverage;
+    ALTER TABLE leverage_new RENAME TO leverage;
+    CREATE TABLE order_history_new (
+        hseq INTEGER PRIMARY KEY AUTOINCREMENT,
+        account TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        update_time INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        UNIQUE (account, order_id)
+    );
+    INSERT INTO order_history_new SELECT hseq, '{DEFAULT_ACCOUNT}', order_id, update_time, status
+        FROM order_history;
+    DROP TABLE order_history;
+    ALTER TABLE order_history_new RENAME TO order_history;
+    CREATE INDEX order_history_account ON order_history (account, hseq);
+    CREATE INDEX order_history_time ON order_history (account, update_time, hseq);
+    """,
 )
+
+
+PROBE_WRITE = f"UPDATE accounts SET id = id WHERE id = '{DEFAULT_ACCOUNT}'"
+"""A write that changes nothing: proves the file takes writes (DEMO-ACCOUNT always exists)."""
 
 
 class StartupError(StorageError):
@@ -221,7 +335,7 @@ def open_existing(path: Path) -> sqlite3.Connection:
             # a write that is rolled back: a read-only file fails here, not at the first order
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.execute("UPDATE account SET id = id")
+                db.execute(PROBE_WRITE)
             finally:
                 db.execute("ROLLBACK")
         except sqlite3.Error as exc:

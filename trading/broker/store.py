@@ -13,17 +13,18 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
 from trading.broker import history, keystore, rows, sqlite_file
+from trading.broker.accounts import AccountInfo
+from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.errors import StorageError
 from trading.broker.rows import Snapshot
-from trading.broker.state import Account, Position
 
 T = TypeVar("T")
 
@@ -102,66 +103,24 @@ class Store:
             raise StorageError(self.failure) from exc
         self.failure = None
 
-    async def commit(self, changes: Changes, account: Account, positions: dict[str, Position],
-                     leverage: dict[str, Decimal]) -> None:  # fmt: skip
-        """Write what a mutation changed, in one transaction (the id counters included)."""
-        created = [rows.order_row(o) for o in changes.orders.values() if o.id in changes.created]
-        updated = [
-            (*rows.order_row(o)[1:], o.id)
-            for o in changes.orders.values()
-            if o.id not in changes.created
-        ]
-        fills = [
-            (f.seq, f.order_id, f.symbol, int(f.side), str(f.qty), str(f.price), f.time,
-             str(f.commission), str(f.realized))
-            for f in changes.fills
-        ]  # fmt: skip
-        pos_rows = {s: positions.get(s) for s in changes.positions}
-        lev_rows = [(s, str(leverage[s])) for s in changes.leverage if s in leverage]
-        acc = (str(account.realized), str(account.commissions), account.order_seq,
-               account.fill_seq)  # fmt: skip
-        write_account = changes.account or bool(created) or bool(fills)
-        reset = changes.reset
-        finals = history.final_rows(changes.orders.values())
-        keys, expire_before = list(changes.keys), changes.keys_expire_before
+    async def commit(self, batch: Sequence[tuple[str, Changes, Book]]) -> None:
+        """Write what one mutation (or one tick of the fill loop) changed, for each account
+        in ``batch``, in ONE transaction (the id counters included): all or nothing."""
+        writes = [_account_write(account, changes, book) for account, changes, book in batch]
+        if not writes:
+            return
 
         def write(db: sqlite3.Connection) -> None:
-            if reset:
-                for table in ("orders", "executions", "positions", "leverage",
-                              "idempotency_keys", "order_history"):  # fmt: skip
-                    db.execute(f"DELETE FROM {table}")
-                db.execute(rows.UPDATE_ACCOUNT, acc)
-                return
-            if created:
-                # a plain INSERT: an id that is already stored fails the whole transaction
-                # instead of overwriting an acknowledged order
-                db.executemany(
-                    f"INSERT INTO orders ({rows.ORDER_COLUMNS}) VALUES ({rows.ORDER_PLACEHOLDERS})",
-                    created,
-                )
-            for row in updated:
-                if db.execute(rows.UPDATE_ORDER, row).rowcount != 1:
-                    raise sqlite3.IntegrityError(f"order {row[-1]} is not stored")
-            if fills:
-                db.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?)", fills)
-            for symbol, pos in pos_rows.items():
-                if pos is None:
-                    db.execute("DELETE FROM positions WHERE symbol = ?", (symbol,))
-                else:
-                    # an upsert keeps the row (and its rowid, the opening order)
-                    db.execute(
-                        "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT (symbol) "
-                        "DO UPDATE SET q = excluded.q, avg = excluded.avg",
-                        (symbol, str(pos.q), str(pos.avg)),
-                    )
-            if lev_rows:
-                db.executemany("INSERT OR REPLACE INTO leverage VALUES (?, ?)", lev_rows)
-            history.record_finals(db, finals)
-            keystore.write_keys(db, keys, expire_before)
-            if write_account:
-                db.execute(rows.UPDATE_ACCOUNT, acc)
+            for one in writes:
+                one(db)
 
         await self._run(lambda db: self._write(db, write))
+
+    async def create_account(self, info: AccountInfo, initial_balance: Decimal) -> None:
+        """Store a new account (its totals at zero) in its own transaction."""
+        row = (info.id, info.seq, info.owner, info.name, info.currency, str(initial_balance),
+               info.created)  # fmt: skip
+        await self._run(lambda db: self._write(db, lambda d: d.execute(rows.INSERT_ACCOUNT, row)))
 
     async def probe(self) -> str | None:
         """Readiness: None when the database takes writes, else why not.
@@ -172,7 +131,7 @@ class Store:
         def check(db: sqlite3.Connection) -> str | None:
             if self.failure is not None:
                 try:
-                    self._write(db, lambda d: d.execute("UPDATE account SET id = id"))
+                    self._write(db, lambda d: d.execute(sqlite_file.PROBE_WRITE))
                 except StorageError as exc:
                     return exc.detail
                 return None
@@ -180,7 +139,7 @@ class Store:
                 self._check_file()
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    db.execute("UPDATE account SET id = id")
+                    db.execute(sqlite_file.PROBE_WRITE)
                 finally:
                     db.execute("ROLLBACK")
             except StorageError as exc:
@@ -204,3 +163,70 @@ class Store:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
+
+
+ACCOUNT_TABLES = ("orders", "executions", "positions", "leverage", "idempotency_keys",
+                  "order_history")  # fmt: skip
+"""Every table whose rows belong to an account (its reset deletes them)."""
+
+
+def _account_write(
+    account: str, changes: Changes, book: Book
+) -> Callable[[sqlite3.Connection], None]:
+    """The statements of one account's changes, with every row read now, on the event loop's
+    thread (the engine may change the objects again before the store's thread runs)."""
+    created = [(account, *rows.order_row(o)) for o in changes.orders.values()
+               if o.id in changes.created]  # fmt: skip
+    updated = [
+        (*rows.order_row(o)[1:], account, o.id)
+        for o in changes.orders.values()
+        if o.id not in changes.created
+    ]
+    fills = [(account, *rows.fill_row(f)) for f in changes.fills]
+    pos_rows = {s: book.positions.get(s) for s in changes.positions}
+    lev_rows = [(account, s, str(book.leverage[s])) for s in changes.leverage if s in book.leverage]
+    acc = (*rows.account_totals(book.account), account)
+    write_account = changes.account or bool(created) or bool(fills)
+    reset = changes.reset
+    finals = history.final_rows(account, changes.orders.values())
+    keys, expire_before = list(changes.keys), changes.keys_expire_before
+
+    def write(db: sqlite3.Connection) -> None:
+        if reset:
+            for table in ACCOUNT_TABLES:
+                db.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
+            db.execute(rows.UPDATE_ACCOUNT, acc)
+            return
+        if created:
+            # a plain INSERT: an id that is already stored fails the whole transaction
+            # instead of overwriting an acknowledged order
+            db.executemany(
+                f"INSERT INTO orders (account, {rows.ORDER_COLUMNS}) "
+                f"VALUES (?, {rows.ORDER_PLACEHOLDERS})",
+                created,
+            )
+        for row in updated:
+            if db.execute(rows.UPDATE_ORDER, row).rowcount != 1:
+                raise sqlite3.IntegrityError(f"order {row[-1]} of {account} is not stored")
+        if fills:
+            db.executemany("INSERT INTO executions VALUES (?,?,?,?,?,?,?,?,?,?)", fills)
+        for symbol, pos in pos_rows.items():
+            if pos is None:
+                db.execute(
+                    "DELETE FROM positions WHERE account = ? AND symbol = ?", (account, symbol)
+                )
+            else:
+                # an upsert keeps the row (and its rowid, the opening order)
+                db.execute(
+                    "INSERT INTO positions VALUES (?, ?, ?, ?) ON CONFLICT (account, symbol) "
+                    "DO UPDATE SET q = excluded.q, avg = excluded.avg",
+                    (account, symbol, str(pos.q), str(pos.avg)),
+                )
+        if lev_rows:
+            db.executemany("INSERT OR REPLACE INTO leverage VALUES (?, ?, ?)", lev_rows)
+        history.record_finals(db, finals)
+        keystore.write_keys(db, keys, expire_before)
+        if write_account and db.execute(rows.UPDATE_ACCOUNT, acc).rowcount != 1:
+            raise sqlite3.IntegrityError(f"account {account} is not stored")
+
+    return write

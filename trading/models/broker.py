@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from trading.broker.accounts import ACCOUNT_NAME_MAX
 from trading.broker.enums import (
     DurationType,
     MessageType,
@@ -140,8 +141,23 @@ class EquityData(WireModel):
 
 
 class AccountMetainfo(WireModel):
+    """TradingView ``AccountMetainfo``: one paper account (broker.md §20)."""
+
     id: str
     name: str
+    currency: str | None = added("The account's currency (every paper account is in USD)")
+
+
+class NewAccount(WireModel):
+    """``POST /broker/accounts``: a new paper account of the caller (keys mode)."""
+
+    name: str | None = Field(
+        None, min_length=1, max_length=ACCOUNT_NAME_MAX, description="Shown in account lists"
+    )
+    initialBalance: float | None = Field(
+        None, gt=0, le=1e12, allow_inf_nan=False,
+        description="The starting balance (default: the server's TRADING_INITIAL_BALANCE)",
+    )  # fmt: skip
 
 
 class SuccessResponse(WireModel):

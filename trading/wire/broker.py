@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from trading.broker.accounts import AccountInfo
 from trading.broker.durations import DurationInfo
 from trading.broker.instrument import Instrument
 from trading.broker.margin import Margin
@@ -15,6 +16,7 @@ from trading.broker.preview import LeveragePreview, Preview
 from trading.broker.requests import BracketRequest, Duration, OrderRequest
 from trading.broker.state import Equity, Fill, Order, OrderMessage, Position
 from trading.models.broker import (
+    AccountMetainfo,
     Brackets,
     EquityData,
     Execution,
@@ -44,6 +46,12 @@ def _d(value: float | None) -> Decimal | None:
 
 
 # -- requests: wire → domain ------------------------------------------------------------------
+
+
+def account_metainfo(a: AccountInfo, *, currency: bool = True) -> AccountMetainfo:
+    """TradingView ``AccountMetainfo``; ``currency=False`` for the reference's ``/account``
+    answer, which has none."""
+    return AccountMetainfo(id=a.id, name=a.name, currency=a.currency if currency else None)
 
 
 def order_request(pre: PreOrder) -> OrderRequest:

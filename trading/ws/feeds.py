@@ -7,11 +7,11 @@ they meet the hub.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, assert_never
 
-import orjson
-
-from trading.broker.errors import StorageError
+from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.errors import StorageError, UnknownAccount
 from trading.broker.events import (
     BrokerEvent,
     EquityChanged,
@@ -29,6 +29,7 @@ from trading.market.stream import MarketStream
 from trading.market.symbols import SymbolCatalog
 from trading.models.broker import BrokerConnectionStatus
 from trading.models.ws import BarsSubscriptionRequest, QuoteDataSubscriptionRequest
+from trading.settings import Settings
 from trading.wire import broker as wire
 from trading.wire.market import bar_dicts, quote_data
 from trading.ws.hub import FeedUnavailable, Hub, Item, Start
@@ -98,10 +99,8 @@ def _snapshot(route: str, state: CommittedState) -> list[Item]:
 
 
 class AccountTopics:
-    """Routes of the account: one paper account answers every non-empty ``accountId``.
-
-    The broker publishes whether or not anyone listens (:class:`BrokerPublisher`), so there
-    is nothing to start or stop per topic."""
+    """Routes of an account: ``accountId`` must not be empty (which account it names, and
+    whether the caller may follow it, is decided before: :class:`AccountTopicIndex`)."""
 
     def check(self, request: Any) -> str | None:
         return None if request.accountId else "accountId must not be empty"
@@ -113,21 +112,84 @@ class AccountTopics:
         return None
 
 
+Resolve = Callable[[str], str]
+"""The account an ``accountId`` names: itself in keys mode; ``DEMO-ACCOUNT`` for any in off
+mode (the reference contract maps every accountId to its one account)."""
+
+
+class AccountTopicIndex:
+    """The live topics of each account, per route, so a broker event reaches its account's
+    subscribers alone, at a cost that does not grow with other accounts' topics. Executions
+    topics may name a ``symbol``: only that symbol's fills go there."""
+
+    def __init__(self, resolve: Resolve, catalog: SymbolCatalog) -> None:
+        self.resolve = resolve
+        self._catalog = catalog
+        self._topics: dict[str, dict[str, dict[str, Filter]]] = {}
+        self._where: dict[str, tuple[str, str]] = {}
+
+    def add(self, route: str, topic: str, request: Any) -> None:
+        account = self.resolve(request.accountId)
+        wanted: Filter = None
+        symbol = getattr(request, "symbol", None)
+        if symbol:
+            spec = self._catalog.lookup(symbol)
+            wanted = (spec.name if spec else NO_SYMBOL,)
+        self._topics.setdefault(account, {}).setdefault(route, {})[topic] = wanted
+        self._where[topic] = (account, route)
+
+    def remove(self, topic: str) -> None:
+        found = self._where.pop(topic, None)
+        if found is None:
+            return
+        account, route = found
+        routes = self._topics[account]
+        del routes[route][topic]
+        if not routes[route]:
+            del routes[route]
+        if not routes:
+            del self._topics[account]
+
+    def topics(self, account: str, route: str) -> dict[str, Filter]:
+        return self._topics.get(account, {}).get(route, {})
+
+    def following_marks(self) -> list[str]:
+        """Accounts with a subscriber of equity, P&L or margin (marked between commits)."""
+        return [a for a, routes in self._topics.items() if MARK_ROUTES & routes.keys()]
+
+
+Filter = tuple[str] | None
+"""An executions topic's symbol (canonical), or None: every fill."""
+NO_SYMBOL = "\x00"
+"""The filter of a symbol that does not exist: matches no fill."""
+MARK_ROUTES = frozenset({EQUITY, PL, MARGIN})
+
+
 class AccountFeed(AccountTopics):
     """A broker route (orders, positions, executions, equity, pl, margin): a subscribe gets
     the committed state as its snapshot, read at an instant when nothing is pending publication."""
 
-    def __init__(self, route: str, broker: BrokerService) -> None:
+    def __init__(self, route: str, broker: BrokerService, index: AccountTopicIndex) -> None:
         self._route = route
         self._broker = broker
+        self._index = index
+
+    def activate(self, topic: str, request: Any) -> None:
+        self._index.add(self._route, topic, request)
+
+    def deactivate(self, topic: str) -> None:
+        self._index.remove(topic)
 
     async def attach(self, topic: str, request: Any, start: Start) -> None:
         try:
             await self._broker.subscribe_with_snapshot(
-                lambda state: start(_snapshot(self._route, state))
+                self._index.resolve(request.accountId),
+                lambda state: start(_snapshot(self._route, state)),
             )
         except StorageError as exc:
             raise FeedUnavailable(f"Broker state unavailable: {exc.detail}") from None
+        except UnknownAccount as exc:
+            raise FeedUnavailable(exc.detail) from None
 
 
 def event_route(event: BrokerEvent) -> str:
@@ -169,30 +231,33 @@ def event_payload(event: BrokerEvent) -> Item:
 
 
 class BrokerPublisher:
-    """Pushes each committed broker event to every topic of its route (any accountId);
-    ``executions`` topics with a ``symbol`` only get that symbol's fills."""
+    """Pushes each committed broker event to the topics of its account and route, serialized
+    once; an ``executions`` topic with a ``symbol`` only gets that symbol's fills."""
 
-    def __init__(self, hub: Hub, catalog: SymbolCatalog) -> None:
+    def __init__(self, hub: Hub, index: AccountTopicIndex) -> None:
         self._hub = hub
-        self._catalog = catalog
+        self._index = index
 
-    def __call__(self, event: BrokerEvent) -> None:
+    def __call__(self, account: str, event: BrokerEvent) -> None:
         route = event_route(event)
-        topics = self._hub.topics_of(route)
+        topics = self._index.topics(account, route)
         if not topics:  # nobody listens: not even serialized
             return
         payload = event_payload(event)
-        for topic in topics:
-            if isinstance(event, Executed) and not self._matches(topic, event):
+        for topic, wanted in list(topics.items()):
+            if (
+                isinstance(event, Executed)
+                and wanted is not None
+                and wanted[0] != event.fill.symbol
+            ):
                 continue
             self._hub.publish(route, topic, payload)
 
-    def _matches(self, topic: str, event: Executed) -> bool:
-        wanted = orjson.loads(topic.partition(":")[2]).get("symbol")
-        if not wanted:
-            return True
-        spec = self._catalog.lookup(wanted)
-        return spec is not None and spec.name == event.fill.symbol
+
+def account_resolver(settings: Settings) -> Resolve:
+    if settings.auth == "keys":
+        return lambda account: account
+    return lambda account: DEFAULT_ACCOUNT
 
 
 class BrokerConnectionFeed(AccountTopics):

@@ -16,10 +16,12 @@ from trading.ws.bench import MutedTopics
 from trading.ws.connection import Connection, Flusher
 from trading.ws.feeds import (
     AccountFeed,
+    AccountTopicIndex,
     BarsFeed,
     BrokerConnectionFeed,
     BrokerPublisher,
     QuotesFeed,
+    account_resolver,
     bar_item,
     connection_status,
     quote_item,
@@ -54,9 +56,11 @@ def setup_streaming(app: web.Application) -> None:
     hub.register_feed(BARS, BarsFeed(stream))
     hub.register_feed(QUOTES, QuotesFeed(stream))
     broker = app[BROKER]
+    index = AccountTopicIndex(account_resolver(settings), market.catalog)
     for route in ACCOUNT_ROUTES:
-        hub.register_feed(route, AccountFeed(route, broker))
-    broker.listen(BrokerPublisher(hub, market.catalog))
+        hub.register_feed(route, AccountFeed(route, broker, index))
+    broker.listen(BrokerPublisher(hub, index))
+    broker.followed = index.following_marks
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
     app[FLUSHER] = Flusher()

@@ -1,0 +1,1 @@
+"""Accounts and authentication (issue 14): users, API keys, sessions."""
