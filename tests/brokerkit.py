@@ -4,6 +4,8 @@ steps."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from trading.broker import sqlite_file
+from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
 from trading.broker.evaluator import Evaluator
@@ -99,8 +103,8 @@ async def place(client: Client, order: Mapping[str, Any]) -> str:
     return order_id
 
 
-async def get(client: Client, path: str) -> Any:
-    status, body = await call(client, "GET", path)
+async def get(client: Client, path: str, **kw: Any) -> Any:
+    status, body = await call(client, "GET", path, **kw)
     assert status == 200, body
     return body
 
@@ -157,3 +161,39 @@ class SoloLoop:
         for order in self.engine.working_orders():
             index.update(SOLO, order)
         self.evaluator.run({SOLO: self.engine}, now)
+
+
+def downgrade(path: Path, version: int) -> None:
+    """Rewrite the broker database at ``path`` as schema ``version`` (< the accounts one)
+    would have held DEMO-ACCOUNT's rows: what a server of that version left behind, to test
+    that the migrations carry it forward. Columns a version did not have are dropped."""
+    old = path.with_name("downgraded.sqlite3")
+    old.unlink(missing_ok=True)
+    db = sqlite3.connect(old)
+    for script in sqlite_file.MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute("ATTACH DATABASE ? AS cur", (str(path),))
+    acc = db.execute(
+        "SELECT initial_balance, realized, commissions, order_seq, fill_seq FROM cur.accounts "
+        "WHERE id = ?",
+        (DEFAULT_ACCOUNT,),
+    ).fetchone()
+    db.execute("INSERT INTO account VALUES (1, ?, ?, ?, ?, ?)", acc)
+    tables = [r[0] for r in db.execute("SELECT name FROM main.sqlite_master WHERE type='table'")]
+    for table in tables:
+        if table in ("account", "sqlite_sequence"):
+            continue
+        columns = ", ".join(r[1] for r in db.execute(f"PRAGMA main.table_info({table})"))
+        order = "rowid" if table == "positions" else "1"
+        db.execute(
+            f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM cur.{table} "
+            f"WHERE account = ? ORDER BY {order}",
+            (DEFAULT_ACCOUNT,),
+        )
+    db.commit()
+    db.execute("DETACH DATABASE cur")
+    db.execute(f"PRAGMA user_version = {version}")
+    db.close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(old, path)

@@ -4,7 +4,6 @@ that orders finishing meanwhile never change."""
 from __future__ import annotations
 
 import math
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from tests.brokerkit import (
     MakeClient,
     broker_settings,
     call,
+    downgrade,
     get,
     limit_order,
     market_order,
@@ -163,11 +163,7 @@ async def test_history_survives_a_restart_and_an_old_database_is_numbered(
     # a database from before the feature: no history rows, schema version 3 (bracket parents and
     # durations, not yet keys or history); the migration numbers its final orders by their last
     # update
-    db = sqlite3.connect(trading_settings.data_dir / DB_FILE)
-    db.executescript(
-        "DROP TABLE order_history; DROP TABLE idempotency_keys; PRAGMA user_version = 3;"
-    )
-    db.close()
+    downgrade(trading_settings.data_dir / DB_FILE, 3)
     c = await make_client()
     assert ids(await history(c)) == ids(before)
 

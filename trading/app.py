@@ -8,7 +8,18 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from trading.api import broker, broker_config, datafeed, desk, docs, meta, orderlog, streaming, udf
+from trading.api import (
+    accounts,
+    broker,
+    broker_config,
+    datafeed,
+    desk,
+    docs,
+    meta,
+    orderlog,
+    streaming,
+    udf,
+)
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
@@ -74,6 +85,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
     app.add_routes(broker.routes)
+    app.add_routes(accounts.routes)
     app.add_routes(orderlog.routes)
     app.add_routes(broker_config.routes)
     app.add_routes(desk.routes)
