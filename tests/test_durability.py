@@ -81,7 +81,7 @@ async def test_order_ids_continue_after_a_restart_and_never_overwrite(
         ("ORDER-1", "200"), ("ORDER-2", "201"), ("ORDER-3", None), ("ORDER-4", None)
     ]  # fmt: skip
     assert rows(data, "SELECT seq, order_id FROM executions") == [(1, "ORDER-3"), (2, "ORDER-4")]
-    assert rows(data, "SELECT order_seq, fill_seq FROM account") == [(4, 2)]
+    assert rows(data, "SELECT order_seq, fill_seq FROM accounts") == [(4, 2)]
 
 
 async def test_a_stored_counter_below_the_stored_ids_is_raised_at_load(
@@ -95,7 +95,7 @@ async def test_a_stored_counter_below_the_stored_ids_is_raised_at_load(
     await place(c, market_order(Side.BUY, 1))
     await c.close()
     db = sqlite3.connect(trading_settings.data_dir / DB_FILE)
-    db.execute("UPDATE account SET order_seq = 0, fill_seq = 0")
+    db.execute("UPDATE accounts SET order_seq = 0, fill_seq = 0")
     db.commit()
     db.close()
     c = await make_client()
@@ -113,8 +113,9 @@ async def test_an_id_collision_fails_loudly_instead_of_overwriting(
     # something outside the server stores ORDER-2 behind its back (a second writer)
     db = sqlite3.connect(trading_settings.data_dir / DB_FILE)
     db.execute(
-        "INSERT INTO orders (id, seq, symbol, type, side, qty, status, limit_price, filled_qty, "
-        "update_time) VALUES ('ORDER-2', 2, 'AAPL', 1, 1, '7', 1, '100', '0', 0)"
+        "INSERT INTO orders (account, id, seq, symbol, type, side, qty, status, limit_price, "
+        "filled_qty, update_time) "
+        "VALUES ('DEMO-ACCOUNT', 'ORDER-2', 2, 'AAPL', 1, 1, '7', 1, '100', '0', 0)"
     )
     db.commit()
     db.close()

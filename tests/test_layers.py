@@ -135,5 +135,6 @@ def test_ws_reads_the_broker_only_through_its_service() -> None:
         "trading.broker.snapshot",
         "trading.broker.events",
         "trading.broker.errors",
+        "trading.broker.accounts",
     )
     assert violations("trading.ws", ("trading.broker",), allowed) == []
