@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (  # noqa: E402  (after the skip check on purpose)
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Playwright,
@@ -148,6 +149,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 OpenPage = Callable[..., tuple[Page, PageWatch]]
 
 
+def watched_page(
+    browser: Browser,
+    origin: str,
+    *,
+    viewport: tuple[int, int] = (1280, 800),
+    allow: re.Pattern[str] | None = None,
+    routes: dict[str, Callable[[Route], None]] | None = None,
+) -> tuple[BrowserContext, Page, PageWatch]:
+    """A page in a context of its own, watched, that can reach only ``origin`` (a request
+    elsewhere is aborted and recorded); ``routes`` are handlers registered after that guard."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    watch = PageWatch(origin, allow=allow)
+
+    def guard(route: Route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            watch.foreign.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    for pattern, handler in (routes or {}).items():  # registered later: they win
+        context.route(pattern, handler)
+    page = context.new_page()
+    page.on("console", watch.on_console)
+    page.on("pageerror", watch.on_page_error)
+    page.on("request", watch.on_request)
+    page.on("websocket", watch.on_websocket)
+    return context, page, watch
+
+
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[OpenPage]:
     """Open /app/ on a server; yields (page, watch); checks the watch when the test ends."""
@@ -161,24 +193,9 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
         allow: re.Pattern[str] | None = None,
         routes: dict[str, Callable[[Route], None]] | None = None,
     ) -> tuple[Page, PageWatch]:
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        watch = PageWatch(srv.origin, allow=allow)
-
-        def guard(route: Route) -> None:
-            if route.request.url.startswith(srv.origin + "/"):
-                route.continue_()
-            else:
-                watch.foreign.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", guard)
-        for pattern, handler in (routes or {}).items():  # registered later: they win
-            context.route(pattern, handler)
-        page = context.new_page()
-        page.on("console", watch.on_console)
-        page.on("pageerror", watch.on_page_error)
-        page.on("request", watch.on_request)
-        page.on("websocket", watch.on_websocket)
+        context, page, watch = watched_page(
+            browser, srv.origin, viewport=viewport, allow=allow, routes=routes
+        )
         page.goto(f"{srv.origin}/app/{hash_}")
         wait_chart_ready(page)
         opened.append((context, watch))

@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
+from tests import test_web
 from tests.serverproc import Server, run_cli
-from tests.test_web import CHROMIUM, CHROMIUM_ARGS, PageWatch, app_state, wait_chart_ready
+from tests.test_web import PageWatch, app_state, wait_chart_ready, watched_page
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (  # after the skip check on purpose
@@ -37,11 +38,13 @@ from playwright.sync_api import (  # after the skip check on purpose
     BrowserContext,
     Page,
     Request,
-    Route,
     WebSocket,
     expect,
-    sync_playwright,
 )
+
+# test_web's fixtures: Chromium (skipped with the install command when absent), once a module
+playwright = test_web.playwright
+browser = test_web.browser
 
 ADMIN_KEY = secrets.token_urlsafe(32)
 # the browser's own lines about the 401s the page is shown on purpose (logged out at start, a
@@ -157,16 +160,6 @@ class Desk:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium not installed: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeysServer]:
     root = tmp_path_factory.mktemp("web-keys")
     proc = KeysServer(root / "data", root / "server.log")
@@ -181,24 +174,9 @@ def open_desk(browser: Browser, server: KeysServer) -> Iterator[Any]:
     desks: list[Desk] = []
 
     def open_(allow: re.Pattern[str] = HTTP_401_NOISE) -> Desk:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        watch = PageWatch(server.origin, allow=allow)
-
-        def guard(route: Route) -> None:
-            if route.request.url.startswith(server.origin + "/"):
-                route.continue_()
-            else:
-                watch.foreign.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", guard)
-        page = context.new_page()
+        context, page, watch = watched_page(browser, server.origin, allow=allow)
         desk = Desk(context, page, watch)
-        page.on("console", watch.on_console)
-        page.on("pageerror", watch.on_page_error)
-        page.on("request", watch.on_request)
         page.on("request", desk.requests.append)
-        page.on("websocket", watch.on_websocket)
         page.on("websocket", desk.on_websocket)
         page.goto(f"{server.origin}/app/")
         wait_chart_ready(page)  # the market is public: the chart works logged out
