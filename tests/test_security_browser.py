@@ -21,7 +21,13 @@ import pytest
 
 from tests.brokerkit import market_order
 from tests.serverproc import free_port
-from tests.test_web import CHROMIUM, CHROMIUM_ARGS, ServerProcess, wait_chart_ready
+from tests.test_web import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ServerProcess,
+    is_auth_me_404,
+    wait_chart_ready,
+)
 from trading.broker.enums import Side
 
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
@@ -215,7 +221,7 @@ def test_our_pages_render_under_the_csp(
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        if message.type == "error" and not is_auth_me_404(message):
             errors.append(message.text)
 
     page.on("console", on_console)

@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 pytest.importorskip("playwright", reason="playwright not installed: pip install -e '.[dev]'")
 from playwright.sync_api import (  # noqa: E402  (after the skip check on purpose)
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Playwright,
@@ -56,6 +57,16 @@ from playwright.sync_api import (  # noqa: E402  (after the skip check on purpos
 OFFLINE_NOISE = re.compile(r"WebSocket connection to .* failed|ERR_CONNECTION_REFUSED")
 HTTP_422_NOISE = re.compile(r"^Failed to load resource: .* status of 422 ")
 HTTP_400_422_NOISE = re.compile(r"^Failed to load resource: .* status of (400|422) ")
+# The page's first request is GET /api/v1/auth/me (issue 14); a server without authentication
+# routes answers 404, which the page takes for off mode, but Chromium logs the 404 itself.
+AUTH_ME_PATH = "/api/v1/auth/me"
+HTTP_404_NOISE = re.compile(r"^Failed to load resource: .* status of 404 ")
+
+
+def is_auth_me_404(message: ConsoleMessage) -> bool:
+    """The browser's own line about the 404 of GET /auth/me (an older server): not an error."""
+    url = str(message.location.get("url", ""))
+    return bool(HTTP_404_NOISE.search(message.text)) and url.endswith(AUTH_ME_PATH)
 
 
 class ServerProcess(Server):
@@ -83,16 +94,20 @@ class PageWatch:
     errors: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
     allow: re.Pattern[str] | None = None
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not (self.allow and self.allow.search(message.text)):
+        if message.type != "error" or is_auth_me_404(message):
+            return
+        if not (self.allow and self.allow.search(message.text)):
             self.errors.append(f"console: {message.text}")
 
     def on_page_error(self, error: Exception) -> None:
         self.errors.append(f"pageerror: {error}")
 
     def on_request(self, request: Request) -> None:
+        self.requests.append(request.url)
         if not request.url.startswith(self.origin + "/"):
             self.foreign.append(request.url)
 
@@ -134,6 +149,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 OpenPage = Callable[..., tuple[Page, PageWatch]]
 
 
+def watched_page(
+    browser: Browser,
+    origin: str,
+    *,
+    viewport: tuple[int, int] = (1280, 800),
+    allow: re.Pattern[str] | None = None,
+    routes: dict[str, Callable[[Route], None]] | None = None,
+) -> tuple[BrowserContext, Page, PageWatch]:
+    """A page in a context of its own, watched, that can reach only ``origin`` (a request
+    elsewhere is aborted and recorded); ``routes`` are handlers registered after that guard."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    watch = PageWatch(origin, allow=allow)
+
+    def guard(route: Route) -> None:
+        if route.request.url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            watch.foreign.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    for pattern, handler in (routes or {}).items():  # registered later: they win
+        context.route(pattern, handler)
+    page = context.new_page()
+    page.on("console", watch.on_console)
+    page.on("pageerror", watch.on_page_error)
+    page.on("request", watch.on_request)
+    page.on("websocket", watch.on_websocket)
+    return context, page, watch
+
+
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[OpenPage]:
     """Open /app/ on a server; yields (page, watch); checks the watch when the test ends."""
@@ -145,23 +191,11 @@ def open_page(browser: Browser) -> Iterator[OpenPage]:
         viewport: tuple[int, int] = (1280, 800),
         hash_: str = "",
         allow: re.Pattern[str] | None = None,
+        routes: dict[str, Callable[[Route], None]] | None = None,
     ) -> tuple[Page, PageWatch]:
-        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-        watch = PageWatch(srv.origin, allow=allow)
-
-        def guard(route: Route) -> None:
-            if route.request.url.startswith(srv.origin + "/"):
-                route.continue_()
-            else:
-                watch.foreign.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.on("console", watch.on_console)
-        page.on("pageerror", watch.on_page_error)
-        page.on("request", watch.on_request)
-        page.on("websocket", watch.on_websocket)
+        context, page, watch = watched_page(
+            browser, srv.origin, viewport=viewport, allow=allow, routes=routes
+        )
         page.goto(f"{srv.origin}/app/{hash_}")
         wait_chart_ready(page)
         opened.append((context, watch))
@@ -262,6 +296,56 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 # --- the page -----------------------------------------------------------------------------
+
+
+OFF_ME = {
+    "auth": "off",
+    "user": None,
+    "accounts": [{"id": "DEMO-ACCOUNT", "name": "DEMO-ACCOUNT", "currency": "USD"}],
+}
+
+
+@pytest.mark.parametrize(
+    "answer", [(404, {"detail": "Not Found"}), (200, OFF_ME)], ids=["route-absent", "auth-off"]
+)
+def test_off_mode_asks_auth_me_once_and_shows_no_login(
+    server: ServerProcess, open_page: OpenPage, answer: tuple[int, dict[str, Any]]
+) -> None:
+    """Issue 14: the page's first request is GET /auth/me; a server without it (404) or in off
+    mode answers, and the page is today's: no login form, no account bar, no other auth
+    request, no X-Account-Id, the WebSocket's broker topics under the page's own label."""
+    status, body = answer
+    headers: list[dict[str, str]] = []
+
+    def me(route: Route) -> None:
+        route.fulfill(status=status, json=body)
+
+    def record(route: Route) -> None:
+        headers.append(route.request.headers)
+        route.continue_()
+
+    server.reset_broker()
+    routes = {f"**{AUTH_ME_PATH}": me, "**/api/v1/broker/**": record}
+    page, watch = open_page(server, routes=routes)
+    page.wait_for_function("() => window.__app.brokerConnected")
+    auth = [url for url in watch.requests if "/api/v1/auth/" in url]
+    assert auth == [f"{server.origin}{AUTH_ME_PATH}"]
+    first_api = next(url for url in watch.requests if "/api/v1/" in url)
+    assert first_api.endswith(AUTH_ME_PATH)
+    expect(page.locator("#login")).to_be_hidden()
+    expect(page.locator("#login-key")).to_have_count(1)  # in the page, never shown
+    expect(page.locator("#session")).to_be_hidden()
+    assert page.evaluate("() => document.body.dataset.session") is None
+    expect(page.locator("#ticket")).to_be_visible()
+    expect(page.locator("#blotter")).to_be_visible()
+    state = app_state(page)
+    assert (state["auth"], state["user"], state["accountId"]) == ("off", None, "ACCOUNT-web")
+    # trading works as before; no request named an account
+    page.locator("#ticket-submit").click()
+    page.wait_for_function("() => window.__app.positions.includes('AAPL')")
+    assert headers, "the page made broker requests"
+    assert all("x-account-id" not in h for h in headers), headers
+    assert [url for url in watch.requests if "/api/v1/auth/" in url] == auth
 
 
 def test_chart_draws_and_moves(server: ServerProcess, open_page: OpenPage) -> None:

@@ -1,5 +1,13 @@
 // REST client for the public contract (/api/v1, rest.md). Every call resolves with the JSON
-// body of a 200 or throws an ApiError carrying the status and the `detail` of the error body.
+// body of a 2xx or throws an ApiError carrying the status and the `detail` of the error body.
+//
+// Keys mode (issue 14): every broker request names the page's account in `X-Account-Id`
+// (account.js; none in off mode), credentials travel in the HttpOnly session cookie the
+// browser sends by itself (the page never sees it), and a 401 of a broker request (session
+// expired, key revoked) is told to the `onUnauthorized` listeners: the page goes back to its
+// login form. Writes keep `Content-Type: application/json` (the server's CSRF rule).
+
+import { account } from "./account.js";
 
 /** Base of the API, relative to the page (/app/ → /api/v1/), so a path prefix keeps working. */
 export const API_BASE = new URL("../api/v1/", document.baseURI);
@@ -36,12 +44,33 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, { query, body } = {}) {
+const unauthorizedListeners = new Set();
+
+/** `listener(error)` when a broker request answers 401; returns the function that stops it. */
+export function onUnauthorized(listener) {
+  unauthorizedListeners.add(listener);
+  return () => unauthorizedListeners.delete(listener);
+}
+
+/** A fresh Idempotency-Key (a UUID v4); crypto.randomUUID needs a secure context (https or
+ * loopback), so a page served over plain http on a LAN address builds one itself. */
+export function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+async function request(method, path, { query, body, headers } = {}) {
   const url = new URL(path, API_BASE);
   for (const [name, value] of Object.entries(query ?? {})) {
     if (value !== null && value !== undefined) url.searchParams.set(name, String(value));
   }
-  const init = { method, headers: { Accept: "application/json" } };
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  const broker = path.startsWith("broker/");
+  if (broker && account.id !== null) init.headers["X-Account-Id"] = account.id;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -56,13 +85,23 @@ async function request(method, path, { query, body } = {}) {
       throw new ApiError(response.status, `Unreadable response (HTTP ${response.status})`);
     }
   }
-  if (!response.ok) throw new ApiError(response.status, data?.detail ?? response.statusText);
+  if (!response.ok) {
+    const error = new ApiError(response.status, data?.detail ?? response.statusText);
+    if (response.status === 401 && broker) {
+      for (const listener of unauthorizedListeners) listener(error);
+    }
+    throw error;
+  }
   return data;
 }
 
 const segment = (value) => encodeURIComponent(value);
 
 export const api = {
+  // who is trading (issue 14): `me` is the page's first request, 404 on a server without it
+  me: () => request("GET", "auth/me"),
+  login: (key) => request("POST", "auth/login", { body: { key } }),
+  logout: () => request("POST", "auth/logout", { body: {} }),
   // datafeed
   config: () => request("GET", "datafeed/config"),
   search: (userInput, maxResults = 20) =>
@@ -77,7 +116,11 @@ export const api = {
   // broker
   brokerConfig: () => request("GET", "broker/config"),
   previewOrder: (preOrder) => request("POST", "broker/orders/preview", { body: preOrder }),
-  placeOrder: (preOrder) => request("POST", "broker/orders", { body: preOrder }),
+  placeOrder: (preOrder, { idempotencyKey } = {}) =>
+    request("POST", "broker/orders", {
+      body: preOrder,
+      headers: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {},
+    }),
   modifyOrder: (orderId, preOrder) =>
     request("PUT", `broker/orders/${segment(orderId)}`, { body: preOrder }),
   cancelOrder: (orderId) => request("DELETE", `broker/orders/${segment(orderId)}`),
@@ -103,4 +146,8 @@ export const api = {
   cancelOrders: ({ symbol = null, side = null } = {}) =>
     request("DELETE", "broker/orders", { query: { symbol, side } }),
   flatten: () => request("DELETE", "broker/positions"),
+  // accounts (keys mode; off mode serves one account and answers 403 to opening another)
+  openAccount: (params = {}) => request("POST", "broker/accounts", { body: params }),
+  resetAccount: (accountId) =>
+    request("POST", `broker/accounts/${segment(accountId)}/reset`, { body: {} }),
 };

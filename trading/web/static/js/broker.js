@@ -1,6 +1,12 @@
 // The paper account as the page sees it, kept live over the WebSocket:
 // working orders (and the inactive brackets of resting ones), open positions, executions, equity, broker connection and the quotes
 // needed to value positions. Listeners are told after every change.
+//
+// The account is chosen with `setAccount(accountId)` (the WebSocket's `accountId`): the old
+// account's broker topics are unsubscribed and everything it showed is dropped at once, then
+// the new account's topics are subscribed (their snapshots refill orders, positions, equity,
+// P&L, margin and the broker status) and its executions read again. `setAccount(null)`: no
+// account (logged out), nothing subscribed.
 
 import { api } from "./api.js";
 import { ORDER_STATUS, ORDER_TYPE, PARENT_TYPE } from "./format.js";
@@ -20,7 +26,9 @@ export class BrokerState {
   margin = null; // MarginData (the `margin` route)
 
   #socket;
-  #accountId;
+  #accountId = null;
+  #accountSubscriptions = [];
+  #generation = 0; // counts account changes: an answer about an earlier account is dropped
   #listeners = new Set();
   #messageListeners = new Set();
   #quoteSubscription = null;
@@ -30,9 +38,8 @@ export class BrokerState {
   #bufferedExecutions = [];
   #notifyQueued = false;
 
-  constructor(socket, accountId) {
+  constructor(socket) {
     this.#socket = socket;
-    this.#accountId = accountId;
   }
 
   /** `listener(order)` for an order that ended with a `message` (expired, IOC/FOK, rejected). */
@@ -44,52 +51,89 @@ export class BrokerState {
     this.#listeners.add(listener);
   }
 
-  /** Subscribe to every broker route; `symbols` is the catalogue (executions history). */
+  /** `symbols` is the catalogue (executions history); the account comes with setAccount. */
   start(symbols) {
     this.#symbols = symbols;
-    const account = { accountId: this.#accountId };
-    this.#socket.subscribe("orders", account, {
-      onSubscribed: () => this.#reset(this.orders),
-      onUpdate: (order) => this.#onOrder(order),
-    });
-    this.#socket.subscribe("positions", account, {
-      onSubscribed: () => this.#reset(this.positions),
-      onUpdate: (position) => this.#onPosition(position),
-    });
-    this.#socket.subscribe("executions", account, {
-      onUpdate: (execution) => this.#onExecution(execution),
-    });
-    this.#socket.subscribe("equity", account, {
-      onUpdate: (equity) => {
-        this.equity = equity;
-        this.#notify();
-      },
-    });
-    this.#socket.subscribe("pl", account, {
-      onSubscribed: () => this.#reset(this.pl),
-      onUpdate: ({ id, pl }) => {
-        this.pl.set(id, pl);
-        this.#notify();
-      },
-    });
-    this.#socket.subscribe("margin", account, {
-      onUpdate: (margin) => {
-        this.margin = margin;
-        this.#notify();
-      },
-    });
-    this.#socket.subscribe("broker-connection", account, {
-      onUpdate: (status) => {
-        this.connection = status;
-        this.#notify();
-      },
-    });
     this.#socket.onOpen(() => this.#loadExecutions());
     this.#socket.onStateChange((state) => {
       if (state !== "connected" && this.connection) {
         this.connection = { ...this.connection, status: 3, message: "Connection lost" };
         this.#notify();
       }
+    });
+  }
+
+  get accountId() {
+    return this.#accountId;
+  }
+
+  /**
+   * Trade `accountId` (null: none). Also with the current id: everything is read again (the
+   * account was reset).
+   */
+  setAccount(accountId) {
+    for (const subscription of this.#accountSubscriptions) subscription.unsubscribe();
+    this.#accountSubscriptions = [];
+    this.#generation += 1;
+    this.#accountId = accountId;
+    this.orders.clear();
+    this.positions.clear();
+    this.pl.clear();
+    this.executions = [];
+    this.equity = null;
+    this.margin = null;
+    this.connection = null;
+    this.#executionsLoading = false;
+    this.#bufferedExecutions = [];
+    // the symbols of the old account's orders and positions need no quotes any more
+    if (this.#quoteSubscription) this.#updateQuoteSubscription();
+    this.#notify();
+    if (accountId === null) return;
+    this.#subscribeAccount(accountId);
+    // on a socket still to open, #loadExecutions runs when it opens
+    if (this.#socket.state === "connected") this.#loadExecutions();
+  }
+
+  /** Subscribe to every broker route of the account. */
+  #subscribeAccount(accountId) {
+    const account = { accountId };
+    const subscribe = (route, handlers) =>
+      this.#accountSubscriptions.push(this.#socket.subscribe(route, account, handlers));
+    subscribe("orders", {
+      onSubscribed: () => this.#reset(this.orders),
+      onUpdate: (order) => this.#onOrder(order),
+    });
+    subscribe("positions", {
+      onSubscribed: () => this.#reset(this.positions),
+      onUpdate: (position) => this.#onPosition(position),
+    });
+    subscribe("executions", {
+      onUpdate: (execution) => this.#onExecution(execution),
+    });
+    subscribe("equity", {
+      onUpdate: (equity) => {
+        this.equity = equity;
+        this.#notify();
+      },
+    });
+    subscribe("pl", {
+      onSubscribed: () => this.#reset(this.pl),
+      onUpdate: ({ id, pl }) => {
+        this.pl.set(id, pl);
+        this.#notify();
+      },
+    });
+    subscribe("margin", {
+      onUpdate: (margin) => {
+        this.margin = margin;
+        this.#notify();
+      },
+    });
+    subscribe("broker-connection", {
+      onUpdate: (status) => {
+        this.connection = status;
+        this.#notify();
+      },
     });
   }
 
@@ -181,11 +225,21 @@ export class BrokerState {
    * arrived meanwhile and are not in it.
    */
   async #loadExecutions() {
+    if (this.#accountId === null) return;
+    const generation = this.#generation;
     this.#executionsLoading = true;
     this.#bufferedExecutions = [];
+    let history = null;
     try {
       const lists = await Promise.all(this.#symbols.map((symbol) => api.executions(symbol)));
-      const history = lists.flat();
+      history = lists.flat();
+    } catch (error) {
+      if (generation === this.#generation) console.warn("Could not load executions:", error.message);
+    }
+    if (generation !== this.#generation) return; // another account's: setAccount started over
+    if (history === null) {
+      this.#addExecutions(this.#bufferedExecutions);
+    } else {
       const seen = new Map();
       for (const execution of history) {
         const key = executionKey(execution);
@@ -202,14 +256,10 @@ export class BrokerState {
       });
       this.executions = [];
       this.#addExecutions(history.concat(fresh));
-    } catch (error) {
-      console.warn("Could not load executions:", error.message);
-      this.#addExecutions(this.#bufferedExecutions);
-    } finally {
-      this.#executionsLoading = false;
-      this.#bufferedExecutions = [];
-      this.#notify();
     }
+    this.#executionsLoading = false;
+    this.#bufferedExecutions = [];
+    this.#notify();
   }
 
   /** One `quotes` topic, all fast: the chart symbol plus every symbol with orders/positions. */

@@ -1,5 +1,6 @@
-// One modal form (native <dialog>: focus trap, Escape to close) for modify order, partial close
-// and edit brackets. A 422 puts each message next to its field, anything else above the buttons.
+// One modal form (native <dialog>: focus trap, Escape to close) for modify order, partial close,
+// edit brackets, and the accounts' "new" and "reset" (a form with no field is a confirmation).
+// A 422 puts each message next to its field, anything else above the buttons.
 
 import { ApiError } from "./api.js";
 import { h } from "./format.js";
@@ -44,7 +45,8 @@ export function numberOrNull(value) {
 }
 
 /**
- * Open the form dialog. `fields`: `{ name, label, value, step, hint }`. `onSubmit(values)`
+ * Open the form dialog. `fields`: `{ name, label, value, step, hint, type }` (type "number" unless
+ * given, e.g. "text"). `onSubmit(values)`
  * resolves to close the dialog, or throws (an ApiError is shown in the form).
  */
 export function openFormDialog(dialog, { title, description, fields, submitLabel, onSubmit }) {
@@ -64,9 +66,10 @@ export function openFormDialog(dialog, { title, description, fields, submitLabel
         h("input", {
           id: `dialog-${field.name}`,
           name: field.name,
-          type: "number",
-          inputmode: "decimal",
-          step: field.step ?? "any",
+          type: field.type ?? "number",
+          inputmode: field.type ? null : "decimal",
+          step: field.type ? null : field.step ?? "any",
+          autocomplete: field.type ? "off" : null,
           value: field.value ?? "",
           placeholder: field.placeholder ?? "",
           "aria-describedby": `dialog-${field.name}-error`,

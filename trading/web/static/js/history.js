@@ -1,8 +1,10 @@
 // The orders-history tab: final orders (filled, canceled, rejected), most recently finished
 // first, read from GET /broker/orders/history (broker.md §16). The first page loads when the
 // tab is shown (and on "Refresh"); "Load more" follows the page's nextCursor, so the rows
-// already shown never move while orders keep finishing.
+// already shown never move while orders keep finishing. A change of account empties the tab (and
+// reads the new account's first page if the tab is shown); nothing is read with no account.
 
+import { account } from "./account.js";
 import { api } from "./api.js";
 import { DASH, formatPrice, formatQty, formatTimestamp, h, SIDE_LABEL, STATUS_LABEL, TYPE_LABEL } from "./format.js";
 import { toast } from "./toast.js";
@@ -15,6 +17,7 @@ export class OrdersHistory {
   #more;
   #cursor = null;
   #loading = false;
+  #generation = 0; // counts account changes: a page of an earlier account is dropped
   count = 0;
 
   constructor(panel) {
@@ -33,15 +36,30 @@ export class OrdersHistory {
     new MutationObserver(() => {
       if (!panel.hidden) this.#load(true);
     }).observe(panel, { attributes: true, attributeFilter: ["hidden"] });
+    account.onChange(() => this.#accountChanged());
     this.#renderEmpty();
   }
 
+  #accountChanged() {
+    this.#generation += 1;
+    this.#loading = false;
+    this.#cursor = null;
+    this.#body.replaceChildren();
+    this.count = 0;
+    this.#renderEmpty();
+    this.#more.hidden = true;
+    delete this.#panel.dataset.loaded;
+    if (!this.#panel.hidden) this.#load(true);
+  }
+
   async #load(first) {
-    if (this.#loading || (!first && !this.#cursor)) return;
+    if (!account.ready || this.#loading || (!first && !this.#cursor)) return;
+    const generation = this.#generation;
     this.#loading = true;
     this.#more.disabled = true;
     try {
       const page = await api.ordersHistory({ limit: Number(this.#panel.dataset.pageSize) || PAGE, cursor: first ? null : this.#cursor });
+      if (generation !== this.#generation) return;
       if (first) {
         this.#body.replaceChildren();
         this.count = 0;
@@ -51,13 +69,17 @@ export class OrdersHistory {
       this.#cursor = page.nextCursor;
       this.#renderEmpty();
     } catch (error) {
-      toast(`Orders history: ${error.message}`, "error");
+      if (generation === this.#generation) toast(`Orders history: ${error.message}`, "error");
     } finally {
-      this.#loading = false;
-      this.#more.disabled = !this.#cursor;
-      this.#more.hidden = !this.#cursor;
-      this.#panel.dataset.loaded = "true";
+      if (generation === this.#generation) this.#finish();
     }
+  }
+
+  #finish() {
+    this.#loading = false;
+    this.#more.disabled = !this.#cursor;
+    this.#more.hidden = !this.#cursor;
+    this.#panel.dataset.loaded = "true";
   }
 
   #row(o) {

@@ -3,7 +3,11 @@
 // set with the Set button (PUT /broker/leverage/set). Problems show at the field: the preview's
 // errors, a 422 of either route, or the 400 a refused change answers (e.g. the open positions
 // would need more margin than the equity).
+//
+// Leverage is per account: a change of account reads it again; with no account ready (keys
+// mode, logged out) nothing is asked.
 
+import { account } from "./account.js";
 import { api } from "./api.js";
 import { numberOrNull, setFieldError, splitFieldErrors } from "./dialog.js";
 import { h } from "./format.js";
@@ -28,6 +32,7 @@ export class LeverageControl {
   #busy = false;
   #timer = null;
   #request = 0;
+  #load = 0; // counts leverage-info reads: an answer for an earlier symbol or account is dropped
 
   /** `context()` gives `{ orderType, side }` (the routes ask for them); `onChanged()` after a set. */
   constructor(form, { context, onChanged }) {
@@ -49,6 +54,11 @@ export class LeverageControl {
       this.#set();
     });
     writes.onChange(() => this.#update());
+    account.onChange(() => {
+      const symbol = this.#symbol;
+      this.#symbol = null;
+      if (symbol) this.setSymbol(symbol);
+    });
     this.#update();
   }
 
@@ -61,14 +71,19 @@ export class LeverageControl {
     this.#notes.replaceChildren();
     setFieldError(this.#form, "leverage", null);
     this.#update();
+    const load = ++this.#load;
+    if (!account.ready) {
+      this.#input.value = "";
+      return;
+    }
     try {
       const info = await api.leverageInfo({ symbol, ...this.#context() });
-      if (symbol !== this.#symbol) return;
+      if (load !== this.#load) return; // another symbol or account since
       Object.assign(this.#input, { min: info.min, max: info.max, step: info.step });
       this.#value = info.leverage;
       this.#input.value = String(info.leverage);
     } catch (error) {
-      if (symbol === this.#symbol) setFieldError(this.#form, "leverage", [error.message]);
+      if (load === this.#load) setFieldError(this.#form, "leverage", [error.message]);
     }
     this.#update();
   }

@@ -1,9 +1,15 @@
 // Wires the page together: symbol + resolution (kept in the URL hash), chart, quote strip,
 // ticket, blotter and the WebSocket connection badge.
 //
+// The first request is GET /auth/me (session.js). Off mode (404 or {"auth": "off"}): the page is
+// what it was before issue 14. Keys mode: the login form until someone logs in (the chart still
+// works when the market is public), then the account switcher; every change of account goes
+// through account.js, which the broker state, ticket, leverage and history follow.
+//
 // `window.__app` exposes a small read-only snapshot of the page state for tests and debugging.
 
-import { api, API_BASE } from "./api.js";
+import { account } from "./account.js";
+import { api, API_BASE, onUnauthorized } from "./api.js";
 import { BrokerState } from "./broker.js";
 import { Blotter } from "./blotter.js";
 import { OrdersHistory } from "./history.js";
@@ -17,9 +23,11 @@ import { SymbolSearch, symbolInfo } from "./symbols.js";
 import { OrderTicket } from "./ticket.js";
 import { initToasts, toast } from "./toast.js";
 import { LeverageControl } from "./leverage.js";
+import { AUTH_MODE, Session } from "./session.js";
 import { writes } from "./writes.js";
 
-const ACCOUNT_ID = "ACCOUNT-web";
+// off mode: the server maps every WebSocket accountId to its one account; the page's own label
+const OFF_MODE_ACCOUNT_ID = "ACCOUNT-web";
 const DEFAULT_SYMBOL = "AAPL";
 const DEFAULT_RESOLUTION = "1";
 
@@ -28,13 +36,20 @@ const $ = (selector) => document.querySelector(selector);
 const socketUrl = new URL("ws", API_BASE);
 socketUrl.protocol = socketUrl.protocol === "https:" ? "wss:" : "ws:";
 const socket = new TradingSocket(socketUrl.href);
-const broker = new BrokerState(socket, ACCOUNT_ID);
+const broker = new BrokerState(socket);
+const session = new Session(document, $("#dialog"), {
+  connect: () => socket.restart(),
+  afterLogin: () => $("#ticket-form input[name=side]:checked").focus(),
+});
 
 const view = {
   info: null, // SymbolInfo of the chart symbol
   resolution: DEFAULT_RESOLUTION,
   resolutions: [],
   barsSubscription: null,
+  started: false, // the market part started (config, catalogue, socket, chart)
+  marketLocked: false, // keys mode with a private market: waiting for a login to start
+  brokerConfigLoaded: false,
 };
 
 const chart = new PriceChart($("#chart"), $("#chart-legend"), $("#chart-status"), {
@@ -54,6 +69,9 @@ function publishState() {
     pl: Object.fromEntries(broker.pl),
     margin: broker.margin,
     quote: view.info ? broker.quotes.get(view.info.name) ?? null : null,
+    auth: session.mode,
+    user: session.user?.name ?? null,
+    accountId: broker.accountId,
   });
 }
 
@@ -272,16 +290,35 @@ new Blotter($("#blotter"), broker, $("#dialog"));
 new OrdersHistory($("#panel-history"));
 
 $("#connection").addEventListener("click", () => socket.reconnectNow());
-// the skip link moves focus to the ticket without replacing the #symbol=… hash
+// the skip link moves focus to the ticket without replacing the #symbol=… hash (logged out:
+// to the login form, which stands where the ticket does)
 $(".skip-link").addEventListener("click", (event) => {
   event.preventDefault();
-  $("#ticket-form input[name=side]:checked").focus();
+  if (document.body.dataset.session === "login") $("#login-key").focus();
+  else $("#ticket-form input[name=side]:checked").focus();
 });
 socket.onStateChange(() => renderConnection());
-socket.onOpen((isReconnect) => {
+socket.onOpen((isReconnect, restarted) => {
   if (isReconnect) {
-    toast("Reconnected", "success");
+    if (!restarted) toast("Reconnected", "success"); // not after a login or logout
     chart.fillGap().catch((error) => console.warn("Gap fill failed:", error.message));
+  }
+});
+// keys mode: a revoked key's socket is closed 1008; a broker request answering 401 means the
+// session is over
+socket.onClose((code) => {
+  if (code === 1008) session.verify();
+});
+onUnauthorized(() => session.ended());
+session.onChange(() => publishState());
+account.onChange(({ id, ready }) => {
+  broker.setAccount(ready ? id ?? OFF_MODE_ACCOUNT_ID : null);
+  if (!ready) return;
+  if (view.started) loadBrokerConfig();
+  if (view.marketLocked) {
+    view.marketLocked = false;
+    $("#chart-status").hidden = true;
+    startMarket().catch(startFailed);
   }
 });
 broker.onChange(() => {
@@ -297,22 +334,48 @@ window.addEventListener("hashchange", () => {
   }
 });
 
-async function start() {
-  renderConnection();
-  const [config, catalogue] = await Promise.all([api.config(), api.search("", 100)]);
-  view.resolutions = config.supported_resolutions;
-  // the duration menu: the ticket keeps GTC alone if the broker's config cannot be read
+/** The duration menu, once an account may be asked (a broker route: keys mode needs a login);
+ * the ticket keeps GTC alone if the broker's config cannot be read. */
+function loadBrokerConfig() {
+  if (view.brokerConfigLoaded || !account.ready) return;
+  view.brokerConfigLoaded = true;
   api.brokerConfig()
     .then((broker) => ticket.setDurations(broker.durations))
-    .catch((error) => console.warn("Broker config unavailable:", error.message));
+    .catch((error) => {
+      view.brokerConfigLoaded = false;
+      console.warn("Broker config unavailable:", error.message);
+    });
+}
+
+async function startMarket() {
+  const [config, catalogue] = await Promise.all([api.config(), api.search("", 100)]);
+  view.resolutions = config.supported_resolutions;
+  view.started = true;
+  loadBrokerConfig();
   broker.start(catalogue.map((item) => item.symbol));
   socket.start();
   const wanted = readHash();
   await showChart(wanted.symbol, wanted.resolution);
 }
 
-start().catch((error) => {
+async function start() {
+  renderConnection();
+  await session.load(); // sets the account (off mode: the server's one) before anything asks
+  try {
+    await startMarket();
+  } catch (error) {
+    // keys mode with TRADING_AUTH_MARKET=private: the market needs a login too
+    if (error.status !== 401 || session.mode !== AUTH_MODE.KEYS || session.user) throw error;
+    view.marketLocked = true;
+    $("#chart-status").hidden = false;
+    $("#chart-status").textContent = "Log in to see the market.";
+  }
+}
+
+function startFailed(error) {
   $("#chart-status").hidden = false;
   $("#chart-status").textContent = `Could not start: ${error.message}. Reload the page to retry.`;
   console.error(error);
-});
+}
+
+start().catch(startFailed);

@@ -8,6 +8,10 @@
 // - On a dropped socket: reconnect with exponential backoff (0.5 s doubling to 10 s, jittered)
 //   and subscribe again to every topic; the snapshots bring the page up to date.
 // - An application ping every 15 s; a socket silent for 35 s is treated as dead (half-open).
+// - Keys mode (issue 14): the credentials of a connection are the session cookie sent with its
+//   upgrade, so logging in or out `restart()`s the socket at once (a new upgrade, every topic
+//   subscribed again); `onClose` tells the close code (1008: the server ended the connection,
+//   e.g. because its key was revoked).
 
 const ROUTE_DEFAULTS = {
   bars: { resolution: "1" },
@@ -46,6 +50,9 @@ export class TradingSocket {
   #subscriptions = new Map(); // topic → { route, request, handlers: Set, confirmed }
   #stateListeners = new Set();
   #openListeners = new Set();
+  #closeListeners = new Set();
+  #started = false;
+  #restarted = false;
   #state = SOCKET_STATE.CONNECTING;
   #attempt = 0;
   #retryAt = null;
@@ -78,14 +85,42 @@ export class TradingSocket {
     return () => this.#stateListeners.delete(listener);
   }
 
-  /** `listener(isReconnect)` each time the socket opens (subscriptions are being renewed). */
+  /**
+   * `listener(isReconnect, restarted)` each time the socket opens (subscriptions are being
+   * renewed); `restarted`: the page asked for the new connection (`restart()`), none was lost.
+   */
   onOpen(listener) {
     this.#openListeners.add(listener);
     return () => this.#openListeners.delete(listener);
   }
 
+  /** `listener(code)` when the server (or the network) closed the socket. */
+  onClose(listener) {
+    this.#closeListeners.add(listener);
+    return () => this.#closeListeners.delete(listener);
+  }
+
   start() {
+    this.#started = true;
     window.addEventListener("online", () => this.reconnectNow());
+    this.#connect();
+  }
+
+  /**
+   * Close the connection and open a new one now (after a login or a logout: the upgrade must
+   * carry the new credentials). Before `start()` nothing happens: start connects.
+   */
+  restart() {
+    if (!this.#started) return;
+    clearTimeout(this.#retryTimer);
+    const ws = this.#ws;
+    if (ws) {
+      this.#ws = null;
+      clearInterval(this.#pingTimer);
+      ws.close(1000);
+    }
+    for (const subscription of this.#subscriptions.values()) subscription.confirmed = false;
+    this.#restarted = true;
     this.#connect();
   }
 
@@ -157,21 +192,26 @@ export class TradingSocket {
       this.#lastMessageAt = Date.now();
       this.#startPing(ws);
       this.#setState(SOCKET_STATE.CONNECTED);
+      const restarted = this.#restarted;
+      this.#restarted = false;
       for (const subscription of this.#subscriptions.values()) this.#sendSubscribe(subscription);
-      for (const listener of this.#openListeners) listener(isReconnect);
+      for (const listener of this.#openListeners) listener(isReconnect, restarted);
     });
     ws.addEventListener("message", (event) => {
       if (this.#ws !== ws) return;
       this.#lastMessageAt = Date.now();
       this.#dispatch(event.data);
     });
-    ws.addEventListener("close", () => {
-      if (this.#ws === ws) this.#dropped();
+    ws.addEventListener("close", (event) => {
+      if (this.#ws !== ws) return;
+      this.#dropped();
+      for (const listener of this.#closeListeners) listener(event.code);
     });
   }
 
   #dropped() {
     this.#ws = null;
+    this.#restarted = false; // the next open is a reconnection
     clearInterval(this.#pingTimer);
     for (const subscription of this.#subscriptions.values()) subscription.confirmed = false;
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** this.#attempt);

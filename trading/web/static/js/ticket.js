@@ -9,8 +9,15 @@
 // problem, while an order is being sent, and while offline. The quantity is checked as it is
 // typed against the symbol's instrument info (GET /broker/instruments/{symbol}): a quantity
 // the broker would refuse is marked at the field and not sent.
+//
+// Every placement carries an Idempotency-Key (broker.md §15): a fresh one per submission, the
+// same one when the same order is sent again after an answer that did not settle it (no answer
+// at all, 5xx, 429), so a retry after a dropped connection cannot place a second order. Nothing
+// is asked of the broker (preview, instrument info) while no account is ready (keys mode,
+// logged out); a change of account previews again.
 
-import { api } from "./api.js";
+import { account } from "./account.js";
+import { api, ApiError, newIdempotencyKey } from "./api.js";
 import { numberOrNull, setFieldError, splitFieldErrors } from "./dialog.js";
 import {
   formatPrice, formatQty, h, ORDER_TYPE, priceDecimals, priceStep, roundToStep, SIDE, TYPE_SHORT,
@@ -51,6 +58,7 @@ export class OrderTicket {
   #previewTimer = null;
   #previewRequest = 0;
   #durations = [DEFAULT_DURATION]; // OrderDurationMetaInfo of GET /broker/config
+  #attempt = null; // { body, key }: the Idempotency-Key of a placement not settled yet
 
   /** `lastPrice()` gives the chart symbol's last price (to prefill limit and stop prices). */
   constructor(root, { lastPrice }) {
@@ -68,8 +76,21 @@ export class OrderTicket {
     this.#form.addEventListener("input", (event) => this.#edited(event.target));
     this.#form.addEventListener("change", (event) => this.#edited(event.target));
     writes.onChange(() => this.#updateSubmitState());
+    account.onChange(({ ready }) => this.#accountChanged(ready));
     this.#syncType();
     this.#updateSubmitState();
+  }
+
+  #accountChanged(ready) {
+    this.#attempt = null; // keys are per account
+    if (!ready) {
+      clearTimeout(this.#previewTimer);
+      this.#previewRequest += 1;
+      this.#preview.replaceChildren();
+      return;
+    }
+    if (this.#info && !this.#instrument) this.#loadInstrument(this.#info.name);
+    this.#schedulePreview(0);
   }
 
   /** The order type and side as they are set (the leverage routes ask for them). */
@@ -106,6 +127,7 @@ export class OrderTicket {
   /** The quantity rules the broker enforces (rest.md §13), checked as the user types. */
   async #loadInstrument(symbol) {
     this.#instrument = null;
+    if (!account.ready) return; // loaded once an account is
     try {
       const instrument = await api.instrument(symbol);
       if (this.#info?.name !== symbol) return;
@@ -281,7 +303,7 @@ export class OrderTicket {
   }
 
   async #refreshPreview() {
-    if (!this.#info) return;
+    if (!this.#info || !account.ready) return;
     const request = ++this.#previewRequest;
     this.#preview.setAttribute("aria-busy", "true");
     try {
@@ -362,8 +384,12 @@ export class OrderTicket {
     this.#placing = true;
     this.#updateSubmitState();
     const order = this.#preOrder();
+    const body = JSON.stringify(order);
+    if (this.#attempt?.body !== body) this.#attempt = { body, key: newIdempotencyKey() };
+    const attempt = this.#attempt;
     try {
-      const { orderId } = await api.placeOrder(order);
+      const { orderId } = await api.placeOrder(order, { idempotencyKey: attempt.key });
+      if (this.#attempt === attempt) this.#attempt = null;
       this.#placementErrors.clear();
       this.#renderFieldErrors();
       const price = order.limitPrice ?? order.stopPrice;
@@ -371,6 +397,8 @@ export class OrderTicket {
       toast(`${orderId}: ${order.side === SIDE.BUY ? "Buy" : "Sell"} ${formatQty(order.qty)} ${order.symbol} ${TYPE_SHORT[order.type]}${at} placed`, "success");
       this.#schedulePreview();
     } catch (error) {
+      // a refusal settles the attempt (nothing is stored under its key); no answer does not
+      if (this.#attempt === attempt && !unsettled(error)) this.#attempt = null;
       const { byField, general } = splitFieldErrors(error, FIELDS);
       this.#placementErrors = byField;
       this.#renderFieldErrors();
@@ -384,6 +412,13 @@ export class OrderTicket {
       this.#updateSubmitState();
     }
   }
+}
+
+/** Whether a failed placement may still have placed the order (or may succeed if sent again
+ * as it was): no HTTP answer at all, a server error, a rate limit. */
+function unsettled(error) {
+  if (!(error instanceof ApiError)) return true;
+  return error.status >= 500 || error.status === 429 || error.status === 408;
 }
 
 /** A `datetime-local` value (the browser's local time, to the second) of an epoch-ms instant. */
