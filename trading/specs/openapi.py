@@ -37,8 +37,25 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("datafeed", "JSON market data: configuration, symbols, bars, quotes (times in ms)"),
     ("udf", "TradingView UDF datafeed (times in seconds; errors are 200 with s=error)"),
     ("broker", "Paper-trading account: orders, positions, executions, leverage, equity"),
+    ("auth", "Sessions of TRADING_AUTH=keys: log in with an API key, who am I, WebSocket tickets"),
+    ("admin", "Users and API keys (needs TRADING_ADMIN_KEY; absent: 404)"),
     ("root", "Service index"),
 )
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`trk_...`) or, for the admin API, TRADING_ADMIN_KEY. Needed "
+        "in TRADING_AUTH=keys on /broker (and on market data with TRADING_AUTH_MARKET=private).",
+    },
+    "cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "trading_session",
+        "description": "The session cookie `POST /api/v1/auth/login` sets (browsers).",
+    },
+}
+"""How a client authenticates in keys mode; off mode (the default) needs neither."""
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
@@ -95,6 +112,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     document = spec.to_dict()
     for name, schema in reachable([document["paths"]], definitions).items():
         spec.components.schema(name, with_generated_names(schema))
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     return spec.to_dict()
 
 

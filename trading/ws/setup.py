@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
+from trading.keys import AUTH, BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
 from trading.market.source import Bars, Quote
 from trading.market.stream import EmitBar, MarketStream
 from trading.ws import handler
@@ -24,6 +24,7 @@ from trading.ws.feeds import (
     connection_status,
     quote_item,
 )
+from trading.ws.guard import KEY_SOCKETS, KeySockets
 from trading.ws.hub import Hub
 from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
 
@@ -59,6 +60,9 @@ def setup_streaming(app: web.Application) -> None:
     broker.listen(BrokerPublisher(hub, market.catalog))
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
+    if AUTH in app:  # keys mode: a revoked key's sockets are closed (1008)
+        app[KEY_SOCKETS] = sockets = KeySockets()
+        app[AUTH].on_revoked(sockets.revoked)
     app[FLUSHER] = Flusher()
     app[STREAM] = stream
     app.add_routes(handler.routes)
