@@ -225,8 +225,10 @@ async def closed_within(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> 
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         msg = await ws.receive(timeout=left)
-        if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-            return ws.close_code
+        if msg.type is aiohttp.WSMsgType.CLOSE:
+            code: int = msg.data
+            return code
+        assert msg.type is aiohttp.WSMsgType.TEXT, msg
     return None
 
 

@@ -171,12 +171,14 @@ class UserStore:
     def users(self) -> list[UserRow]:
         keys: dict[str, list[KeyRow]] = {}
         for row in self._db.execute(
-            "SELECT id, user_id, created, revoked FROM api_keys ORDER BY created, id"
+            "SELECT id, user_id, created, revoked FROM api_keys ORDER BY created, rowid"
         ):
             keys.setdefault(row[1], []).append(KeyRow(*row))
         return [
             UserRow(row[0], row[1], row[2], tuple(keys.get(row[0], ())))
-            for row in self._db.execute("SELECT id, name, created FROM users ORDER BY created, id")
+            for row in self._db.execute(
+                "SELECT id, name, created FROM users ORDER BY created, rowid"
+            )
         ]
 
     def find_user(self, name_or_id: str) -> tuple[str, str]:
