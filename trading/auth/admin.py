@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from aiohttp import hdrs, web
 
-from trading.api.io import model_response, parse_body
+from trading.api.io import json_response, model_response, parse_body
 from trading.auth import tokens
 from trading.auth.middleware import INVALID, REALM
-from trading.auth.userstore import UserError
+from trading.auth.routes import FORBIDDEN_ORIGIN, JSON_WRITE
+from trading.auth.userstore import UserError, UserRow
 from trading.errors import ApiError, error_response
 from trading.keys import AUTH, SETTINGS
 from trading.models.auth import (
@@ -37,10 +38,6 @@ ABSENT = Content(
 WRONG_KEY = Content(
     HTTPError, description="Missing or wrong admin key (`Bearer <TRADING_ADMIN_KEY>`)"
 )
-FORBIDDEN_ORIGIN = Content(
-    HTTPError, description="A browser page from an origin that may not change state here"
-)
-NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
 GUARD = {401: WRONG_KEY, 404: ABSENT}
 
 
@@ -62,14 +59,7 @@ def _refusal(request: web.Request) -> web.Response | None:
     tag="admin",
     summary="Create a user with a first API key (shown once)",
     body=CreateUserRequest,
-    responses={
-        201: CreatedUser,
-        400: HTTPError,
-        **GUARD,
-        403: FORBIDDEN_ORIGIN,
-        415: NOT_JSON,
-        422: HTTPValidationError,
-    },
+    responses={201: CreatedUser, 400: HTTPError, **GUARD, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def create_user(request: web.Request) -> web.Response:
     if (refused := _refusal(request)) is not None:
@@ -93,16 +83,12 @@ async def list_users(request: web.Request) -> web.Response:
     if (refused := _refusal(request)) is not None:
         return refused
     users = await request.app[AUTH].users()
-    body = [
-        UserWithKeys(
-            id=u.id,
-            name=u.name,
-            created=u.created,
-            keys=[KeyInfo(id=k.id, created=k.created, revoked=k.revoked) for k in u.keys],
-        ).model_dump(mode="json")
-        for u in users
-    ]
-    return web.json_response(body)
+    return json_response([_listed(u).model_dump(mode="json") for u in users])
+
+
+def _listed(user: UserRow) -> UserWithKeys:
+    keys = [KeyInfo(id=k.id, created=k.created, revoked=k.revoked) for k in user.keys]
+    return UserWithKeys(id=user.id, name=user.name, created=user.created, keys=keys)
 
 
 @routes.post(f"{PREFIX}/users/{{user_id}}/keys")
@@ -110,7 +96,7 @@ async def list_users(request: web.Request) -> web.Response:
     "adminAddKey",
     tag="admin",
     summary="Another API key for a user (shown once)",
-    responses={201: CreatedKey, **GUARD, 403: FORBIDDEN_ORIGIN, 415: NOT_JSON},
+    responses={201: CreatedKey, **GUARD, **JSON_WRITE},
 )
 async def add_key(request: web.Request) -> web.Response:
     if (refused := _refusal(request)) is not None:

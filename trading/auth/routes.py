@@ -12,7 +12,7 @@ from aiohttp import web
 
 from trading.api.io import model_response, parse_body
 from trading.auth.middleware import INVALID, REALM
-from trading.auth.principal import DEMO_ACCOUNT, AccountView
+from trading.auth.principal import DEMO_ACCOUNT, AccountView, Principal
 from trading.auth.sessions import COOKIE_NAME
 from trading.errors import ApiError, error_response
 from trading.keys import ACCOUNTS, AUTH, PRINCIPAL, SETTINGS
@@ -37,6 +37,8 @@ FORBIDDEN_ORIGIN = Content(
     HTTPError, description="A browser page from an origin that may not change state here"
 )
 NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
+JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
+"""What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 OFF_MODE = Content(HTTPError, description="TRADING_AUTH=off: no logins on this server")
 SESSION_ERRORS = {401: UNAUTHORIZED, 429: RATE_LIMITED}
 
@@ -45,6 +47,15 @@ def _account(view: AccountView) -> AccountMetainfo:
     # validated from a dict: the currency is kept once the broker's model declares it
     return AccountMetainfo.model_validate(
         {"id": view.id, "name": view.name, "currency": view.currency}
+    )
+
+
+async def _me(request: web.Request, principal: Principal) -> Me:
+    accounts = await request.app[ACCOUNTS].accounts_of(principal.user_id)
+    return Me(
+        auth="keys",
+        user=UserInfo(id=principal.user_id, name=principal.user_name),
+        accounts=[_account(a) for a in accounts],
     )
 
 
@@ -61,14 +72,7 @@ def _keys_mode(request: web.Request) -> bool:
     "SameSite=Strict, Secure with TRADING_COOKIE_SECURE=1, Max-Age TRADING_SESSION_TTL_S). "
     "Browsers use the cookie; scripts can send `Authorization: Bearer <key>` instead.",
     body=LoginRequest,
-    responses={
-        200: Me,
-        401: UNAUTHORIZED,
-        403: FORBIDDEN_ORIGIN,
-        404: OFF_MODE,
-        415: NOT_JSON,
-        422: HTTPValidationError,
-    },
+    responses={200: Me, 401: UNAUTHORIZED, 404: OFF_MODE, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def login(request: web.Request) -> web.StreamResponse:
     if not _keys_mode(request):
@@ -78,14 +82,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if session is None:
         return error_response(401, INVALID, {"WWW-Authenticate": REALM})
     principal, token = session
-    accounts = await request.app[ACCOUNTS].accounts_of(principal.user_id)
-    response = model_response(
-        Me(
-            auth="keys",
-            user=UserInfo(id=principal.user_id, name=principal.user_name),
-            accounts=[_account(a) for a in accounts],
-        )
-    )
+    response = model_response(await _me(request, principal))
     settings = request.app[SETTINGS]
     response.set_cookie(
         COOKIE_NAME, token, max_age=settings.session_ttl_s, path="/", httponly=True,
@@ -99,7 +96,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     "logout",
     tag="auth",
     summary="End the session of the cookie and expire the cookie",
-    responses={200: MessageResponse, **SESSION_ERRORS, 403: FORBIDDEN_ORIGIN, 415: NOT_JSON},
+    responses={200: MessageResponse, **SESSION_ERRORS, **JSON_WRITE},
 )
 async def logout(request: web.Request) -> web.StreamResponse:
     if not _keys_mode(request):
@@ -130,14 +127,7 @@ async def me(request: web.Request) -> web.Response:
     principal = request.get(PRINCIPAL)
     if principal is None:  # off mode (keys mode has a principal here: the middleware)
         return model_response(Me(auth="off", user=None, accounts=[_account(DEMO_ACCOUNT)]))
-    accounts = await request.app[ACCOUNTS].accounts_of(principal.user_id)
-    return model_response(
-        Me(
-            auth="keys",
-            user=UserInfo(id=principal.user_id, name=principal.user_name),
-            accounts=[_account(a) for a in accounts],
-        )
-    )
+    return model_response(await _me(request, principal))
 
 
 @routes.post(f"{PREFIX}/ws-ticket")
@@ -147,13 +137,7 @@ async def me(request: web.Request) -> web.Response:
     summary="A one-time ticket for the WebSocket upgrade (`/api/v1/ws?ticket=...`)",
     description="For clients that can send neither the cookie nor an Authorization header at "
     "the upgrade. Valid once, for TRADING_WS_TICKET_TTL_S seconds.",
-    responses={
-        200: WsTicket,
-        **SESSION_ERRORS,
-        403: FORBIDDEN_ORIGIN,
-        404: OFF_MODE,
-        415: NOT_JSON,
-    },
+    responses={200: WsTicket, **SESSION_ERRORS, 404: OFF_MODE, **JSON_WRITE},
 )
 async def ws_ticket(request: web.Request) -> web.Response:
     principal = request.get(PRINCIPAL)
