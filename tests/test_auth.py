@@ -330,6 +330,9 @@ async def test_rest_rate_limit_is_per_key_with_retry_after(make_client: MakeClie
     assert resp.status == 429
     assert (await resp.json())["detail"]
     assert resp.headers["Retry-After"] == "2", "one token at 0.5/s is 2 s away"
+    resp = await client.post(f"{AUTH}/login", json={"key": key})
+    assert resp.status == 429, "a login makes a session: it counts against the key too"
+    assert "Set-Cookie" not in resp.headers
     assert (await client.get(f"{AUTH}/me", headers=bearer(other))).status == 200
 
 

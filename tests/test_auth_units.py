@@ -15,9 +15,17 @@ from hypothesis import strategies as st
 from trading.auth import tokens
 from trading.auth.principal import Principal
 from trading.auth.ratelimit import RateLimiter, TokenBucket, retry_after
+from trading.auth.registry import Registry
 from trading.auth.sessions import SECRET_FILE, SessionClaims, SessionSigner, session_secret
 from trading.auth.tickets import TicketBook
-from trading.auth.userstore import USERS_FILE, UserError, UserStore
+from trading.auth.userstore import (
+    USERS_FILE,
+    ActiveKey,
+    SessionRow,
+    Snapshot,
+    UserError,
+    UserStore,
+)
 from trading.settings import Settings
 
 ALICE = Principal(user_id="usr_0123456789abcdef", user_name="alice", key_id="key_0123456789ab")
@@ -165,3 +173,20 @@ def test_users_file_migrates_and_keeps_no_secret(tmp_path: Path) -> None:
     assert secret.encode() not in raw
     assert text.encode() not in raw
     assert UserStore(tmp_path).users()[0].name == "alice", "reopens without migrating again"
+
+
+def test_the_registry_forgets_revoked_keys_with_their_sessions() -> None:
+    registry = Registry()
+    key_id, text, secret_hash = tokens.new_key()
+    key = ActiveKey(key_id, ALICE.user_id, "alice", secret_hash)
+    registry.replace(Snapshot({key_id: key}, {}))
+    registry.add_session(SessionRow("s1", key_id, expires=1_000))
+    registry.add_session(SessionRow("s2", key_id, expires=5_000))
+    assert registry.by_key(text) == Principal(ALICE.user_id, "alice", key_id)
+    assert registry.by_session("s1", key_id, now_ms=999) is not None
+    assert registry.by_session("s1", "key_other", now_ms=999) is None, "another key's session"
+    registry.prune(now_ms=1_000)
+    assert registry.by_session("s1", key_id, now_ms=0) is None, "pruned when expired"
+    assert registry.replace(Snapshot({}, {})) == {key_id}, "a vanished key is reported"
+    assert registry.by_key(text) is None
+    assert registry.by_session("s2", key_id, now_ms=0) is None

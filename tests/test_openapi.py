@@ -95,7 +95,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/api/v1/udf/quotes"): ("udfQuotes", [V1, "udf"], set()),
     ("get", "/api/v1/udf/time"): ("udfTime", [V1, "udf"], set()),
     # accounts and authentication (issue 14): sessions, tickets and the admin API
-    ("post", "/api/v1/auth/login"): ("login", [V1, "auth"], {401, 404, 422, *JSON_WRITE}),
+    ("post", "/api/v1/auth/login"): ("login", [V1, "auth"], {401, 404, 422, 429, *JSON_WRITE}),
     ("post", "/api/v1/auth/logout"): ("logout", [V1, "auth"], {401, 429, *JSON_WRITE}),
     ("get", "/api/v1/auth/me"): ("getMe", [V1, "auth"], {401, 429}),
     ("post", "/api/v1/auth/ws-ticket"): (

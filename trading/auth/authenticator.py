@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -28,6 +29,8 @@ from trading.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PRUNE_EVERY_S = 60.0
+"""How often expired sessions leave the in-memory table (they are refused anyway)."""
 RevokedListener = Callable[[set[str]], None]
 
 
@@ -95,8 +98,12 @@ class Authenticator:
             self._revoked(gone)
 
     async def _watch(self) -> None:
+        pruned = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.auth_refresh_s)
+            if time.monotonic() - pruned >= PRUNE_EVERY_S:
+                self._registry.prune(self._now_ms())
+                pruned = time.monotonic()
             try:
                 if await self._on_thread(self.store.data_version) != self._version:
                     await self.reload()

@@ -39,6 +39,11 @@ class Registry:
     def add_session(self, session: SessionRow) -> None:
         self._sessions[session.id] = session
 
+    def prune(self, now_ms: int) -> None:
+        """Drop expired sessions (the file drops its rows at each login)."""
+        for sid in [s for s, row in self._sessions.items() if row.expires <= now_ms]:
+            del self._sessions[sid]
+
     def remove_session(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.api.io import model_response, parse_body
-from trading.auth.middleware import INVALID, REALM
+from trading.auth.middleware import too_many, unauthorized
 from trading.auth.principal import DEMO_ACCOUNT, AccountView, Principal
 from trading.auth.sessions import COOKIE_NAME
-from trading.errors import ApiError, error_response
+from trading.errors import ApiError
 from trading.keys import ACCOUNTS, AUTH, PRINCIPAL, SETTINGS
 from trading.models.auth import LoginRequest, Me, MessageResponse, UserInfo, WsTicket
 from trading.models.broker import AccountMetainfo
@@ -72,15 +72,26 @@ def _keys_mode(request: web.Request) -> bool:
     "SameSite=Strict, Secure with TRADING_COOKIE_SECURE=1, Max-Age TRADING_SESSION_TTL_S). "
     "Browsers use the cookie; scripts can send `Authorization: Bearer <key>` instead.",
     body=LoginRequest,
-    responses={200: Me, 401: UNAUTHORIZED, 404: OFF_MODE, 422: HTTPValidationError, **JSON_WRITE},
+    responses={
+        200: Me,
+        401: UNAUTHORIZED,
+        404: OFF_MODE,
+        422: HTTPValidationError,
+        429: RATE_LIMITED,
+        **JSON_WRITE,
+    },
 )
 async def login(request: web.Request) -> web.StreamResponse:
     if not _keys_mode(request):
         raise ApiError(404, OFF)
     body = await parse_body(request, LoginRequest)
-    session = await request.app[AUTH].login(body.key)
+    auth = request.app[AUTH]
+    known = auth.by_key(body.key)
+    if known is not None and (wait := auth.rest_limits.check(known.key_id)) > 0:
+        return too_many(wait)  # each login is a session row: counted like any request
+    session = await auth.login(body.key)
     if session is None:
-        return error_response(401, INVALID, {"WWW-Authenticate": REALM})
+        return unauthorized(missing=False)
     principal, token = session
     response = model_response(await _me(request, principal))
     settings = request.app[SETTINGS]

@@ -46,13 +46,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # same-origin always passes: /app/ must keep its socket whatever TRADING_CORS_ORIGINS lists
     if origin and not read_origin_allowed(request, origin, settings.cors_origins):
         raise ApiError(403, "Origin not allowed")
-    auth = request.app.get(AUTH)
-    principal: Principal | None = None
-    if auth is not None:  # keys mode: credentials are checked before the upgrade (401)
-        found = upgrade_principal(request, auth, settings.cors_origins)
-        if isinstance(found, web.StreamResponse):
-            return found
-        principal = found
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat_s or None,
         max_msg_size=settings.ws_max_message_bytes,
@@ -63,6 +56,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(426, "WebSocket upgrade required")
     if len(hub.connections) >= settings.ws_max_connections:
         raise ApiError(503, "Too many WebSocket connections")
+    auth = request.app.get(AUTH)
+    principal: Principal | None = None
+    if auth is not None:  # keys mode: credentials are checked before the upgrade (401)
+        found = upgrade_principal(request, auth, settings.cors_origins)
+        if isinstance(found, web.StreamResponse):
+            return found
+        principal = found
     await ws.prepare(request)
     conn = Connection(
         ws,
