@@ -21,13 +21,14 @@ from tests.brokerkit import (
     step,
 )
 from tests.wsclient import drain, request, updates
-from trading.broker.enums import Side
+from trading.broker.enums import OrderType, Side
 from trading.clock import ManualClock
 from trading.settings import Settings
 
 ADMIN = "admin-key-for-the-isolation-tests-0123456789"
 B = "/api/v1/broker"
 UNKNOWN_ACCOUNT = "ACC-000000000000"
+LEVERAGE = {"symbol": "AAPL", "orderType": OrderType.MARKET, "side": Side.BUY}
 
 
 @pytest.fixture
@@ -50,9 +51,7 @@ class User:
     async def call(
         self, method: str, path: str, body: Any = None, account: str | None = None
     ) -> tuple[int, Any]:
-        resp = await self.client.request(
-            method, B + path, json=body, headers=self.headers(account)
-        )
+        resp = await self.client.request(method, B + path, json=body, headers=self.headers(account))
         return resp.status, await resp.json()
 
     async def ok(self, method: str, path: str, body: Any = None) -> Any:
@@ -79,14 +78,14 @@ async def two_traders(c: Client, clock: ManualClock) -> tuple[User, User]:
     await a.ok("POST", "/orders", limit_order(Side.BUY, 1, 200.0))
     await a.ok("POST", "/orders", limit_order(Side.BUY, 1, 201.0))
     await a.ok("DELETE", "/orders/ORDER-5")
-    await a.ok("PUT", "/leverage/set", {"symbol": "AAPL", "leverage": 5})
+    await a.ok("PUT", "/leverage/set", {**LEVERAGE, "leverage": 5})
     await step(c, clock)
     return a, b
 
 
 async def snapshot(u: User) -> list[Any]:
     paths = ("/orders", "/positions", "/executions/AAPL", "/equity", "/orders/history",
-             "/leverage/info?symbol=AAPL", "/margin", "/accounts", "/account")  # fmt: skip
+             "/leverage/info?symbol=AAPL&orderType=2&side=1", "/margin", "/accounts", "/account")  # fmt: skip
     return [await u.ok("GET", p) for p in paths]
 
 
@@ -108,7 +107,7 @@ async def test_a_foreign_id_answers_like_a_missing_one_and_changes_nothing(
     assert await b.ok("GET", "/positions") == []
     assert await b.ok("GET", "/executions/AAPL") == []
     assert (await b.ok("GET", "/orders/history"))["orders"] == []
-    assert (await b.ok("GET", "/leverage/info?symbol=AAPL"))["leverage"] == 10.0
+    assert (await b.ok("GET", "/leverage/info?symbol=AAPL&orderType=2&side=1"))["leverage"] == 10.0
     assert (await b.ok("GET", "/equity"))["balance"] == 100_000.0
     # A's ids, used by B, answer as ids that never existed
     body = limit_order(Side.BUY, 1, 199.0)
@@ -130,7 +129,7 @@ async def test_a_foreign_id_answers_like_a_missing_one_and_changes_nothing(
     # B's desk operations act on B's book only
     assert await b.ok("DELETE", "/orders") == {"canceled": []}
     assert await b.ok("DELETE", "/positions") == {"closed": []}
-    await b.ok("PUT", "/leverage/set", {"symbol": "AAPL", "leverage": 2})
+    await b.ok("PUT", "/leverage/set", {**LEVERAGE, "leverage": 2})
     await b.ok("POST", "/debug/reset", {})
     # A's account, named by B, is refused as an unknown one
     for method, path in [("GET", "/orders"), ("GET", "/equity"), ("POST", "/orders")]:

@@ -94,7 +94,35 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("get", "/api/v1/udf/history"): ("udfHistory", [V1, "udf"], set()),
     ("get", "/api/v1/udf/quotes"): ("udfQuotes", [V1, "udf"], set()),
     ("get", "/api/v1/udf/time"): ("udfTime", [V1, "udf"], set()),
+    # accounts and authentication (issue 14): sessions, tickets and the admin API
+    ("post", "/api/v1/auth/login"): ("login", [V1, "auth"], {401, 404, 422, 429, *JSON_WRITE}),
+    ("post", "/api/v1/auth/logout"): ("logout", [V1, "auth"], {401, 429, *JSON_WRITE}),
+    ("get", "/api/v1/auth/me"): ("getMe", [V1, "auth"], {401, 429}),
+    ("post", "/api/v1/auth/ws-ticket"): (
+        "createWsTicket",
+        [V1, "auth"],
+        {401, 404, 429, *JSON_WRITE},
+    ),
+    ("post", "/api/v1/admin/users"): (
+        "adminCreateUser",
+        [V1, "admin"],
+        {400, 401, 404, 422, *JSON_WRITE},
+    ),
+    ("get", "/api/v1/admin/users"): ("adminListUsers", [V1, "admin"], {401, 404}),
+    ("post", "/api/v1/admin/users/{user_id}/keys"): (
+        "adminAddKey",
+        [V1, "admin"],
+        {401, 404, *JSON_WRITE},
+    ),
+    ("delete", "/api/v1/admin/keys/{key_id}"): (
+        "adminRevokeKey",
+        [V1, "admin"],
+        {401, 404, *DELETE_WRITE},
+    ),
 }
+
+CREATED = {("post", "/api/v1/admin/users"), ("post", "/api/v1/admin/users/{user_id}/keys")}
+"""Routes whose success is 201 Created (issue 14's admin API), not 200."""
 
 # rest.md §1: these names exactly (generated clients use them).
 REQUIRED_COMPONENTS = [
@@ -171,7 +199,8 @@ def test_declared_statuses_are_200_and_the_contract_errors(
 ) -> None:
     ops = operations(openapi_document)
     for key, (_, _, errors) in ROUTE_INDEX.items():
-        assert set(ops[key]["responses"]) == {"200", *map(str, errors)}, key
+        success = "201" if key in CREATED else "200"
+        assert set(ops[key]["responses"]) == {success, *map(str, errors)}, key
         for status in errors:
             body = "HTTPValidationError" if status == 422 else "HTTPError"
             if key == ("get", "/api/v1/ready"):
@@ -322,6 +351,8 @@ def test_request_bodies(openapi_document: dict[str, Any]) -> None:
         ("put", "/api/v1/broker/positions/{position_id}/brackets"): "Body_editPositionBrackets",
         ("put", "/api/v1/broker/leverage/set"): "LeverageSetParams",
         ("post", "/api/v1/broker/leverage/preview"): "LeverageSetParams",
+        ("post", "/api/v1/auth/login"): "LoginRequest",
+        ("post", "/api/v1/admin/users"): "CreateUserRequest",
     }
     assert all(ops[key]["requestBody"]["required"] for key in bodies)
 

@@ -48,6 +48,23 @@ BAD_VALUES = [
     ("TRADING_INTRADAY_DEPTH_DAYS", "1:7,5:x", "MINUTES:DAYS"),
     ("TRADING_MARKET_SEED", "-3", "0 <= value"),
     ("TRADING_PROT", "8000", "unknown setting"),
+    # issue 14: accounts and authentication
+    ("TRADING_AUTH", "jwt", "'off' or 'keys'"),
+    ("TRADING_AUTH_MARKET", "hidden", "'public' or 'private'"),
+    ("TRADING_ADMIN_KEY", "short", "at least 32 characters"),
+    ("TRADING_SESSION_SECRET", "x" * 31, "at least 32 characters"),
+    ("TRADING_COOKIE_SECURE", "perhaps", "boolean"),
+    ("TRADING_SESSION_TTL_S", "59", "60 <= value <= 2592000"),
+    ("TRADING_SESSION_TTL_S", str(30 * 86_400 + 1), "60 <= value <= 2592000"),
+    ("TRADING_WS_TICKET_TTL_S", "0", "1 <= value <= 600"),
+    ("TRADING_WS_TICKET_TTL_S", "601", "1 <= value <= 600"),
+    ("TRADING_RATE_LIMIT_REST_PER_S", "0", "0 < value"),  # 0 = unlimited is not allowed
+    ("TRADING_RATE_LIMIT_REST_PER_S", "inf", "finite"),
+    ("TRADING_RATE_LIMIT_REST_BURST", "0", "1 <= value"),
+    ("TRADING_RATE_LIMIT_WS_PER_S", "-1", "0 < value"),
+    ("TRADING_RATE_LIMIT_WS_BURST", "0", "1 <= value"),
+    ("TRADING_AUTH_REFRESH_S", "0.001", "0.01 <= value <= 5"),
+    ("TRADING_AUTH_REFRESH_S", "6", "0.01 <= value <= 5"),
 ]
 
 
@@ -92,6 +109,41 @@ def test_good_values_are_parsed() -> None:
     assert settings.intraday_depth_days == {1: 2, 5: 3, 15: 4, 30: 5, 60: 6}
     assert settings.ws_compress is True
     assert str(settings.history_start) == "2020-02-29"
+
+
+def test_auth_settings_are_parsed_and_secrets_stay_hidden() -> None:
+    admin, secret = "A" * 40, "s3cret-" * 6
+    settings = Settings.from_env(
+        {
+            "TRADING_AUTH": "Keys",
+            "TRADING_AUTH_MARKET": "private",
+            "TRADING_ADMIN_KEY": admin,
+            "TRADING_SESSION_SECRET": secret,
+            "TRADING_COOKIE_SECURE": "1",
+            "TRADING_SESSION_TTL_S": "60",
+            "TRADING_RATE_LIMIT_REST_PER_S": "0.5",
+        }
+    )
+    assert (settings.auth, settings.auth_market) == ("keys", "private")
+    assert settings.cookie_secure is True
+    assert settings.admin_key is not None
+    assert settings.admin_key.get_secret_value() == admin
+    assert settings.session_secret is not None
+    assert (settings.session_ttl_s, settings.rate_limit_rest_per_s) == (60, 0.5)
+    assert admin not in repr(settings)
+    assert secret not in str(settings)
+    defaults = Settings()
+    assert (defaults.auth, defaults.auth_market, defaults.admin_key) == ("off", "public", None)
+    assert (defaults.ws_ticket_ttl_s, defaults.auth_refresh_s) == (30, 0.25)
+    assert (defaults.rate_limit_rest_per_s, defaults.rate_limit_rest_burst) == (50, 100)
+    assert (defaults.rate_limit_ws_per_s, defaults.rate_limit_ws_burst) == (50, 100)
+
+
+def test_a_short_secret_is_refused_without_showing_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"TRADING_ADMIN_KEY": "hunter2-not-long"})
+    assert "hunter2" not in str(caught.value)
+    assert "<hidden>" in str(caught.value)
 
 
 def test_code_built_settings_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m trading serve | export-specs | reset-broker``."""
+"""Command line: ``python -m trading serve | export-specs | reset-broker | users ...``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from trading import http_server
 from trading.app import create_app, reset_broker
+from trading.auth import cli as users_cli
 from trading.broker.sqlite_file import StartupError
 from trading.logs import configure_logging
 from trading.settings import Settings, SettingsError
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "reset-broker",
         help="wipe the paper account in TRADING_DATA_DIR to its initial state (server stopped)",
     )
+    users_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-specs":
         return _export_specs(args.out, check=args.check)
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings)
     try:
+        if args.command == "users":
+            return users_cli.run(args, settings)
         if args.command == "serve":
             asyncio.run(http_server.serve(create_app(settings), settings.host, settings.port))
         elif args.command == "reset-broker":

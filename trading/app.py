@@ -20,12 +20,17 @@ from trading.api import (
     streaming,
     udf,
 )
+from trading.auth import admin as auth_admin
+from trading.auth import routes as auth_routes
+from trading.auth.authenticator import Authenticator
+from trading.auth.middleware import auth_middleware
+from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.service import BrokerService
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.http_server import handler_args
-from trading.keys import BROKER, MARKET, SETTINGS
+from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SETTINGS
 from trading.logs import echo_request_id, request_id_middleware
 from trading.market.series import SyntheticMarket
 from trading.metrics import METRICS, Metrics, metrics_middleware, setup_metrics
@@ -46,6 +51,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """Build the service. Tests pass their own Settings (temporary data dir, manual clock)."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    # issue 14: keys mode only; off mode builds no users file and no auth middleware at all
+    auth = Authenticator(settings) if settings.auth == "keys" else None
     app = web.Application(
         middlewares=[
             request_id_middleware,  # first: every log line of the request carries its id
@@ -55,6 +62,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
             cors_middleware(settings.cors_origins),
             write_protection_middleware(settings.cors_origins),
             error_middleware,
+            # inside error_middleware (a failure here still answers JSON), after the CSRF and
+            # host checks; before routing's slash redirects, so /broker/x/ is refused too
+            *([auth_middleware(auth)] if auth is not None else []),
             web.normalize_path_middleware(
                 append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
             ),
@@ -81,6 +91,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
         idempotency_ttl_s=settings.idempotency_ttl_s,
     )
     app.cleanup_ctx.append(_broker_lifetime)
+    if auth is not None:
+        app[AUTH] = auth
+        app.cleanup_ctx.append(_auth_lifetime)
+    app[ACCOUNTS] = BrokerAccounts(app[BROKER])
     app.add_routes(meta.routes)
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
@@ -89,6 +103,8 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(orderlog.routes)
     app.add_routes(broker_config.routes)
     app.add_routes(desk.routes)
+    app.add_routes(auth_routes.routes)
+    app.add_routes(auth_admin.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)
@@ -106,6 +122,26 @@ async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:
     await app[BROKER].start()
     yield
     await app[BROKER].stop()
+
+
+async def _auth_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Users and sessions loaded before the first request; the refresh task ends with the app."""
+    await app[AUTH].start()
+    yield
+    await app[AUTH].stop()
+
+
+class BrokerAccounts:
+    """The auth side's view of a user's accounts (``/auth/me``): the broker's, opened on
+    first use (broker.md §20)."""
+
+    def __init__(self, broker: BrokerService) -> None:
+        self._broker = broker
+
+    async def accounts_of(self, user_id: str) -> list[AccountView]:
+        return [
+            AccountView(a.id, a.name, a.currency) for a in await self._broker.accounts_of(user_id)
+        ]
 
 
 async def reset_broker(settings: Settings) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from trading.auth.principal import Principal
+from trading.auth.authenticator import Authenticator
+from trading.auth.principal import AccountDirectory, Principal
 from trading.broker.service import BrokerService
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
@@ -20,5 +21,9 @@ STREAM = web.AppKey("stream", MarketStream)
 BROKER = web.AppKey("broker", BrokerService)
 FLUSHER = web.AppKey("ws_flusher", Flusher)
 MUTED = web.AppKey("bench_muted_topics", MutedTopics)
+AUTH = web.AppKey("auth", Authenticator)
+"""Keys mode only: credentials, sessions, tickets, rate limits (absent in off mode)."""
+ACCOUNTS = web.AppKey("accounts", AccountDirectory)
+"""The broker accounts of a user (``/auth/me``)."""
 PRINCIPAL = web.RequestKey("principal", Principal)
-"""Set on every authenticated request in ``TRADING_AUTH=keys`` mode; absent in off mode."""
+"""Keys mode: who an authenticated request acts for (absent in off mode and on public paths)."""

@@ -70,6 +70,18 @@ async def echo_request_id(request: web.Request, response: web.StreamResponse) ->
         response.headers[REQUEST_ID_HEADER] = request_id
 
 
+SECRET_QUERY_PARAMS = ("ticket",)
+"""Query parameters that carry a credential (the WebSocket's one-time ticket): never logged."""
+
+
+def logged_path(request: web.BaseRequest) -> str:
+    """The path and query, with credentials in the query replaced by ``-``."""
+    if not any(name in request.query for name in SECRET_QUERY_PARAMS):
+        return request.path_qs
+    return str(request.rel_url.update_query({name: "-" for name in SECRET_QUERY_PARAMS
+                                              if name in request.query}))  # fmt: skip
+
+
 class AccessLogger(AbstractAccessLogger):
     """One INFO line per request on ``aiohttp.access``, with the fields as record extras."""
 
@@ -82,7 +94,7 @@ class AccessLogger(AbstractAccessLogger):
         fields = {
             "remote": request.remote,
             "method": request.method,
-            "path": request.path_qs,
+            "path": logged_path(request),
             "status": response.status,
             "bytes": response.body_length,
             "duration_ms": round(time * 1000, 3),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import annotated_types
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_settings import (
     BaseSettings,
@@ -51,6 +51,10 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 FIRST_HISTORY_DAY = dt.date(1970, 1, 1)
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 """The names a browser on this machine uses for it: the default ``TRADING_ALLOWED_HOSTS``."""
+
+MIN_SECRET_CHARS = 32
+"""Shortest admin key or session secret: a guessable one would open the admin API or let
+anyone sign session cookies."""
 
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -137,7 +141,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
     debug_routes: Literal["loopback", "on", "off"] = "loopback"
-    auth: Literal["off", "keys"] = "off"
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = LOOPBACK_HOSTS
     """Host headers answered (DNS rebinding guard, trading/security.py); the bind address is
     always added, ``*`` = any host."""
@@ -201,6 +204,32 @@ class Settings(BaseSettings):
     access_log: bool = True
     """One log line per HTTP request (logger ``aiohttp.access``), in ``log_format``."""
 
+    # --- accounts and authentication (docs/security.md "Accounts and authentication") -----
+    auth: Literal["off", "keys"] = "off"
+    """``off``: today's single account, no credentials; ``keys``: API keys and sessions."""
+    auth_market: Literal["public", "private"] = "public"
+    """In keys mode, whether market data (datafeed, UDF, bars/quotes) needs credentials too."""
+    admin_key: SecretStr | None = None
+    """Bearer token of the admin API (``/api/v1/admin``); absent: no admin API (404)."""
+    cookie_secure: bool = False
+    """Mark the session cookie ``Secure`` (set it behind TLS)."""
+    session_ttl_s: int = Field(86_400, ge=60, le=30 * 86_400)
+    """How long a login session (its cookie) lasts."""
+    session_secret: SecretStr | None = None
+    """Key that signs session cookies; absent: one generated into ``<data_dir>/session.secret``."""
+    ws_ticket_ttl_s: int = Field(30, ge=1, le=600)
+    """How long a one-time WebSocket ticket stays valid."""
+    rate_limit_rest_per_s: Seconds = Field(50.0, gt=0, le=100_000)
+    """REST requests per second and key (token bucket refill)."""
+    rate_limit_rest_burst: int = Field(100, ge=1, le=1_000_000)
+    """REST requests a key may send at once (token bucket size)."""
+    rate_limit_ws_per_s: Seconds = Field(50.0, gt=0, le=100_000)
+    """WebSocket messages per second and key."""
+    rate_limit_ws_burst: int = Field(100, ge=1, le=1_000_000)
+    """WebSocket messages a key may send at once."""
+    auth_refresh_s: Seconds = Field(0.25, ge=0.01, le=5)
+    """How often the server looks for keys changed by the CLI (revocations within a second)."""
+
     # --- Python-only overrides (never read from the environment) -------------------------
     clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
@@ -208,6 +237,8 @@ class Settings(BaseSettings):
     tests script prices here."""
 
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory"})
+    SECRETS: ClassVar[frozenset[str]] = frozenset({"admin_key", "session_secret"})
+    """Fields whose value never appears in an error message (nor in a log)."""
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -233,7 +264,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return value
 
-    @field_validator("debug_routes", "log_format", mode="before")
+    @field_validator("debug_routes", "log_format", "auth", "auth_market", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -282,6 +313,13 @@ class Settings(BaseSettings):
                 f"{', '.join(map(repr, bad))}: expected host names, IPv4 addresses, "
                 "[IPv6] addresses in brackets, or *"
             )
+        return value
+
+    @field_validator("admin_key", "session_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"must be at least {MIN_SECRET_CHARS} characters (a random token)")
         return value
 
     @field_validator("history_start")
@@ -421,7 +459,8 @@ def describe(exc: ValidationError) -> str:
             continue
         accepted = accepted_range(field)
         suffix = f" (accepted: {accepted})" if accepted else ""
-        lines.append(f"{env_name(field)}={error.get('input')!r}: {message}{suffix}")
+        shown = "'<hidden>'" if field in Settings.SECRETS else repr(error.get("input"))
+        lines.append(f"{env_name(field)}={shown}: {message}{suffix}")
     return "\n".join(lines)
 
 

@@ -63,6 +63,8 @@ class WsErrorCode(StrEnum):
     UNKNOWN_TYPE = "unknown_type"
     UNSUPPORTED_FRAME = "unsupported_frame"
     INTERNAL_ERROR = "internal_error"
+    RATE_LIMITED = "rate_limited"
+    """Keys mode: the key sent more messages than TRADING_RATE_LIMIT_WS_*; not processed."""
 
 
 class WsError(WireModel):

@@ -19,6 +19,7 @@ from aiohttp import hdrs, web
 from apispec import APISpec
 
 from trading import __version__
+from trading.specs.access import ACCOUNT_PARAMETER, SECURITY, broker_path, protected, with_access
 from trading.specs.operation import API_TAG, Content, Operation, operation_of
 from trading.specs.schemas import JsonSchema, SchemaSet, reachable
 
@@ -37,8 +38,25 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("datafeed", "JSON market data: configuration, symbols, bars, quotes (times in ms)"),
     ("udf", "TradingView UDF datafeed (times in seconds; errors are 200 with s=error)"),
     ("broker", "Paper-trading account: orders, positions, executions, leverage, equity"),
+    ("auth", "Sessions of TRADING_AUTH=keys: log in with an API key, who am I, WebSocket tickets"),
+    ("admin", "Users and API keys (needs TRADING_ADMIN_KEY; absent: 404)"),
     ("root", "Service index"),
 )
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key (`trk_...`) or, for the admin API, TRADING_ADMIN_KEY. Needed "
+        "in TRADING_AUTH=keys on /broker (and on market data with TRADING_AUTH_MARKET=private).",
+    },
+    "cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "trading_session",
+        "description": "The session cookie `POST /api/v1/auth/login` sets (browsers).",
+    },
+}
+"""How a client authenticates in keys mode; off mode (the default) needs neither."""
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
@@ -73,7 +91,11 @@ def documented_routes(app: web.Application) -> Iterator[DocumentedRoute]:
 
 def build_openapi(app: web.Application) -> dict[str, Any]:
     """The OpenAPI document of ``app`` as plain JSON data."""
-    routes = [r for r in documented_routes(app) if not r.operation.hidden]
+    routes = [
+        DocumentedRoute(r.method, r.path, with_access(r.path, r.operation))
+        for r in documented_routes(app)
+        if not r.operation.hidden
+    ]
     _check_unique_ids(routes)
     schemas = SchemaSet()
     for r in routes:
@@ -95,6 +117,8 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     document = spec.to_dict()
     for name, schema in reachable([document["paths"]], definitions).items():
         spec.components.schema(name, with_generated_names(schema))
+    for name, scheme in SECURITY_SCHEMES.items():
+        spec.components.security_scheme(name, scheme)
     return spec.to_dict()
 
 
@@ -237,6 +261,10 @@ def _operation(
     if op.deprecated:
         out["deprecated"] = True
     params = _parameters(r, by_key, defs)
+    if broker_path(r.path):
+        params.append(dict(ACCOUNT_PARAMETER))
+    if protected(r.path):
+        out["security"] = SECURITY
     if params:
         out["parameters"] = params
     if op.body is not None:

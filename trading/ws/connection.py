@@ -39,6 +39,7 @@ from collections.abc import Callable, Hashable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from trading.auth.principal import Principal
 from trading.ws import protocol
 from trading.ws.hub import Counters, Source
 
@@ -94,7 +95,7 @@ class Connection:
         "_answer_waiter", "_closer", "_compressed", "_counters", "_deferred", "_drain_waiter",
         "_exempt_bytes", "_flusher", "_held", "_high_water", "_live_bytes", "_live_count",
         "_low_water", "_marked", "_max", "_max_bytes", "_on_close", "_queue", "_send_timeout",
-        "_transport", "_writer", "closing", "peer", "topics", "ws",
+        "_transport", "_writer", "closing", "peer", "principal", "topics", "ws",
     )  # fmt: skip
 
     def __init__(
@@ -136,6 +137,8 @@ class Connection:
         self._answer_waiter: asyncio.Future[None] | None = None
         self.closing = False
         self._closer: asyncio.Task[None] | None = None
+        self.principal: Principal | None = None
+        """Keys mode: who opened the socket (None: anonymous, or off mode)."""
 
     @property
     def queued(self) -> int:

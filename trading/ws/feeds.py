@@ -7,7 +7,7 @@ they meet the hub.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, assert_never
 
 from trading.broker.accounts import DEFAULT_ACCOUNT
@@ -49,7 +49,7 @@ class BarsFeed:
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
-    def check(self, request: BarsSubscriptionRequest) -> str | None:
+    def check(self, request: BarsSubscriptionRequest, caller: str | None) -> str | None:
         return self._stream.bars_problem(request.symbol, request.resolution)
 
     def activate(self, topic: str, request: BarsSubscriptionRequest) -> None:
@@ -66,7 +66,7 @@ class QuotesFeed:
     def __init__(self, stream: MarketStream) -> None:
         self._stream = stream
 
-    def check(self, request: QuoteDataSubscriptionRequest) -> str | None:
+    def check(self, request: QuoteDataSubscriptionRequest, caller: str | None) -> str | None:
         return self._stream.quotes_problem(request.symbols, request.fast_symbols)
 
     def activate(self, topic: str, request: QuoteDataSubscriptionRequest) -> None:
@@ -102,7 +102,7 @@ class AccountTopics:
     """Routes of an account: ``accountId`` must not be empty (which account it names, and
     whether the caller may follow it, is decided before: :class:`AccountTopicIndex`)."""
 
-    def check(self, request: Any) -> str | None:
+    def check(self, request: Any, caller: str | None) -> str | None:
         return None if request.accountId else "accountId must not be empty"
 
     def activate(self, topic: str, request: Any) -> None:
@@ -117,14 +117,21 @@ Resolve = Callable[[str], str]
 mode (the reference contract maps every accountId to its one account)."""
 
 
+Owned = Callable[[str], Collection[str]]
+"""The account ids a user owns (keys mode)."""
+
+
 class AccountTopicIndex:
     """The live topics of each account, per route, so a broker event reaches its account's
     subscribers alone, at a cost that does not grow with other accounts' topics. Executions
     topics may name a ``symbol``: only that symbol's fills go there."""
 
-    def __init__(self, resolve: Resolve, catalog: SymbolCatalog) -> None:
+    def __init__(
+        self, resolve: Resolve, catalog: SymbolCatalog, owned: Owned | None = None
+    ) -> None:
         self.resolve = resolve
         self._catalog = catalog
+        self._owned = owned
         self._topics: dict[str, dict[str, dict[str, Filter]]] = {}
         self._where: dict[str, tuple[str, str]] = {}
 
@@ -137,6 +144,12 @@ class AccountTopicIndex:
             wanted = (spec.name if spec else NO_SYMBOL,)
         self._topics.setdefault(account, {}).setdefault(route, {})[topic] = wanted
         self._where[topic] = (account, route)
+
+    def may_follow(self, caller: str | None, account: str) -> bool:
+        """Off mode (no ownership): any accountId. Keys mode: only the caller's accounts."""
+        if self._owned is None:
+            return True
+        return caller is not None and account in self._owned(caller)
 
     def remove(self, topic: str) -> None:
         found = self._where.pop(topic, None)
@@ -173,6 +186,14 @@ class AccountFeed(AccountTopics):
         self._route = route
         self._broker = broker
         self._index = index
+
+    def check(self, request: Any, caller: str | None) -> str | None:
+        """In keys mode the account must be one of the caller's; another user's is refused
+        exactly like one that does not exist (broker.md §20)."""
+        problem = super().check(request, caller)
+        if problem is None and not self._index.may_follow(caller, request.accountId):
+            return f"Account {request.accountId} not found"
+        return problem
 
     def activate(self, topic: str, request: Any) -> None:
         self._index.add(self._route, topic, request)
@@ -254,10 +275,12 @@ class BrokerPublisher:
             self._hub.publish(route, topic, payload)
 
 
-def account_resolver(settings: Settings) -> Resolve:
+def account_index(settings: Settings, broker: BrokerService) -> AccountTopicIndex:
+    """Keys mode: an accountId is itself, and only its owner may follow it; off mode: every
+    accountId is DEMO-ACCOUNT, open to every connection (the reference contract)."""
     if settings.auth == "keys":
-        return lambda account: account
-    return lambda account: DEFAULT_ACCOUNT
+        return AccountTopicIndex(lambda account: account, broker.catalog, broker.owned_ids)
+    return AccountTopicIndex(lambda account: DEFAULT_ACCOUNT, broker.catalog)
 
 
 class BrokerConnectionFeed(AccountTopics):

@@ -19,14 +19,17 @@ import orjson
 import pydantic
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from trading.auth.principal import Principal
+from trading.auth.ratelimit import RateLimiter, retry_after
 from trading.errors import ApiError
-from trading.keys import FLUSHER, HUB, SETTINGS
+from trading.keys import AUTH, FLUSHER, HUB, SETTINGS
 from trading.models.ws import WsErrorCode
 from trading.security import read_origin_allowed
 from trading.settings import Settings
 from trading.specs.operation import operation
 from trading.ws import protocol
 from trading.ws.connection import Connection
+from trading.ws.guard import KEY_SOCKETS, upgrade_principal
 from trading.ws.hub import FeedUnavailable, Hub, Item
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise ApiError(426, "WebSocket upgrade required")
     if len(hub.connections) >= settings.ws_max_connections:
         raise ApiError(503, "Too many WebSocket connections")
+    auth = request.app.get(AUTH)
+    principal: Principal | None = None
+    if auth is not None:  # keys mode: credentials are checked before the upgrade (401)
+        found = upgrade_principal(request, auth, settings.cors_origins)
+        if isinstance(found, web.StreamResponse):
+            return found
+        principal = found
     await ws.prepare(request)
     conn = Connection(
         ws,
@@ -64,26 +74,43 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         send_timeout_s=settings.ws_send_timeout_s,
         on_close=hub.drop,
     )
+    conn.principal = principal
     hub.connections.add(conn)
+    sockets = request.app.get(KEY_SOCKETS)
+    if sockets is not None:
+        sockets.add(conn)
     lifetime = None
     if settings.ws_max_lifetime_s > 0:
         lifetime = asyncio.get_running_loop().call_later(
             settings.ws_max_lifetime_s, conn.close_soon, WSCloseCode.GOING_AWAY,
             "Max connection lifetime reached",
         )  # fmt: skip
+    limits = auth.ws_limits if auth is not None and principal is not None else None
     try:
-        await _read_loop(ws, conn, hub, settings)
+        await _read_loop(
+            ws, conn, hub, settings, limits, anonymous=auth is not None and not principal
+        )
     finally:
         if lifetime is not None:
             lifetime.cancel()
+        if sockets is not None:
+            sockets.discard(conn)
         hub.drop(conn)
         await conn.stop()
     return ws
 
 
 async def _read_loop(
-    ws: web.WebSocketResponse, conn: Connection, hub: Hub, settings: Settings
+    ws: web.WebSocketResponse,
+    conn: Connection,
+    hub: Hub,
+    settings: Settings,
+    limits: RateLimiter | None = None,
+    *,
+    anonymous: bool = False,
 ) -> None:
+    """``limits``: the key's message budget (keys mode); ``anonymous``: a keys-mode socket
+    without credentials, which may not subscribe to broker routes."""
     idle = settings.ws_idle_timeout_s or None
     while True:
         try:
@@ -91,12 +118,24 @@ async def _read_loop(
         except TimeoutError:
             await conn.close(WSCloseCode.GOING_AWAY, "Idle timeout")
             return
+        if limits is not None and conn.principal is not None and msg.type in DATA_FRAMES:
+            wait = limits.check(conn.principal.key_id)
+            if wait > 0:  # answered, not processed: the budget is per key, not per socket
+                _error(hub, conn, WsErrorCode.RATE_LIMITED,
+                       f"Rate limit exceeded: retry in {retry_after(wait)} s")  # fmt: skip
+                continue
         if msg.type is WSMsgType.TEXT:
-            await handle_text(hub, conn, msg.data, settings.ws_max_subscriptions)
+            await handle_text(
+                hub, conn, msg.data, settings.ws_max_subscriptions, broker_allowed=not anonymous
+            )
         elif msg.type is WSMsgType.BINARY:
             _error(hub, conn, WsErrorCode.UNSUPPORTED_FRAME, "Binary frames are not supported")
         else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a frame over the size limit: 1009)
             return
+
+
+DATA_FRAMES = frozenset({WSMsgType.TEXT, WSMsgType.BINARY})
+ANONYMOUS_BROKER = "Authentication required: broker routes need credentials at the upgrade"
 
 
 def _error(hub: Hub, conn: Connection, code: WsErrorCode, message: str, rtype: Any = None) -> None:
@@ -104,7 +143,9 @@ def _error(hub: Hub, conn: Connection, code: WsErrorCode, message: str, rtype: A
     conn.send(protocol.error(code, message, rtype if isinstance(rtype, str) else None))
 
 
-async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: int) -> None:
+async def handle_text(
+    hub: Hub, conn: Connection, text: str, max_subscriptions: int, *, broker_allowed: bool = True
+) -> None:
     try:
         envelope = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
@@ -116,7 +157,9 @@ async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: 
     message_type: str = envelope["type"]
     conn.hold()
     try:
-        pending = _dispatch(hub, conn, message_type, envelope.get("payload"), max_subscriptions)
+        pending = _dispatch(
+            hub, conn, message_type, envelope.get("payload"), max_subscriptions, broker_allowed
+        )
         if pending is not None:
             # the feed waits for a consistent instant (the broker's): live traffic flows
             # meanwhile, and what the feed answers then holds the connection again
@@ -131,7 +174,12 @@ async def handle_text(hub: Hub, conn: Connection, text: str, max_subscriptions: 
 
 
 def _dispatch(
-    hub: Hub, conn: Connection, message_type: str, payload: Any, max_subscriptions: int
+    hub: Hub,
+    conn: Connection,
+    message_type: str,
+    payload: Any,
+    max_subscriptions: int,
+    broker_allowed: bool = True,
 ) -> Awaitable[None] | None:
     """Validate and answer one request; returns what is left to await for a subscribe whose
     feed must wait before its snapshot (everything else is answered synchronously)."""
@@ -173,7 +221,10 @@ def _dispatch(
         hub.unsubscribe(conn, topic)
         reply(True, "Unsubscribed", topic)
         return None
-    problem = feed.check(request)
+    if not broker_allowed and route.tag == protocol.BROKER_TAG:
+        reply(False, ANONYMOUS_BROKER, topic)
+        return None
+    problem = feed.check(request, conn.principal.user_id if conn.principal else None)
     if problem is None and topic not in conn.topics and len(conn.topics) >= max_subscriptions:
         problem = f"Subscription limit reached ({max_subscriptions})"
     if problem is not None:

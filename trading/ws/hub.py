@@ -44,8 +44,9 @@ class FeedUnavailable(Exception):
 class Feed(Protocol):
     """What a route does beyond bookkeeping: semantic checks, snapshots, producers."""
 
-    def check(self, request: Any) -> str | None:
-        """Why a subscribe must be refused (websocket.md §3), or None."""
+    def check(self, request: Any, caller: str | None) -> str | None:
+        """Why a subscribe must be refused (websocket.md §3), or None. ``caller``: the user
+        id the connection authenticated as (keys mode), else None."""
         ...
 
     def activate(self, topic: str, request: Any) -> None:

@@ -50,6 +50,8 @@ EQUITY = "equity"
 BROKER_CONNECTION = "broker-connection"
 PL = "pl"
 MARGIN = "margin"
+BROKER_TAG = "broker"
+"""The tag of every broker route: in keys mode an anonymous socket may subscribe to none."""
 ACCOUNT_ROUTES = (ORDERS, POSITIONS, EXECUTIONS, EQUITY, PL, MARGIN)
 """The routes of the paper account's own changes (``broker-connection`` is the link's)."""
 

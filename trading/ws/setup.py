@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
+from trading.keys import AUTH, BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
 from trading.market.source import Bars, Quote
 from trading.market.stream import EmitBar, MarketStream
 from trading.ws import handler
@@ -16,16 +16,16 @@ from trading.ws.bench import MutedTopics
 from trading.ws.connection import Connection, Flusher
 from trading.ws.feeds import (
     AccountFeed,
-    AccountTopicIndex,
     BarsFeed,
     BrokerConnectionFeed,
     BrokerPublisher,
     QuotesFeed,
-    account_resolver,
+    account_index,
     bar_item,
     connection_status,
     quote_item,
 )
+from trading.ws.guard import KEY_SOCKETS, KeySockets
 from trading.ws.hub import Hub
 from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
 
@@ -56,13 +56,16 @@ def setup_streaming(app: web.Application) -> None:
     hub.register_feed(BARS, BarsFeed(stream))
     hub.register_feed(QUOTES, QuotesFeed(stream))
     broker = app[BROKER]
-    index = AccountTopicIndex(account_resolver(settings), market.catalog)
+    index = account_index(settings, broker)
     for route in ACCOUNT_ROUTES:
         hub.register_feed(route, AccountFeed(route, broker, index))
     broker.listen(BrokerPublisher(hub, index))
     broker.followed = index.following_marks
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
+    if AUTH in app:  # keys mode: a revoked key's sockets are closed (1008)
+        app[KEY_SOCKETS] = sockets = KeySockets()
+        app[AUTH].on_revoked(sockets.revoked)
     app[FLUSHER] = Flusher()
     app[STREAM] = stream
     app.add_routes(handler.routes)

@@ -1,0 +1,62 @@
+"""What the OpenAPI document says of access (issue 14): which operations need credentials in
+``TRADING_AUTH=keys``, the answers that brings, and the account a broker request acts on.
+
+Derived from the auth middleware's own rule (:func:`trading.auth.middleware.needs_credentials`)
+rather than restated per route, so a new broker route is documented as protected by being one.
+Market data is documented as it is with ``TRADING_AUTH_MARKET=private`` (it may answer 401).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from trading.api.account_scope import ACCOUNT_HEADER
+from trading.api.broker import PREFIX as BROKER_PREFIX
+from trading.auth.middleware import needs_credentials
+from trading.models.meta import HTTPError
+from trading.specs.operation import Content, Operation
+
+UNAUTHORIZED = Content(
+    HTTPError,
+    description="TRADING_AUTH=keys: the credentials are missing, unknown, revoked or expired "
+    '(`WWW-Authenticate: Bearer realm="trading"`)',
+)
+RATE_LIMITED = Content(
+    HTTPError,
+    description="TRADING_AUTH=keys: the key is over its rate limit; retry after `Retry-After` "
+    "seconds",
+)
+UNKNOWN_ACCOUNT = Content(
+    HTTPError,
+    description="TRADING_AUTH=keys: `X-Account-Id` names no account of the caller "
+    "(`Account <id> not found`)",
+)
+SECURITY: list[dict[str, list[str]]] = [{}, {"bearer": []}, {"cookie": []}]
+"""None needed (off mode, the default), or an API key, or the session cookie."""
+ACCOUNT_PARAMETER: dict[str, Any] = {
+    "name": ACCOUNT_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "TRADING_AUTH=keys: the caller's account to act on (TradingView "
+    "setCurrentAccount); default the first of GET /broker/accounts. Ignored in off mode.",
+}
+
+
+def protected(path: str) -> bool:
+    return needs_credentials(path, market_private=True)
+
+
+def broker_path(path: str) -> bool:
+    return path == BROKER_PREFIX or path.startswith(BROKER_PREFIX + "/")
+
+
+def with_access(path: str, op: Operation) -> Operation:
+    """``op`` with the answers access adds (those it declares itself are kept)."""
+    if not protected(path):
+        return op
+    extra: dict[int, Any] = {401: UNAUTHORIZED, 429: RATE_LIMITED}
+    if broker_path(path):
+        extra[404] = UNKNOWN_ACCOUNT
+    return dataclasses.replace(op, responses={**extra, **op.responses})
