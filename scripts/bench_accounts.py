@@ -279,7 +279,8 @@ class BruteForce(Evaluator):
 class Ticks:
     cpu_ms: list[float]
     wall_ms: list[float]
-    fills: int
+    fills: list[int]
+    """Executions per tick."""
 
 
 async def run_ticks(template: Path, root: Path, start: int, ticks: int, brute: bool) -> Ticks:
@@ -299,7 +300,9 @@ async def run_ticks(template: Path, root: Path, start: int, ticks: int, brute: b
         executed += isinstance(event, Executed)
 
     service.listen(count)
-    cpu_ms, wall_ms = [], []
+    cpu_ms: list[float] = []
+    wall_ms: list[float] = []
+    per_tick: list[int] = []
     gc.collect()
     for _ in range(ticks):
         clock.advance(1)
@@ -307,9 +310,10 @@ async def run_ticks(template: Path, root: Path, start: int, ticks: int, brute: b
         await service.evaluate()
         cpu_ms.append((time.process_time() - c0) * 1e3)
         wall_ms.append((time.perf_counter() - w0) * 1e3)
+        per_tick.append(executed - sum(per_tick))
     await service.stop()
     shutil.rmtree(data)
-    return Ticks(cpu_ms, wall_ms, executed)
+    return Ticks(cpu_ms, wall_ms, per_tick)
 
 
 def p90(values: list[float]) -> float:
@@ -413,8 +417,11 @@ async def run(args: argparse.Namespace) -> None:
                 f"{name:28} {medians[name]:10.2f} "
                 f"{statistics.median(p90(t.cpu_ms) for t in runs):10.2f} "
                 f"{statistics.median(statistics.median(t.wall_ms) for t in runs):11.2f} "
-                f"{statistics.median(t.fills for t in runs):9.0f}"
+                f"{statistics.median(sum(t.fills) for t in runs):9.0f}"
             )
+        reference = results["all orders, indexed"][0].fills
+        same = all(t.fills == reference[: len(t.fills)] for runs in results.values() for t in runs)
+        print(f"the same executions tick by tick in every run: {'yes' if same else 'NO'}")
         all_ms, near_ms, brute_ms = medians.values()
         print(f"all / near-only: {all_ms / near_ms:.2f}x; "
               f"brute force / indexed: {brute_ms / all_ms:.0f}x")  # fmt: skip
