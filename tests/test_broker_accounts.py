@@ -179,3 +179,20 @@ async def test_an_account_name_is_checked(make_client: MakeClient) -> None:
         with pytest.raises(BrokerError):
             await c.app[BROKER].open_account("usr_a", bad)
     assert await c.app[BROKER].accounts_of("usr_a") != []  # the first, opened on first use
+
+
+async def test_accounts_are_numbered_in_opening_order_across_a_restart(
+    make_client: MakeClient, trading_settings: Settings
+) -> None:
+    c = await make_client()
+    broker = c.app[BROKER]
+    first = broker.default_account().seq
+    before = [(await broker.open_account(f"usr_{i}")).seq for i in range(3)]
+    assert before == [first + 1, first + 2, first + 3]
+    await c.close()
+    c = await make_client()
+    after = (await c.app[BROKER].open_account("usr_x")).seq
+    assert after == first + 4  # the next after the highest stored, not counted afresh
+    with sqlite3.connect(trading_settings.data_dir / DB_FILE) as db:
+        stored = [r[0] for r in db.execute("SELECT seq FROM accounts ORDER BY seq")]
+    assert stored == [first, *before, after]

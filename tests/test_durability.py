@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,21 @@ from tests.brokerkit import (
     market_order,
     place,
 )
-from trading.broker.enums import OrderStatus, Side
+from trading.broker import rows as row_layout
+from trading.broker import sqlite_file
+from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.enums import (
+    DurationType,
+    MessageType,
+    OrderStatus,
+    OrderType,
+    ParentType,
+    Side,
+    StopType,
+)
+from trading.broker.requests import Duration
 from trading.broker.service import DB_FILE
+from trading.broker.state import BracketRole, Order, OrderMessage
 from trading.clock import ManualClock
 from trading.settings import Settings
 
@@ -229,3 +243,31 @@ async def test_disk_full_answers_503_changes_nothing_and_recovers(
         assert [o["id"] for o in stored] == acked
         assert stored[0]["status"] == OrderStatus.CANCELED
         await c.close()
+
+
+def test_every_order_column_is_read_back_into_its_own_field(tmp_path: Path) -> None:
+    """The load reads orders by position: each stored column must land in its own field (an
+    order with every optional field set, each to a value no other field holds)."""
+    order = Order(
+        id="ORDER-7", seq=7, symbol="MSFT", type=OrderType.STOP_LIMIT, side=Side.SELL,
+        qty=Decimal("3"), status=OrderStatus.CANCELED, limit_price=Decimal("101.01"),
+        stop_price=Decimal("102.02"), take_profit=Decimal("103.03"),
+        stop_loss=Decimal("104.04"), guaranteed_stop=Decimal("105.05"),
+        trailing_stop_pips=Decimal("106"), stop_type=StopType.GUARANTEED_STOP,
+        filled_qty=Decimal("2"), avg_price=Decimal("107.07"), update_time=1_700_000_000_123,
+        parent="ORDER-3", role=BracketRole.STOP, triggered=True, parent_type=ParentType.ORDER,
+        duration=Duration(DurationType.GTD, 1_700_000_999_000), expires_at=1_700_000_999_001,
+        message=OrderMessage(MessageType.WARNING, "a message"),
+    )  # fmt: skip
+    path = tmp_path / DB_FILE
+    sqlite_file.create(path, Decimal(1000))
+    db = sqlite_file.open_existing(path)
+    with db:
+        db.execute(
+            f"INSERT INTO orders (account, {row_layout.ORDER_COLUMNS}) "
+            f"VALUES (?, {row_layout.ORDER_PLACEHOLDERS})",
+            (DEFAULT_ACCOUNT, *row_layout.order_row(order)),
+        )
+    [book] = row_layout.load(db).books
+    db.close()
+    assert book.orders == [order]

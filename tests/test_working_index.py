@@ -166,3 +166,31 @@ def test_candidates_are_the_accounts_whose_levels_the_window_reaches() -> None:
     assert reached(("100.00", "101.00"), ("99.90", "101.00")) == ["buy-stop", "sell-limit"]
     assert index.candidates("MSFT", Window(*(Decimal(1),) * 4), second) == []
     assert len(index) == 4
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(place_strategy, max_size=40), st.lists(st.integers(0, 39), max_size=10))
+def test_a_rebuilt_index_equals_one_updated_order_by_order(
+    places: list[Place], cancels: list[int]
+) -> None:
+    """Start-up sorts each list once (WorkingIndex.rebuild); it must hold what following
+    every order as it was placed, filled or canceled holds."""
+    books = build(Tape(), places)
+    followed = WorkingIndex()
+    for account, book in books.items():
+        for o in book.orders.values():
+            followed.update(account, o)
+    for i in cancels:  # some orders stop working: the rebuild must leave them out
+        account = ACCOUNTS[i % len(ACCOUNTS)]
+        working = list(books[account].working_orders())
+        if working:
+            with contextlib.suppress(BrokerError):
+                books[account].cancel(working[i % len(working)].id, TEST_NOW)
+            for o in books[account].orders.values():
+                followed.update(account, o)
+    rebuilt = WorkingIndex()
+    for o in books["A"].orders.values():
+        rebuilt.update("stale", o)  # what was indexed before is forgotten
+    rebuilt.rebuild((a, o) for a, b in books.items() for o in b.orders.values())
+    assert rebuilt._places == followed._places
+    assert rebuilt._symbols == followed._symbols

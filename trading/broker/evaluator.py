@@ -33,11 +33,10 @@ class Evaluator:
     def restore(self, books: Mapping[str, Book]) -> None:
         """Index the working orders of ``books`` afresh. The remembered seconds are forgotten
         (as after a restart: evaluation resumes at the current second)."""
-        self.index.clear()
         self._evaluated.clear()
-        for account, book in books.items():
-            for order in book.working_orders():
-                self.index.update(account, order)
+        self.index.rebuild(
+            (account, order) for account, book in books.items() for order in book.working_orders()
+        )
 
     def follow(self, account: str, changes: Changes) -> None:
         """Keep the index in step with a committed change of ``account``'s orders."""

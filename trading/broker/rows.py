@@ -7,8 +7,10 @@ Decimals are stored as their exact text, enums as their values; every row carrie
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from trading.broker import keystore
 from trading.broker.accounts import AccountInfo
@@ -62,34 +64,40 @@ def _message_row(m: OrderMessage | None) -> tuple[str | None, str | None]:
     return (None, None) if m is None else (m.type.value, m.text)
 
 
-def _order(row: sqlite3.Row) -> Order:
+def _order(row: Sequence[Any]) -> Order:
+    """An order from its columns in :data:`ORDER_COLUMNS` order (positional: a name lookup
+    in a ``sqlite3.Row`` scans the column names, 26 times per order at start-up)."""
+    (id_, seq, symbol, type_, side, qty, status, limit_price, stop_price, take_profit,
+     stop_loss, guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price,
+     update_time, parent, role, triggered, parent_type, duration_type, duration_datetime,
+     expires_at, message_type, message_text) = row  # fmt: skip
     return Order(
-        id=row["id"],
-        seq=row["seq"],
-        symbol=row["symbol"],
-        type=OrderType(row["type"]),
-        side=Side(row["side"]),
-        qty=Decimal(row["qty"]),
-        status=OrderStatus(row["status"]),
-        limit_price=_dec(row["limit_price"]),
-        stop_price=_dec(row["stop_price"]),
-        take_profit=_dec(row["take_profit"]),
-        stop_loss=_dec(row["stop_loss"]),
-        guaranteed_stop=_dec(row["guaranteed_stop"]),
-        trailing_stop_pips=_dec(row["trailing_stop_pips"]),
-        stop_type=None if row["stop_type"] is None else StopType(row["stop_type"]),
-        filled_qty=Decimal(row["filled_qty"]),
-        avg_price=_dec(row["avg_price"]),
-        update_time=row["update_time"],
-        parent=row["parent"],
-        role=None if row["role"] is None else BracketRole(row["role"]),
-        triggered=bool(row["triggered"]),
-        parent_type=None if row["parent_type"] is None else ParentType(row["parent_type"]),
-        duration=None if row["duration_type"] is None
-        else Duration(DurationType(row["duration_type"]), row["duration_datetime"]),
-        expires_at=row["expires_at"],
-        message=None if row["message_type"] is None
-        else OrderMessage(MessageType(row["message_type"]), row["message_text"]),
+        id=id_,
+        seq=seq,
+        symbol=symbol,
+        type=OrderType(type_),
+        side=Side(side),
+        qty=Decimal(qty),
+        status=OrderStatus(status),
+        limit_price=_dec(limit_price),
+        stop_price=_dec(stop_price),
+        take_profit=_dec(take_profit),
+        stop_loss=_dec(stop_loss),
+        guaranteed_stop=_dec(guaranteed_stop),
+        trailing_stop_pips=_dec(trailing_stop_pips),
+        stop_type=None if stop_type is None else StopType(stop_type),
+        filled_qty=Decimal(filled_qty),
+        avg_price=_dec(avg_price),
+        update_time=update_time,
+        parent=parent,
+        role=None if role is None else BracketRole(role),
+        triggered=bool(triggered),
+        parent_type=None if parent_type is None else ParentType(parent_type),
+        duration=None if duration_type is None
+        else Duration(DurationType(duration_type), duration_datetime),
+        expires_at=expires_at,
+        message=None if message_type is None
+        else OrderMessage(MessageType(message_type), message_text),
     )  # fmt: skip
 
 
@@ -156,8 +164,10 @@ def load(db: sqlite3.Connection) -> Snapshot:
             fill_seq=max(r["fill_seq"], max_fill.get(info.id) or 0),
         )
         books[info.id] = BookRows(info, account)
-    for r in db.execute(f"SELECT account, {ORDER_COLUMNS} FROM orders ORDER BY account, seq"):
-        books[r["account"]].orders.append(_order(r))
+    orders = db.cursor()
+    orders.row_factory = None  # plain tuples, read by position
+    for r in orders.execute(f"SELECT account, {ORDER_COLUMNS} FROM orders ORDER BY account, seq"):
+        books[r[0]].orders.append(_order(r[1:]))
     for r in db.execute("SELECT * FROM positions ORDER BY rowid"):  # opening order
         position = Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
         books[r["account"]].positions.append(position)

@@ -20,6 +20,7 @@ the rules stay where they are and the index can only widen the search, never dec
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum
@@ -110,14 +111,30 @@ class WorkingIndex:
         if order.working:
             self._add(key, place)
 
-    def _add(self, key: tuple[str, str], place: _Place) -> None:
+    def rebuild(self, orders: Iterable[tuple[str, Order]]) -> None:
+        """Index exactly the WORKING ones of ``orders`` (account, order; each order once),
+        forgetting what was indexed: what :meth:`update` of each gives, with each list sorted
+        once instead of inserted into order by order (start-up with 100 000 orders)."""
+        self.clear()
+        for account, order in orders:
+            if order.working:
+                place = _Place(order.symbol, waits_for(order), order.expires_at)
+                self._add((account, order.id), place, insert=False)
+        for book in self._symbols.values():
+            for entries in book.levels:
+                entries.sort()
+            book.expiring.sort()
+
+    def _add(self, key: tuple[str, str], place: _Place, *, insert: bool = True) -> None:
+        """Index ``key`` at ``place``; ``insert=False`` appends (the caller sorts after)."""
         book = self._symbols.setdefault(place.symbol, _Symbol())
+        add = insort if insert else list.append
         if place.wait is None:
             book.always[key] = None
         else:
-            insort(book.levels[place.wait[0]], (place.wait[1], *key))
+            add(book.levels[place.wait[0]], (place.wait[1], *key))
         if place.expires_at is not None:
-            insort(book.expiring, (place.expires_at, *key))
+            add(book.expiring, (place.expires_at, *key))
         self._places[key] = place
 
     def _remove(self, key: tuple[str, str], place: _Place) -> None:
