@@ -85,7 +85,8 @@ async def two_traders(c: Client, clock: ManualClock) -> tuple[User, User]:
 
 async def snapshot(u: User) -> list[Any]:
     paths = ("/orders", "/positions", "/executions/AAPL", "/equity", "/orders/history",
-             "/leverage/info?symbol=AAPL&orderType=2&side=1", "/margin", "/accounts", "/account")  # fmt: skip
+             "/leverage/info?symbol=AAPL&orderType=2&side=1", "/margin", "/accounts",
+             "/account")  # fmt: skip
     return [await u.ok("GET", p) for p in paths]
 
 
