@@ -54,8 +54,20 @@ object or no string `type` → `invalid_envelope`; a `type` that is not a client
 semantic refusals (unknown symbol, subscription limit, `Not subscribed`) carry the canonical
 topic.
 
+**Authentication** (`TRADING_AUTH=keys`; off mode, the default, needs none). Credentials are
+checked once, at the upgrade: the session cookie `trading_session` (from
+`POST /api/v1/auth/login`; the page's `Origin` must be this server's), an
+`Authorization: Bearer <key>` header, or `?ticket=<ticket>` from `POST /api/v1/auth/ws-ticket`
+(one use, short-lived: for clients that can send neither). Bad credentials → HTTP 401 before
+the upgrade. Without credentials the upgrade succeeds only while market data is public
+(`TRADING_AUTH_MARKET=public`): such a socket may follow `bars` and `quotes`, and every broker
+subscribe is answered `status: "error"`. A broker subscribe must name one of the caller's
+accounts in `accountId` (any other is refused like an unknown one); messages are rate-limited
+per key (an `error` `rate_limited` frame, the message not processed). A revoked key's sockets
+are closed with 1008.
+
 **Close codes.** 1000 normal, 1001 server shutdown / idle timeout / lifetime limit, 1008 slow
-consumer, 1009 inbound message too big, 1011 internal error. Updates can arrive at any moment,
+consumer or revoked key, 1009 inbound message too big, 1011 internal error. Updates can arrive at any moment,
 including between a request and its reply: match replies by `type` and `payload.topic`.
 """
 
@@ -238,6 +250,28 @@ def _example_topic(route: WsRoute) -> str:
     return route.topic(request).partition(":")[2]
 
 
+SECURITY: dict[str, dict[str, str]] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <API key>` at the upgrade (keys mode)",
+    },
+    "cookie": {
+        "type": "httpApiKey",
+        "in": "cookie",
+        "name": "trading_session",
+        "description": "The session cookie of `POST /api/v1/auth/login` (same-origin pages)",
+    },
+    "ticket": {
+        "type": "httpApiKey",
+        "in": "query",
+        "name": "ticket",
+        "description": "A one-time ticket of `POST /api/v1/auth/ws-ticket`",
+    },
+}
+"""The alternatives a keys-mode server accepts at the upgrade (none in off mode)."""
+
+
 def build_asyncapi() -> dict[str, Any]:
     """The AsyncAPI document as plain JSON data (deterministic)."""
     schemas = SchemaSet()
@@ -280,6 +314,7 @@ def build_asyncapi() -> dict[str, Any]:
                 "host": "localhost:8000",
                 "protocol": "ws",
                 "description": "Development server (`python -m trading serve`)",
+                "security": [{"$ref": f"#/components/securitySchemes/{n}"} for n in SECURITY],
             }
         },
         "channels": builder.channels,
@@ -287,5 +322,6 @@ def build_asyncapi() -> dict[str, Any]:
         "components": {
             "schemas": {**model_schemas, **dict(sorted(builder.schemas.items()))},
             "messages": dict(sorted(builder.messages.items())),
+            "securitySchemes": SECURITY,
         },
     }
