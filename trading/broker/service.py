@@ -218,10 +218,6 @@ class BrokerService:
         """The ids of ``owner``'s accounts now (no waiting: what a subscribe checks)."""
         return list(self._owned.get(owner, ()))
 
-    async def account_info(self, account: str) -> AccountInfo | None:
-        async with self._lock:
-            return self._infos.get(account)
-
     def default_account(self) -> AccountInfo:
         return self._infos[DEFAULT_ACCOUNT]
 
