@@ -87,6 +87,14 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
         [V1, "broker"],
         {400, *DELETE_WRITE, 503},
     ),
+    # accounts (issue 14, rest.md §14)
+    ("get", "/api/v1/broker/accounts"): ("getAccounts", [V1, "broker"], set()),
+    ("post", "/api/v1/broker/accounts"): ("openAccount", [V1, "broker"], {403, 415, 422, 503}),
+    ("post", "/api/v1/broker/accounts/{account_id}/reset"): (
+        "resetAccount",
+        [V1, "broker"],
+        {404, *JSON_WRITE, 503},
+    ),
     ("get", "/api/v1/ws/stats"): ("getStreamingStats", [V1, "health"], set()),
     ("get", "/api/v1/udf/config"): ("udfConfig", [V1, "udf"], set()),
     ("get", "/api/v1/udf/symbols"): ("udfSymbols", [V1, "udf"], set()),
@@ -121,7 +129,22 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ),
 }
 
-CREATED = {("post", "/api/v1/admin/users"), ("post", "/api/v1/admin/users/{user_id}/keys")}
+CREATED = {
+    ("post", "/api/v1/admin/users"),
+    ("post", "/api/v1/admin/users/{user_id}/keys"),
+    ("post", "/api/v1/broker/accounts"),
+}
+
+
+def access_errors(path: str) -> set[int]:
+    """What TRADING_AUTH=keys adds (issue 14, docs/security.md): broker routes need credentials
+    (401), are rate-limited per key (429) and name an account that may not be the caller's
+    (404); market data may need credentials (TRADING_AUTH_MARKET=private)."""
+    if path.startswith("/api/v1/broker/"):
+        return {401, 404, 429}
+    if path.startswith(("/api/v1/datafeed/", "/api/v1/udf/")):
+        return {401, 429}
+    return set()
 """Routes whose success is 201 Created (issue 14's admin API), not 200."""
 
 # rest.md §1: these names exactly (generated clients use them).
@@ -200,6 +223,7 @@ def test_declared_statuses_are_200_and_the_contract_errors(
     ops = operations(openapi_document)
     for key, (_, _, errors) in ROUTE_INDEX.items():
         success = "201" if key in CREATED else "200"
+        errors = errors | access_errors(key[1])
         assert set(ops[key]["responses"]) == {success, *map(str, errors)}, key
         for status in errors:
             body = "HTTPValidationError" if status == 422 else "HTTPError"
@@ -281,15 +305,24 @@ def test_parameters_names_order_location_and_required(openapi_document: dict[str
         ("max_results", "query", False),
     ]
     assert shape("get", "/api/v1/datafeed/resolve/{symbol}") == [("symbol", "path", True)]
+    # every broker operation may name its account (issue 14, rest.md §14), as the last one
+    account = ("X-Account-Id", "header", False)
     assert shape("delete", "/api/v1/broker/positions/{position_id}") == [
         ("position_id", "path", True),
         ("amount", "query", False),
+        account,
     ]
     assert shape("get", "/api/v1/broker/leverage/info") == [
         ("symbol", "query", True),
         ("orderType", "query", True),
         ("side", "query", True),
+        account,
     ]
+    assert shape("post", "/api/v1/broker/orders") == [
+        ("Idempotency-Key", "header", False),
+        account,
+    ]
+    assert shape("get", "/api/v1/broker/equity") == [account]
     assert shape("get", "/api/v1/udf/history") == [
         ("symbol", "query", True),
         ("resolution", "query", True),
@@ -351,6 +384,7 @@ def test_request_bodies(openapi_document: dict[str, Any]) -> None:
         ("put", "/api/v1/broker/positions/{position_id}/brackets"): "Body_editPositionBrackets",
         ("put", "/api/v1/broker/leverage/set"): "LeverageSetParams",
         ("post", "/api/v1/broker/leverage/preview"): "LeverageSetParams",
+        ("post", "/api/v1/broker/accounts"): "NewAccount",
         ("post", "/api/v1/auth/login"): "LoginRequest",
         ("post", "/api/v1/admin/users"): "CreateUserRequest",
     }

@@ -20,7 +20,7 @@ BODY_OPERATIONS = {
     "setLeverage",
     "previewLeverage",
 }
-KEYS_MODE_BODIES = {"login", "adminCreateUser"}
+KEYS_MODE_BODIES = {"login", "adminCreateUser", "openAccount"}
 """Bodies of TRADING_AUTH=keys routes (issue 14): their examples are checked here against the
 schema; off mode answers them 404, and a key cannot be an example (tests/test_auth.py)."""
 

@@ -176,7 +176,7 @@ def open_desk(browser: Browser, server: KeysServer) -> Iterator[Any]:
     def open_(allow: re.Pattern[str] = HTTP_401_NOISE) -> Desk:
         context, page, watch = watched_page(browser, server.origin, allow=allow)
         desk = Desk(context, page, watch)
-        page.on("request", desk.requests.append)
+        page.on("request", lambda r: desk.requests.append(r))
         page.on("websocket", desk.on_websocket)
         page.goto(f"{server.origin}/app/")
         wait_chart_ready(page)  # the market is public: the chart works logged out
