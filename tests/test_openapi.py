@@ -135,6 +135,8 @@ CREATED = {
     ("post", "/api/v1/broker/accounts"),
 }
 
+"""Routes whose success is 201 Created (issue 14's admin API), not 200."""
+
 
 def access_errors(path: str) -> set[int]:
     """What TRADING_AUTH=keys adds (issue 14, docs/security.md): broker routes need credentials
@@ -145,7 +147,7 @@ def access_errors(path: str) -> set[int]:
     if path.startswith(("/api/v1/datafeed/", "/api/v1/udf/")):
         return {401, 429}
     return set()
-"""Routes whose success is 201 Created (issue 14's admin API), not 200."""
+
 
 # rest.md §1: these names exactly (generated clients use them).
 REQUIRED_COMPONENTS = [

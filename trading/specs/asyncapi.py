@@ -67,8 +67,9 @@ per key (an `error` `rate_limited` frame, the message not processed). A revoked 
 are closed with 1008.
 
 **Close codes.** 1000 normal, 1001 server shutdown / idle timeout / lifetime limit, 1008 slow
-consumer or revoked key, 1009 inbound message too big, 1011 internal error. Updates can arrive at any moment,
-including between a request and its reply: match replies by `type` and `payload.topic`.
+consumer or revoked key, 1009 inbound message too big, 1011 internal error. Updates can arrive
+at any moment, including between a request and its reply: match replies by `type` and
+`payload.topic`.
 """
 
 
