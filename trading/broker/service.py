@@ -207,7 +207,12 @@ class BrokerService:
 
     async def accounts_of(self, owner: str) -> list[AccountInfo]:
         """The accounts of ``owner`` in opening order; a user's first account is opened on
-        first use (users are made where the broker is not: the CLI, the admin API)."""
+        first use (users are made where the broker is not: the CLI, the admin API).
+
+        Every keys-mode request asks this, so a known owner is answered without the lock:
+        accounts are only ever added, and each addition is complete before it is listed."""
+        if self._owned.get(owner):
+            return self._owned_infos(owner)
         async with self._lock:
             await self._ensure_committed_state()
             if not self._owned.get(owner):
