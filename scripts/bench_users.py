@@ -59,6 +59,8 @@ WORKLOADS: dict[str, Callable[[int], dict[str, object]]] = {
     "market (fills)": lambda i: {"symbol": "MSFT", "type": 2, "side": 1 - 2 * (i % 2), "qty": 1},
 }
 MODES = ("keys", "off")
+FILLED, WORKING = 2, 6
+"""Order statuses (TradingView's OrderStatus)."""
 
 
 @dataclass
@@ -167,6 +169,18 @@ async def reset(server: Server) -> None:
             await expect(resp)
 
 
+async def statuses(server: Server) -> dict[int, int]:
+    """How many of the orders on the accounts placed on have each status."""
+    counts: dict[int, int] = {}
+    for client, _ in server.accounts:
+        async with client.get(ORDERS) as resp:
+            orders = await expect(resp)
+        assert isinstance(orders, list)
+        for order in orders:
+            counts[order["status"]] = counts.get(order["status"], 0) + 1
+    return counts
+
+
 async def place(server: Server, workload: str, n: int) -> Result:
     body_of = WORKLOADS[workload]
     latencies: list[float] = []
@@ -245,7 +259,12 @@ async def run(args: argparse.Namespace, root: Path, procs: list[subprocess.Popen
             for mode in order:
                 await reset(servers[mode])
                 result = await place(servers[mode], workload, args.orders)
-                if r > 0:
+                if r == 0:  # the workloads do what they say: rest, or fill at once
+                    wanted = WORKING if workload.startswith("limit") else FILLED
+                    counts = await statuses(servers[mode])
+                    if counts != {wanted: args.orders}:
+                        raise SystemExit(f"{mode} {workload}: order statuses {counts}")
+                else:
                     results.setdefault((workload, mode), []).append(result)
         print(f"  round {r}/{args.repeat} done" + (" (warm-up)" if r == 0 else ""))
     for server in servers.values():
@@ -258,12 +277,15 @@ def report(results: dict[tuple[str, str], list[Result]]) -> None:
     def med(runs: list[Result], field: str) -> float:
         return statistics.median(float(getattr(r, field)) for r in runs)
 
-    print(f"\n{'workload':16} {'mode':5} {'orders/s':>9} {'CPU µs/order':>13} {'p50 ms':>7} "
-          f"{'p99 ms':>7}")  # fmt: skip
+    print(f"\n{'workload':16} {'mode':5} {'orders/s':>9} {'(range)':>11} {'CPU µs/order':>13} "
+          f"{'(range)':>11} {'p50 ms':>7} {'p99 ms':>7}")  # fmt: skip
     for workload in WORKLOADS:
         for mode in MODES:
             runs = results[(workload, mode)]
-            print(f"{workload:16} {mode:5} {med(runs, 'rate'):9.0f} {med(runs, 'cpu_us'):13.0f} "
+            rates, cpus = [r.rate for r in runs], [r.cpu_us for r in runs]
+            print(f"{workload:16} {mode:5} {med(runs, 'rate'):9.0f} "
+                  f"{f'{min(rates):.0f}-{max(rates):.0f}':>11} {med(runs, 'cpu_us'):13.0f} "
+                  f"{f'{min(cpus):.0f}-{max(cpus):.0f}':>11} "
                   f"{med(runs, 'p50_ms'):7.1f} {med(runs, 'p99_ms'):7.1f}")  # fmt: skip
     print("\nkeys / off (medians):")
     for workload in WORKLOADS:
