@@ -91,8 +91,8 @@ def build(tape: Tape, places: list[Place]) -> dict[str, Engine]:
 def brute_force(books: dict[str, Engine], evaluated: dict[str, int], now: float) -> None:
     """What the loop did before the index: every account, every symbol with working orders."""
     now_s = math.floor(now)
-    symbols = dict.fromkeys(o.symbol for b in books.values() for o in b.working_orders())
-    for symbol in symbols:
+    symbols = {o.symbol for b in books.values() for o in b.working_orders()}
+    for symbol in sorted(symbols):  # the loop's order (trading/broker/evaluator.py)
         first = max(evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
         for book in books.values():
             fills.evaluate(book, symbol, first, now_s, now)

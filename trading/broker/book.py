@@ -38,6 +38,11 @@ class Book:
         self.account = Account(initial_balance)
         self.orders: dict[str, Order] = {}
         """Every order of the account, in creation order."""
+        self._open: dict[str, Order] = {}
+        """A superset of the open orders (WORKING, INACTIVE), in creation order: each order
+        from its creation until a scan finds it final (a final status is never left). The
+        scans of open orders then cost in proportion to them, not to the account's history
+        (an account with 3 000 finished orders paid ~0.5 ms per fill to find its brackets)."""
         self.positions: dict[str, Position] = {}
         """Open positions by symbol (the position id is its symbol)."""
         self.fills: list[Fill] = []
@@ -66,19 +71,22 @@ class Book:
             lambda symbol: levels.get(symbol, self.default_leverage),
         )  # fmt: skip
 
+    def live(self) -> list[Order]:
+        """The open orders now, in creation order (dropping those that became final)."""
+        for order_id in [i for i, o in self._open.items() if not o.open]:
+            del self._open[order_id]
+        return list(self._open.values())
+
     def working_orders(self) -> Iterator[Order]:
-        return (o for o in self.orders.values() if o.working)
+        return (o for o in self.live() if o.working)
 
     def open_orders(self) -> Iterator[Order]:
         """WORKING orders and INACTIVE brackets: what a client must know is still live."""
-        return (o for o in self.orders.values() if o.open)
+        return iter(self.live())
 
     def children(self, symbol: str) -> list[Order]:
         """The working brackets of the position in ``symbol``."""
-        return [
-            o for o in self.orders.values()
-            if o.working and o.protects(ParentType.POSITION, symbol)
-        ]  # fmt: skip
+        return [o for o in self.live() if o.working and o.protects(ParentType.POSITION, symbol)]
 
     def fills_of(self, symbol: str) -> list[Fill]:
         return [f for f in self.fills if f.symbol == symbol]
@@ -123,6 +131,7 @@ class Book:
             since=math.floor(now),
         )  # fmt: skip
         self.orders[order.id] = order
+        self._open[order.id] = order
         # stored with an INSERT, and the counter with it in the same transaction (store.commit)
         changes.created.add(order.id)
         changes.account = True
@@ -146,6 +155,7 @@ class Book:
         """Replace the whole state with what the store loaded."""
         self.account = account
         self.orders = {o.id: o for o in sorted(orders, key=lambda o: o.seq)}
+        self._open = {i: o for i, o in self.orders.items() if o.open}
         self.positions = {p.symbol: p for p in positions}
         self.fills = sorted(fills, key=lambda f: f.seq)
         self.leverage = dict(leverage)

@@ -30,7 +30,7 @@ from trading.broker.state import BracketRole, Order, Position
 def of_entry(book: Book, entry: Order) -> list[Order]:
     """The INACTIVE children waiting for ``entry`` to fill."""
     return [
-        o for o in book.orders.values()
+        o for o in book.live()
         if o.status is OrderStatus.INACTIVE and o.protects(ParentType.ORDER, entry.id)
     ]  # fmt: skip
 

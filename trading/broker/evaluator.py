@@ -54,7 +54,9 @@ class Evaluator:
         """Evaluate up to ``now``: the changes of each account that changed, by account."""
         now_s = math.floor(now)
         out: dict[str, Changes] = {}
-        for symbol in self.index.symbols():
+        # symbols in name order: one account's fills on two symbols in one tick are numbered,
+        # and checked against buying power, in an order that does not depend on history
+        for symbol in sorted(self.index.symbols()):
             first = max(self._evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
             if first <= now_s:
                 window = self._window(symbol, first, now_s)

@@ -36,8 +36,7 @@ def evaluate(book: Book, symbol: str, first: int, last: int, now: float) -> Chan
     for second in range(first, last + 1):
         if len(changes.fills) != known:
             known = len(changes.fills)
-            candidates = [o for o in book.orders.values()
-                          if o.symbol == symbol and o.working]  # fmt: skip
+            candidates = [o for o in book.live() if o.symbol == symbol and o.working]
         prices = book.prices(symbol, second)
         for order in candidates:
             if not order.working or second < order.since:
