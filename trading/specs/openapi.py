@@ -19,7 +19,7 @@ from aiohttp import hdrs, web
 from apispec import APISpec
 
 from trading import __version__
-from trading.specs.access import ACCOUNT_PARAMETER, SECURITY, broker_path, protected, with_access
+from trading.specs.access import ACCOUNT_PARAMETER, broker_path, security_of, with_access
 from trading.specs.operation import API_TAG, Content, Operation, operation_of
 from trading.specs.schemas import JsonSchema, SchemaSet, reachable
 
@@ -263,8 +263,9 @@ def _operation(
     params = _parameters(r, by_key, defs)
     if broker_path(r.path):
         params.append(dict(ACCOUNT_PARAMETER))
-    if protected(r.path):
-        out["security"] = SECURITY
+    security = security_of(r.path)
+    if security is not None:
+        out["security"] = security
     if params:
         out["parameters"] = params
     if op.body is not None:
