@@ -151,6 +151,10 @@ class AccountMetainfo(WireModel):
 class NewAccount(WireModel):
     """``POST /broker/accounts``: a new paper account of the caller (keys mode)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "Swing trading", "initialBalance": 25000.0}]}
+    )
+
     name: str | None = Field(
         None, min_length=1, max_length=ACCOUNT_NAME_MAX, description="Shown in account lists"
     )

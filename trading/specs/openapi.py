@@ -64,6 +64,7 @@ EMPTY_BODY_SCHEMA: JsonSchema = {
     "description": "The operation reads no body. A browser must still say `Content-Type: "
     "application/json` (trading/security.py; send `{}`), so the body is declared: a generated "
     "client then sends `{}` as JSON rather than its HTTP library's default form type.",
+    "examples": [{}],
 }
 """The optional body of a POST/PUT that takes none (any JSON, ignored)."""
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
@@ -289,7 +290,10 @@ def _operation(
         out["requestBody"] = {
             "required": False,
             "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{EMPTY_BODY}"}}
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{EMPTY_BODY}"},
+                    "example": {},
+                }
             },
         }
     responses: dict[str, Any] = {}
