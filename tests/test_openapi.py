@@ -251,6 +251,31 @@ def test_error_bodies(openapi_document: dict[str, Any]) -> None:
     assert set(schemas["ValidationError"]["required"]) == {"type", "loc", "msg"}
 
 
+def test_security_requirements_say_what_each_operation_accepts(
+    openapi_document: dict[str, Any],
+) -> None:
+    """A generated client sends its configured token only where ``security`` names a scheme
+    (typescript-axios: ``Configuration({accessToken})``), so every operation that may need one
+    must say so: the admin API its bearer (TRADING_ADMIN_KEY), the rest nothing in off mode or
+    a key or the cookie in keys mode."""
+    schemes = openapi_document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["cookie"] == {
+        **schemes["cookie"], "type": "apiKey", "in": "cookie", "name": "trading_session",
+    }  # fmt: skip
+    any_credentials: list[dict[str, list[str]]] = [{}, {"bearer": []}, {"cookie": []}]
+    for (method, path), op in operations(openapi_document).items():
+        if path.startswith("/api/v1/admin/"):
+            assert op.get("security") == [{"bearer": []}], (method, path)
+        elif path.startswith(("/api/v1/broker", "/api/v1/datafeed", "/api/v1/udf")) or path in (
+            "/api/v1/auth/me", "/api/v1/auth/logout", "/api/v1/auth/ws-ticket",
+        ):  # fmt: skip
+            assert op.get("security") == any_credentials, (method, path)
+            assert {"401", "429"} <= set(op["responses"]), (method, path)
+        else:
+            assert "security" not in op, (method, path)
+
+
 def test_enums_are_integers_with_the_tradingview_values(openapi_document: dict[str, Any]) -> None:
     schemas = openapi_document["components"]["schemas"]
     assert schemas["Side"] == {
@@ -389,8 +414,16 @@ def test_request_bodies(openapi_document: dict[str, Any]) -> None:
         ("post", "/api/v1/broker/accounts"): "NewAccount",
         ("post", "/api/v1/auth/login"): "LoginRequest",
         ("post", "/api/v1/admin/users"): "CreateUserRequest",
+        # POSTs that read no body: declared optional so a generated client sends JSON `{}`
+        # (a browser's bodiless POST is 415 without Content-Type: application/json)
+        ("post", "/api/v1/auth/logout"): "EmptyBody",
+        ("post", "/api/v1/auth/ws-ticket"): "EmptyBody",
+        ("post", "/api/v1/admin/users/{user_id}/keys"): "EmptyBody",
+        ("post", "/api/v1/broker/accounts/{account_id}/reset"): "EmptyBody",
+        ("post", "/api/v1/broker/positions/{position_id}/reverse"): "EmptyBody",
     }
-    assert all(ops[key]["requestBody"]["required"] for key in bodies)
+    for key, name in bodies.items():
+        assert ops[key]["requestBody"]["required"] is (name != "EmptyBody"), key
 
 
 def test_list_responses_and_udf_unions(openapi_document: dict[str, Any]) -> None:

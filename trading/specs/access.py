@@ -13,6 +13,7 @@ from typing import Any
 
 from trading.api.account_scope import ACCOUNT_HEADER
 from trading.api.broker import PREFIX as BROKER_PREFIX
+from trading.auth.admin import PREFIX as ADMIN_PREFIX
 from trading.auth.middleware import needs_credentials
 from trading.models.meta import HTTPError
 from trading.specs.operation import Content, Operation
@@ -34,6 +35,9 @@ UNKNOWN_ACCOUNT = Content(
 )
 SECURITY: list[dict[str, list[str]]] = [{}, {"bearer": []}, {"cookie": []}]
 """None needed (off mode, the default), or an API key, or the session cookie."""
+ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+"""The admin API: ``Bearer <TRADING_ADMIN_KEY>``, always (without the setting it is 404). A
+generated client sends its configured bearer token only on operations that declare it."""
 ACCOUNT_PARAMETER: dict[str, Any] = {
     "name": ACCOUNT_HEADER,
     "in": "header",
@@ -50,6 +54,19 @@ def protected(path: str) -> bool:
 
 def broker_path(path: str) -> bool:
     return path == BROKER_PREFIX or path.startswith(BROKER_PREFIX + "/")
+
+
+def admin_path(path: str) -> bool:
+    return path.startswith(ADMIN_PREFIX + "/")
+
+
+def security_of(path: str) -> list[dict[str, list[str]]] | None:
+    """The operation's ``security``: none declared for what is always open."""
+    if protected(path):
+        return SECURITY
+    if admin_path(path):
+        return ADMIN_SECURITY
+    return None
 
 
 def with_access(path: str, op: Operation) -> Operation:

@@ -19,7 +19,8 @@ from aiohttp import hdrs, web
 from apispec import APISpec
 
 from trading import __version__
-from trading.specs.access import ACCOUNT_PARAMETER, SECURITY, broker_path, protected, with_access
+from trading.security import JSON_BODY_METHODS
+from trading.specs.access import ACCOUNT_PARAMETER, broker_path, security_of, with_access
 from trading.specs.operation import API_TAG, Content, Operation, operation_of
 from trading.specs.schemas import JsonSchema, SchemaSet, reachable
 
@@ -57,6 +58,15 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     },
 }
 """How a client authenticates in keys mode; off mode (the default) needs neither."""
+EMPTY_BODY = "EmptyBody"
+EMPTY_BODY_SCHEMA: JsonSchema = {
+    "title": EMPTY_BODY,
+    "description": "The operation reads no body. A browser must still say `Content-Type: "
+    "application/json` (trading/security.py; send `{}`), so the body is declared: a generated "
+    "client then sends `{}` as JSON rather than its HTTP library's default form type.",
+    "examples": [{}],
+}
+"""The optional body of a POST/PUT that takes none (any JSON, ignored)."""
 _PATH_PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 
 
@@ -115,6 +125,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
     for path in sorted(paths):
         spec.path(path=path, operations=paths[path])
     document = spec.to_dict()
+    definitions = {**definitions, EMPTY_BODY: EMPTY_BODY_SCHEMA}
     for name, schema in reachable([document["paths"]], definitions).items():
         spec.components.schema(name, with_generated_names(schema))
     for name, scheme in SECURITY_SCHEMES.items():
@@ -263,8 +274,9 @@ def _operation(
     params = _parameters(r, by_key, defs)
     if broker_path(r.path):
         params.append(dict(ACCOUNT_PARAMETER))
-    if protected(r.path):
-        out["security"] = SECURITY
+    security = security_of(r.path)
+    if security is not None:
+        out["security"] = security
     if params:
         out["parameters"] = params
     if op.body is not None:
@@ -274,6 +286,16 @@ def _operation(
             # Swagger UI fills "try it out" with the media type's example (a valid request).
             body["example"] = examples[0]
         out["requestBody"] = {"required": True, "content": {"application/json": body}}
+    elif r.method in JSON_BODY_METHODS:
+        out["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{EMPTY_BODY}"},
+                    "example": {},
+                }
+            },
+        }
     responses: dict[str, Any] = {}
     for status, spec in sorted(op.responses.items()):
         schema, media, description = _response_schema(spec)
