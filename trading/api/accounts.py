@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.api.account_scope import accounts_of_caller, keys_mode, owned_account, principal_of
-from trading.api.broker import JSON_WRITE, PREFIX, STORAGE_UNAVAILABLE, domain_errors
+from trading.api.broker import PREFIX, STORAGE_UNAVAILABLE, domain_errors
 from trading.api.io import json_response, model_response, read_json, validate_body
 from trading.broker.money import to_decimal
 from trading.errors import ApiError
@@ -14,6 +14,7 @@ from trading.keys import BROKER
 from trading.models.broker import AccountMetainfo, NewAccount, SuccessResponse
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.specs.operation import operation
+from trading.specs.refusals import JSON_WRITE
 from trading.wire import broker as views
 
 routes = web.RouteTableDef()

@@ -60,6 +60,7 @@ from trading.models.broker import (
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.security import forwarded, read_only
 from trading.specs.operation import Content, operation
+from trading.specs.refusals import FORBIDDEN_ORIGIN, JSON_WRITE
 from trading.wire import broker as views
 
 routes = web.RouteTableDef()
@@ -69,13 +70,6 @@ STORAGE_UNAVAILABLE = Content(
     "file): nothing was changed; retry later (`Retry-After`). `detail` says why.",
 )
 PREFIX = "/api/v1/broker"
-
-FORBIDDEN_ORIGIN = Content(
-    HTTPError, description="A browser page from an origin that may not change state here"
-)
-NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
-JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
-"""What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 
 
 def violation_item(v: Violation, location: tuple[str, ...]) -> dict[str, Any]:

@@ -7,8 +7,6 @@ from aiohttp import web
 
 from trading.api.account_scope import account_id
 from trading.api.broker import (
-    FORBIDDEN_ORIGIN,
-    JSON_WRITE,
     PREFIX,
     STORAGE_UNAVAILABLE,
     broker_symbol,
@@ -28,6 +26,7 @@ from trading.models.broker import (
 )
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.specs.operation import operation
+from trading.specs.refusals import FORBIDDEN_ORIGIN, JSON_WRITE
 from trading.wire import broker as views
 
 routes = web.RouteTableDef()

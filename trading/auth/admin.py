@@ -13,7 +13,6 @@ from aiohttp import hdrs, web
 from trading.api.io import json_response, model_response, parse_body
 from trading.auth import tokens
 from trading.auth.middleware import INVALID, REALM
-from trading.auth.routes import FORBIDDEN_ORIGIN, JSON_WRITE
 from trading.auth.userstore import UserError, UserRow
 from trading.errors import ApiError, error_response
 from trading.keys import AUTH, SETTINGS
@@ -28,6 +27,7 @@ from trading.models.auth import (
 from trading.models.broker import SuccessResponse
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.specs.operation import Content, operation
+from trading.specs.refusals import FORBIDDEN_ORIGIN, JSON_WRITE
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/admin"

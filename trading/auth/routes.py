@@ -20,25 +20,12 @@ from trading.models.auth import LoginRequest, Me, MessageResponse, UserInfo, WsT
 from trading.models.broker import AccountMetainfo
 from trading.models.meta import HTTPError, HTTPValidationError
 from trading.specs.operation import Content, operation
+from trading.specs.refusals import JSON_WRITE, RATE_LIMITED, UNAUTHORIZED
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/auth"
 OFF = "TRADING_AUTH=off: this server has no logins"
 
-UNAUTHORIZED = Content(
-    HTTPError,
-    description="No credentials (`Authentication required`) or bad, unknown, revoked or "
-    'expired ones (`Invalid credentials`); `WWW-Authenticate: Bearer realm="trading"`',
-)
-RATE_LIMITED = Content(
-    HTTPError, description="Too many requests with this key: retry after `Retry-After` seconds"
-)
-FORBIDDEN_ORIGIN = Content(
-    HTTPError, description="A browser page from an origin that may not change state here"
-)
-NOT_JSON = Content(HTTPError, description="The request does not say Content-Type: application/json")
-JSON_WRITE = {403: FORBIDDEN_ORIGIN, 415: NOT_JSON}
-"""What trading/security.py answers on write routes (DELETE has no body: 403 only)."""
 OFF_MODE = Content(HTTPError, description="TRADING_AUTH=off: no logins on this server")
 SESSION_ERRORS = {401: UNAUTHORIZED, 429: RATE_LIMITED}
 

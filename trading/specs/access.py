@@ -17,17 +17,8 @@ from trading.auth.admin import PREFIX as ADMIN_PREFIX
 from trading.auth.middleware import needs_credentials
 from trading.models.meta import HTTPError
 from trading.specs.operation import Content, Operation
+from trading.specs.refusals import RATE_LIMITED, UNAUTHORIZED
 
-UNAUTHORIZED = Content(
-    HTTPError,
-    description="TRADING_AUTH=keys: the credentials are missing, unknown, revoked or expired "
-    '(`WWW-Authenticate: Bearer realm="trading"`)',
-)
-RATE_LIMITED = Content(
-    HTTPError,
-    description="TRADING_AUTH=keys: the key is over its rate limit; retry after `Retry-After` "
-    "seconds",
-)
 UNKNOWN_ACCOUNT = Content(
     HTTPError,
     description="TRADING_AUTH=keys: `X-Account-Id` names no account of the caller "
