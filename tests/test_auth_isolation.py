@@ -179,6 +179,20 @@ async def test_a_user_switches_between_own_accounts(make_client: MakeClient) -> 
     assert (await a.call("GET", "/orders", account=second["id"]))[1] == []
 
 
+async def test_a_user_holds_at_most_the_configured_number_of_accounts(
+    make_client: MakeClient,
+) -> None:
+    c = await make_client(max_accounts_per_user=3)
+    a, b = await new_user(c, "alice"), await new_user(c, "bob")
+    for _ in range(2):  # the first account was opened on first use
+        await a.ok("POST", "/accounts", {})
+    status, body = await a.call("POST", "/accounts", {"name": "one too many"})
+    assert status == 409
+    assert body["detail"].startswith("Account limit reached: a user may hold 3 accounts")
+    assert len(await a.ok("GET", "/accounts")) == 3
+    assert (await b.call("POST", "/accounts", {}))[0] == 201  # another user's own count
+
+
 async def test_websocket_subscriptions_see_only_the_callers_account(
     make_client: MakeClient, trading_clock: ManualClock
 ) -> None:

@@ -89,7 +89,11 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ),
     # accounts (issue 14, rest.md §14)
     ("get", "/api/v1/broker/accounts"): ("getAccounts", [V1, "broker"], set()),
-    ("post", "/api/v1/broker/accounts"): ("openAccount", [V1, "broker"], {403, 415, 422, 503}),
+    ("post", "/api/v1/broker/accounts"): (
+        "openAccount",
+        [V1, "broker"],
+        {403, 409, 415, 422, 503},
+    ),
     ("post", "/api/v1/broker/accounts/{account_id}/reset"): (
         "resetAccount",
         [V1, "broker"],

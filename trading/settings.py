@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     orders_history_limit: int = Field(100, ge=1, le=10_000)
     """Orders per page of ``GET /orders/history`` when the client gives no ``limit``."""
     orders_history_max_limit: int = Field(500, ge=1, le=10_000)
+    max_accounts_per_user: int = Field(20, ge=1, le=10_000)
+    """Keys mode: paper accounts a user may hold (POST /broker/accounts answers 409 beyond)."""
     """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
 
     # --- HTTP listener, JSON bodies, logs -------------------------------------------------

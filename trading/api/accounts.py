@@ -8,17 +8,21 @@ from aiohttp import web
 from trading.api.account_scope import accounts_of_caller, keys_mode, owned_account, principal_of
 from trading.api.broker import PREFIX, STORAGE_UNAVAILABLE, domain_errors
 from trading.api.io import json_response, model_response, read_json, validate_body
+from trading.broker.errors import AccountLimit
 from trading.broker.money import to_decimal
 from trading.errors import ApiError
-from trading.keys import BROKER
+from trading.keys import BROKER, SETTINGS
 from trading.models.broker import AccountMetainfo, NewAccount, SuccessResponse
 from trading.models.meta import HTTPError, HTTPValidationError
-from trading.specs.operation import operation
+from trading.specs.operation import Content, operation
 from trading.specs.refusals import JSON_WRITE
 from trading.wire import broker as views
 
 routes = web.RouteTableDef()
 OFF_MODE_ONE_ACCOUNT = "TRADING_AUTH=off serves the one account DEMO-ACCOUNT"
+ACCOUNT_LIMIT = Content(
+    HTTPError, description="The caller holds TRADING_MAX_ACCOUNTS_PER_USER accounts already"
+)
 
 
 @routes.get(f"{PREFIX}/accounts")
@@ -44,6 +48,7 @@ async def get_accounts(request: web.Request) -> web.Response:
     responses={
         201: AccountMetainfo,
         403: HTTPError,
+        409: ACCOUNT_LIMIT,
         415: JSON_WRITE[415],
         422: HTTPValidationError,
         503: STORAGE_UNAVAILABLE,
@@ -54,10 +59,14 @@ async def open_account(request: web.Request) -> web.Response:
     if not keys_mode(request.app):
         raise ApiError(403, OFF_MODE_ONE_ACCOUNT)
     balance = None if body.initialBalance is None else to_decimal(body.initialBalance)
+    limit = request.app[SETTINGS].max_accounts_per_user
     with domain_errors():
-        info = await request.app[BROKER].open_account(
-            principal_of(request).user_id, body.name, balance
-        )
+        try:
+            info = await request.app[BROKER].open_account(
+                principal_of(request).user_id, body.name, balance, limit=limit
+            )
+        except AccountLimit as exc:  # a BrokerError: answered before domain_errors' 400
+            raise ApiError(409, exc.detail) from None
     return model_response(views.account_metainfo(info), status=201)
 
 

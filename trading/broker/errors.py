@@ -68,6 +68,10 @@ class UnknownAccount(BrokerError):
     foreign account must be indistinguishable from a missing one, broker.md §20)."""
 
 
+class AccountLimit(BrokerError):
+    """The owner already holds as many accounts as the server allows (HTTP 409)."""
+
+
 class StorageError(Exception):
     """The database cannot take a write (disk full, read-only, deleted), or the committed
     state cannot be read back. Raised after the failed transaction was rolled back, so nothing

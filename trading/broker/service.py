@@ -34,7 +34,7 @@ from trading.broker.accounts import (
 from trading.broker.changes import Changes
 from trading.broker.engine import Engine
 from trading.broker.enums import Side
-from trading.broker.errors import BrokerError, StorageError, UnknownAccount
+from trading.broker.errors import AccountLimit, BrokerError, StorageError, UnknownAccount
 from trading.broker.evaluator import Evaluator
 from trading.broker.events import BrokerEvent
 from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor, page_ids
@@ -227,15 +227,26 @@ class BrokerService:
         return self._infos[DEFAULT_ACCOUNT]
 
     async def open_account(
-        self, owner: str, name: str | None = None, initial_balance: Decimal | None = None
+        self,
+        owner: str,
+        name: str | None = None,
+        initial_balance: Decimal | None = None,
+        *,
+        limit: int | None = None,
     ) -> AccountInfo:
         """A new paper account of ``owner`` with ``initial_balance`` (the server's default
-        when None), stored before it is answered."""
+        when None), stored before it is answered; :class:`AccountLimit` when the owner holds
+        ``limit`` accounts already."""
         if name is not None and not 1 <= len(name.strip()) <= ACCOUNT_NAME_MAX:
             raise BrokerError(f"An account name has 1 to {ACCOUNT_NAME_MAX} characters")
         async with self._lock:
             await self._ensure_committed_state()
             count = len(self._owned.get(owner, []))
+            if limit is not None and count >= limit:
+                raise AccountLimit(
+                    f"Account limit reached: a user may hold {limit} accounts "
+                    "(TRADING_MAX_ACCOUNTS_PER_USER)"
+                )
             return await self._open(
                 owner,
                 name.strip() if name else f"{FIRST_ACCOUNT_NAME} {count + 1}",
