@@ -25,7 +25,7 @@ def keys_mode(app: web.Application) -> bool:
     return app[SETTINGS].auth == "keys"
 
 
-def principal_of(request: web.Request) -> Principal:
+def caller_of(request: web.Request) -> Principal:
     """The authenticated caller; the auth middleware lets no broker request through without
     one in keys mode, so its absence here is a wiring fault, refused rather than served."""
     if PRINCIPAL not in request:
@@ -42,7 +42,7 @@ async def accounts_of_caller(request: web.Request) -> list[AccountInfo]:
     broker = request.app[BROKER]
     if not keys_mode(request.app):
         return [broker.default_account()]
-    return await broker.accounts_of(principal_of(request).user_id)
+    return await broker.accounts_of(caller_of(request).user_id)
 
 
 async def current_account(request: web.Request) -> AccountInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from trading.api.account_scope import accounts_of_caller, keys_mode, owned_account, principal_of
+from trading.api.account_scope import accounts_of_caller, caller_of, keys_mode, owned_account
 from trading.api.broker import PREFIX, STORAGE_UNAVAILABLE, domain_errors
 from trading.api.io import json_response, model_response, read_json, validate_body
 from trading.broker.errors import AccountLimit
@@ -63,7 +63,7 @@ async def open_account(request: web.Request) -> web.Response:
     with domain_errors():
         try:
             info = await request.app[BROKER].open_account(
-                principal_of(request).user_id, body.name, balance, limit=limit
+                caller_of(request).user_id, body.name, balance, limit=limit
             )
         except AccountLimit as exc:  # a BrokerError: answered before domain_errors' 400
             raise ApiError(409, exc.detail) from None
