@@ -249,3 +249,8 @@ def test_the_fingerprint_ignores_the_spelling_and_sees_every_field(
         order_request(PreOrder.model_validate(base | {"side": -1, "stopPrice": stop}))
     )
     assert a != side
+    # gtc given is the default duration, the same order as none; any other duration is not
+    gtc = base | {"stopPrice": stop, "duration": {"type": "gtc"}}
+    assert a == fingerprint(order_request(PreOrder.model_validate(gtc)))
+    day = base | {"stopPrice": stop, "duration": {"type": "day"}}
+    assert a != fingerprint(order_request(PreOrder.model_validate(day)))

@@ -29,8 +29,9 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from trading.broker.changes import Changes
+from trading.broker.enums import DurationType
 from trading.broker.errors import BrokerError
-from trading.broker.requests import OrderRequest
+from trading.broker.requests import Duration, OrderRequest
 from trading.broker.state import Order
 
 if TYPE_CHECKING:
@@ -77,7 +78,11 @@ def _canonical(value: Any) -> Any:
 
 def fingerprint(request: OrderRequest) -> str:
     """The request as canonical JSON (every field of the parsed request, sorted keys,
-    quantities without trailing zeros), hashed: equal for equal orders whatever the bytes."""
+    quantities without trailing zeros), hashed: equal for equal orders whatever the bytes.
+    A duration of ``gtc`` given without a datetime is the default one, the same order as none
+    (broker.md §18): a client that adds it on a retry still gets its first placement."""
+    if request.duration == Duration(DurationType.GTC):
+        request = dataclasses.replace(request, duration=None)
     text = json.dumps(_canonical(request), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
