@@ -128,6 +128,22 @@ async def test_websocket_and_market_figures(make_client: Any) -> None:
     assert value(samples, "trading_ws_connections") == 0
 
 
+async def test_readiness_fails_when_the_fill_loop_stalls_past_the_setting(
+    make_client: Any,
+) -> None:
+    """A 60 s tick stands for a stalled loop: with TRADING_READY_STALL_S=0.3 readiness fails
+    once 0.3 s pass without an evaluation, while the default limit (600 s) still holds."""
+    stalled = await make_client(tick_interval_s=60, ready_stall_s=0.3)
+    patient = await make_client(tick_interval_s=60)
+    await asyncio.sleep(0.5)
+    resp = await stalled.get("/api/v1/ready")
+    body = await resp.json()
+    assert resp.status == 503, body
+    assert body["checks"]["fills"]["ok"] is False
+    assert "has not completed an evaluation" in body["detail"]
+    assert (await patient.get("/api/v1/ready")).status == 200
+
+
 async def test_each_app_has_its_own_registry(make_client: Any, tmp_path: Path) -> None:
     first = await make_client(data_dir=tmp_path / "first")
     second = await make_client(data_dir=tmp_path / "second")  # one server per data dir

@@ -66,6 +66,7 @@ BAD_VALUES = [
     ("TRADING_AUTH_REFRESH_S", "0.001", "0.01 <= value <= 5"),
     ("TRADING_AUTH_REFRESH_S", "6", "0.01 <= value <= 5"),
     ("TRADING_MAX_ACCOUNTS_PER_USER", "0", "1 <= value <= 10000"),
+    ("TRADING_READY_STALL_S", "0", "0 < value"),
 ]
 
 

@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     )
     max_bars: int = Field(20_000, ge=1, le=1_000_000)
     tick_interval_s: Seconds = Field(1.0, ge=0.001, le=60)
+    ready_stall_s: Seconds | None = Field(None, gt=0, le=86_400)
+    """Readiness fails when the fill loop or the market stream has not ticked for this long
+    (None: ten ticks, at least 5 s)."""
     market_spread_bps: float = Field(5.0, ge=0, le=1000, allow_inf_nan=False)
     quotes_slow_interval_s: Seconds = Field(10.0, gt=0, le=3600)
 

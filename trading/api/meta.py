@@ -90,10 +90,11 @@ async def get_health_status(request: web.Request) -> web.Response:
     )
 
 
-def stall_limit_s(tick_interval_s: float) -> float:
-    """How long a loop may go without a completed round before readiness fails: generous,
-    so a busy event loop on a small machine is not taken for a stopped one."""
-    return max(10 * tick_interval_s, 5.0)
+def stall_limit_s(tick_interval_s: float, setting: float | None = None) -> float:
+    """How long a loop may go without a completed round before readiness fails:
+    ``TRADING_READY_STALL_S`` when set, else generous (ten ticks, at least 5 s), so a busy
+    event loop on a small machine is not taken for a stopped one."""
+    return setting if setting is not None else max(10 * tick_interval_s, 5.0)
 
 
 @routes.get(f"{API_PREFIX}/ready")
@@ -111,7 +112,7 @@ def stall_limit_s(tick_interval_s: float) -> float:
 )
 async def get_readiness(request: web.Request) -> web.Response:
     settings, broker = request.app[SETTINGS], request.app[BROKER]
-    limit = stall_limit_s(settings.tick_interval_s)
+    limit = stall_limit_s(settings.tick_interval_s, settings.ready_stall_s)
     problems = {
         "database": await broker.storage_problem(),
         "fills": broker.fill_loop_problem(limit),
