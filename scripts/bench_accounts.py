@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from trading.app import broker_service
 from trading.broker import fills
 from trading.broker.book import Book
 from trading.broker.changes import Changes
@@ -74,17 +75,7 @@ def copy_db(source: Path, target: Path) -> None:
 def make_service(data_dir: Path, clock: ManualClock) -> BrokerService:
     """The service as ``create_app`` builds it, from the default settings."""
     settings = Settings(clock=clock, data_dir=data_dir)
-    service = BrokerService(
-        SyntheticMarket(settings.market_config()),
-        clock,
-        data_dir,
-        initial_balance=Decimal(repr(settings.initial_balance)),
-        commission_rate=Decimal(repr(settings.commission_rate)),
-        default_leverage=Decimal(repr(settings.default_leverage)),
-        tick_interval_s=settings.tick_interval_s,
-        equity_interval_s=settings.equity_interval_s,
-        idempotency_ttl_s=settings.idempotency_ttl_s,
-    )
+    service = broker_service(settings, SyntheticMarket(settings.market_config()))
     service.followed = lambda: ()  # what the streaming layer says with no subscriber
     return service
 

@@ -33,6 +33,7 @@ from trading.http_server import handler_args
 from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SETTINGS
 from trading.logs import echo_request_id, request_id_middleware
 from trading.market.series import SyntheticMarket
+from trading.market.source import MarketSource
 from trading.metrics import METRICS, Metrics, metrics_middleware, setup_metrics
 from trading.security import (
     HostPolicy,
@@ -79,17 +80,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     market_config = settings.market_config()
     factory = settings.market_factory or SyntheticMarket
     app[MARKET] = factory(market_config)
-    app[BROKER] = BrokerService(
-        app[MARKET],
-        settings.clock,
-        settings.data_dir,
-        initial_balance=Decimal(repr(settings.initial_balance)),
-        commission_rate=Decimal(repr(settings.commission_rate)),
-        default_leverage=Decimal(repr(settings.default_leverage)),
-        tick_interval_s=settings.tick_interval_s,
-        equity_interval_s=settings.equity_interval_s,
-        idempotency_ttl_s=settings.idempotency_ttl_s,
-    )
+    app[BROKER] = broker_service(settings, app[MARKET])
     app.cleanup_ctx.append(_broker_lifetime)
     if auth is not None:
         app[AUTH] = auth
@@ -115,6 +106,21 @@ def create_app(settings: Settings | None = None) -> web.Application:
         app.add_routes(streaming.bench_routes)
         log.warning("benchmark hooks enabled under /api/v1/__bench (TRADING_BENCH=1)")
     return app
+
+
+def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
+    """The broker as the app runs it, from the settings (benchmarks build it the same way)."""
+    return BrokerService(
+        market,
+        settings.clock,
+        settings.data_dir,
+        initial_balance=Decimal(repr(settings.initial_balance)),
+        commission_rate=Decimal(repr(settings.commission_rate)),
+        default_leverage=Decimal(repr(settings.default_leverage)),
+        tick_interval_s=settings.tick_interval_s,
+        equity_interval_s=settings.equity_interval_s,
+        idempotency_ttl_s=settings.idempotency_ttl_s,
+    )
 
 
 async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:
