@@ -48,6 +48,7 @@ from pathlib import Path
 
 import aiohttp
 from bench_accounts import build, copy_db
+from bench_broker import Result
 from bench_rest import cpu_seconds, free_port
 
 API = "/api/v1"
@@ -76,14 +77,6 @@ class Server:
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-
-@dataclass
-class Result:
-    rate: float
-    cpu_us: float
-    p50_ms: float
-    p99_ms: float
 
 
 def start_server(mode: str, data: Path, admin_key: str) -> tuple[subprocess.Popen[bytes], str]:
