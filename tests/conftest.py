@@ -25,6 +25,8 @@ from trading.settings import Settings
 from trading.specs.asyncapi import build_asyncapi
 from trading.specs.openapi import build_openapi
 
+pytest_plugins = ["tests.realservers"]  # redis_server, postgres_server, postgres_url
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

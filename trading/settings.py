@@ -59,6 +59,10 @@ anyone sign session cookies."""
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 class SettingsError(ValueError):
     """One or more settings hold values the service cannot use; the text names each variable."""
 
@@ -235,6 +239,22 @@ class Settings(BaseSettings):
     auth_refresh_s: Seconds = Field(0.25, ge=0.01, le=5)
     """How often the server looks for keys changed by the CLI (revocations within a second)."""
 
+    # --- several processes and hosts (docs/deployment.md) -------------------------------
+    workers: int = Field(1, ge=1, le=64)
+    """Server processes on this host sharing the port (``serve --workers N``); above 1 the
+    WebSocket backplane ``TRADING_REDIS_URL`` is required."""
+    redis_url: SecretStr | None = None
+    """``redis://host:port/db``: the backplane that carries broker pushes between processes."""
+    database_url: SecretStr | None = None
+    """``postgresql://user:pass@host/db``: the broker store shared by several hosts; absent:
+    ``<data_dir>/trading.sqlite3``."""
+    redis_timeout_s: Seconds = Field(0.5, ge=0.01, le=30)
+    """How long a publish to the backplane may take before it counts as lost (clients then get
+    a fresh snapshot): a Redis outage never stalls the server."""
+    pg_keepalive_s: int = Field(5, ge=1, le=3600)
+    """TCP keepalive idle/interval (and user timeout) of PostgreSQL sessions: a host that
+    vanished loses the fill evaluator's lock within a few times this."""
+
     # --- Python-only overrides (never read from the environment) -------------------------
     clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
@@ -242,7 +262,9 @@ class Settings(BaseSettings):
     tests script prices here."""
 
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory"})
-    SECRETS: ClassVar[frozenset[str]] = frozenset({"admin_key", "session_secret"})
+    SECRETS: ClassVar[frozenset[str]] = frozenset(
+        {"admin_key", "session_secret", "redis_url", "database_url"}
+    )
     """Fields whose value never appears in an error message (nor in a log)."""
 
     def __init__(self, **values: Any) -> None:
@@ -367,6 +389,36 @@ class Settings(BaseSettings):
                 f"exceed {env_name('orders_history_max_limit')} ({self.orders_history_max_limit})"
             )
         return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError("must be a redis:// (or rediss://, unix://) URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(POSTGRES_SCHEMES):
+            raise ValueError("must be a postgresql:// URL (absent: SQLite in the data dir)")
+        return value
+
+    @model_validator(mode="after")
+    def _workers_need_a_backplane(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                f"{env_name('workers')}={self.workers}: several workers need "
+                f"{env_name('redis_url')} (the backplane that carries broker pushes between "
+                "them)"
+            )
+        return self
+
+    @property
+    def shared_store(self) -> bool:
+        """Whether other processes write the broker store too (several workers, or
+        PostgreSQL shared by hosts): every answer is then read from what is committed."""
+        return self.workers > 1 or self.database_url is not None
 
     # --- building ---------------------------------------------------------------------------
     @classmethod

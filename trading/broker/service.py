@@ -57,7 +57,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Listener = Callable[[str, BrokerEvent], None]
-"""Called with each committed event and its account, in order, without awaiting."""
+"""Called with each event this process produced and its account, in order, without awaiting."""
+BatchListener = Callable[[str, list[BrokerEvent], int | None], None]
+"""Called with the events of one commit of an account and the account's version after it
+(what other processes need: docs/deployment.md), or with ``None`` for price marks, which
+every process computes itself from the deterministic market."""
 Mutation = Callable[[Engine, float], tuple[T, Changes]]
 
 DB_FILE = "trading.sqlite3"
@@ -88,6 +92,9 @@ class BrokerService:
         self._lock = asyncio.Lock()
         self._tick = tick_interval_s
         self._listeners: list[Listener] = []
+        self._batch_listeners: list[BatchListener] = []
+        self._versions: dict[str, int] = {}
+        """Each account's version as stored: the commit sequence number of its last change."""
         self.commit_observers: list[Callable[[float], None]] = []
         """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
@@ -114,8 +121,13 @@ class BrokerService:
         return self._market.catalog
 
     def listen(self, listener: Listener) -> None:
-        """Receive every committed event from now on (the hub's publisher registers here)."""
+        """Receive every event from now on, one by one (the hub's publisher registers here)."""
         self._listeners.append(listener)
+
+    def listen_batches(self, listener: BatchListener) -> None:
+        """Receive every event from now on, a commit's at once with the account's version
+        (the backplane's publisher registers here)."""
+        self._batch_listeners.append(listener)
 
     def _new_engine(self, initial_balance: Decimal) -> Engine:
         return Engine(
@@ -146,7 +158,8 @@ class BrokerService:
         :class:`UnknownAccount` for an account that does not exist."""
         async with self._lock:
             await self._ensure_committed_state()
-            start(CommittedState(self._book(account), self.clock.now()))
+            book = self._book(account)
+            start(CommittedState(book, self.clock.now(), self._versions.get(account, 0)))
 
     def _restore(self, snap: Snapshot) -> None:
         books: dict[str, Engine] = {}
@@ -374,7 +387,7 @@ class BrokerService:
             events = self._marks_of(account).after_commit(
                 self._books[account], changes.events, bool(changes.leverage), now
             )
-            self._publish(account, events)
+            self._publish(account, events, self._versions.get(account, 0))
 
     def _marks_of(self, account: str) -> Marks:
         marks = self._marks.get(account)
@@ -382,10 +395,14 @@ class BrokerService:
             marks = self._marks[account] = Marks(self._equity_interval)
         return marks
 
-    def _publish(self, account: str, events: list[BrokerEvent]) -> None:
+    def _publish(self, account: str, events: list[BrokerEvent], version: int | None) -> None:
+        if not events:
+            return
         for event in events:
             for listener in self._listeners:
                 listener(account, event)
+        for batch in self._batch_listeners:
+            batch(account, events, version)
 
     async def place(self, account: str, request: OrderRequest) -> Order:
         return await self._mutate(account, lambda e, now: e.place(request, now))
@@ -451,7 +468,7 @@ class BrokerService:
             for account in list(self.followed()):
                 book = self._books.get(account)
                 if book is not None and book.positions:  # price moves, rate-limited
-                    self._publish(account, self._marks_of(account).on_tick(book, now))
+                    self._publish(account, self._marks_of(account).on_tick(book, now), None)
 
     async def _run(self) -> None:
         while True:

@@ -16,9 +16,12 @@ class CommittedState:
     """What a :meth:`BrokerService.subscribe_with_snapshot` callback may read: the committed
     state at one instant. Valid only during the callback (the lock is held meanwhile)."""
 
-    def __init__(self, book: Book, now: float) -> None:
+    def __init__(self, book: Book, now: float, version: int = 0) -> None:
         self._book = book
         self._now = now
+        self.version = version
+        """The account's version this state is: a pushed commit of this version or older is
+        already in it (a subscriber fed through the backplane skips those)."""
 
     def open_orders(self) -> list[Order]:
         """WORKING orders and INACTIVE brackets (the orders route's snapshot)."""
