@@ -161,6 +161,7 @@ class SoloLoop:
         for order in self.engine.working_orders():
             index.update(SOLO, order)
         self.evaluator.run({SOLO: self.engine}, now)
+        self.evaluator.committed()
 
 
 def downgrade(path: Path, version: int) -> None:

@@ -126,6 +126,7 @@ def test_the_indexed_loop_fills_exactly_what_evaluating_everything_fills(
         now += gap
         for account, changes in evaluator.run(indexed, now):
             evaluator.follow(account, changes)  # as the service does after the commit
+        evaluator.committed()
         brute_force(plain, evaluated, now)
         for account in ACCOUNTS:
             assert state(indexed[account]) == state(plain[account]), account

@@ -26,7 +26,8 @@ from trading.auth.authenticator import Authenticator
 from trading.auth.middleware import auth_middleware
 from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
-from trading.broker.service import BrokerService
+from trading.broker.service import DB_FILE, BrokerService
+from trading.broker.store import Store
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.http_server import handler_args
@@ -108,6 +109,12 @@ def create_app(settings: Settings | None = None) -> web.Application:
     return app
 
 
+def broker_store(settings: Settings) -> Store:
+    """Where the broker keeps its state: SQLite in the data dir (a cluster's workers share
+    the supervisor's lock on it)."""
+    return Store(settings.data_dir / DB_FILE, lock_fd=settings.data_dir_lock_fd)
+
+
 def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
     """The broker as the app runs it, from the settings (benchmarks build it the same way)."""
     return BrokerService(
@@ -120,7 +127,18 @@ def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
         tick_interval_s=settings.tick_interval_s,
         equity_interval_s=settings.equity_interval_s,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        shared=settings.shared_store,
+        store=broker_store(settings),
     )
+
+
+async def prepare_store(settings: Settings) -> int | None:
+    """Before a cluster's workers start (``serve --workers N``): lock the data dir, create or
+    migrate the database once (two processes switching a new file to WAL at the same moment
+    fail), and return the lock for the workers to share (None: nothing to share)."""
+    store = broker_store(settings)
+    await store.open(Decimal(repr(settings.initial_balance)))
+    return await store.detach_lock()
 
 
 async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:

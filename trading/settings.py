@@ -261,7 +261,11 @@ class Settings(BaseSettings):
     """Builds the market source from :meth:`market_config` (default: the synthetic series);
     tests script prices here."""
 
-    CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory"})
+    data_dir_lock_fd: SkipJsonSchema[int | None] = Field(default=None, exclude=True)
+    """A worker of ``serve --workers N``: the data-dir lock its supervisor holds and passed
+    down (the worker shares it instead of taking it; any other server is still refused)."""
+
+    CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory", "data_dir_lock_fd"})
     SECRETS: ClassVar[frozenset[str]] = frozenset(
         {"admin_key", "session_secret", "redis_url", "database_url"}
     )

@@ -78,14 +78,22 @@ def session_secret(settings: Settings) -> bytes:
 
 
 def _file_secret(path: Path) -> bytes:
+    """Made whole beside the path and linked into place: the workers of a cluster starting
+    together all read the one that won, never a file still being written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    if not path.exists():
+        draft = path.with_name(f"{path.name}.{os.getpid()}.new")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, secrets.token_hex(32).encode())
             os.fsync(fd)
         finally:
             os.close(fd)
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)  # atomic, and refuses to replace another's secret
+        finally:
+            draft.unlink(missing_ok=True)
     secret = path.read_bytes().strip()
     if len(secret) < 32:
         raise StartupError(f"{path} holds no usable session secret: remove it to generate one")

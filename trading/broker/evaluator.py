@@ -29,6 +29,12 @@ class Evaluator:
         self._market = market
         self.index = WorkingIndex()
         self._evaluated: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+        self._resume_at: int | None = None
+        self.pending_second: int | None = None
+        """The second the last :meth:`run` evaluated up to (stored with its changes)."""
+        self.last_second: int | None = None
+        """The second the last committed tick evaluated up to (what a successor resumes at)."""
 
     def restore(self, books: Mapping[str, Book]) -> None:
         """Index the working orders of ``books`` afresh. The remembered seconds are forgotten
@@ -37,6 +43,22 @@ class Evaluator:
         self.index.rebuild(
             (account, order) for account, book in books.items() for order in book.working_orders()
         )
+
+    def resume(self, second: int | None) -> None:
+        """Take over from a previous evaluator that committed up to ``second``: the next tick
+        evaluates from the second after it (bounded by :data:`MAX_CATCH_UP_S`), so no second
+        is skipped between two leaders. Orders never fill on a second before their
+        ``since``, so replaying a second is safe; skipping one is not."""
+        self._evaluated.clear()
+        self._resume_at = second
+
+    def replace(self, account: str, old: Book | None, new: Book) -> None:
+        """Re-index ``account`` after its book was reloaded from the store."""
+        if old is not None:
+            for order in old.working_orders():
+                self.index.forget(account, order.id)
+        for order in new.working_orders():
+            self.index.update(account, order)
 
     def follow(self, account: str, changes: Changes) -> None:
         """Keep the index in step with a committed change of ``account``'s orders."""
@@ -54,15 +76,26 @@ class Evaluator:
         """Evaluate up to ``now``: the changes of each account that changed, by account."""
         now_s = math.floor(now)
         out: dict[str, Changes] = {}
+        start = now_s - 1 if self._resume_at is None else self._resume_at
+        self._pending = {}
         # symbols in name order: one account's fills on two symbols in one tick are numbered,
         # and checked against buying power, in an order that does not depend on history
         for symbol in sorted(self.index.symbols()):
-            first = max(self._evaluated.get(symbol, now_s - 1) + 1, now_s - MAX_CATCH_UP_S)
+            first = max(self._evaluated.get(symbol, start) + 1, now_s - MAX_CATCH_UP_S)
             if first <= now_s:
                 window = self._window(symbol, first, now_s)
                 for account in self.index.candidates(symbol, window, now_s):
                     changes = fills.evaluate(books[account], symbol, first, now_s, now)
                     if changes:
                         out.setdefault(account, Changes()).merge(changes)
-            self._evaluated[symbol] = now_s
+            self._pending[symbol] = now_s
+        self.pending_second = now_s
         return list(out.items())
+
+    def committed(self) -> None:
+        """The changes of the last :meth:`run` are stored: its seconds are done. (Not called
+        when the commit failed: the next tick evaluates them again, from reloaded books.)"""
+        self._evaluated.update(self._pending)
+        self._pending = {}
+        self._resume_at = None
+        self.last_second = self.pending_second

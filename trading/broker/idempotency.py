@@ -102,6 +102,12 @@ class KeyRegistry:
             ((r.account, r.key), r) for r in sorted(records, key=lambda r: r.created)
         )
 
+    def restore_account(self, account: str, records: Iterable[KeyRecord]) -> None:
+        """Replace ``account``'s keys by those stored (another process placed under them)."""
+        self.forget_account(account)
+        for r in sorted(records, key=lambda r: r.created):
+            self._records[(account, r.key)] = r
+
     def forget_account(self, account: str) -> None:
         """Drop ``account``'s keys (its reset: their orders are gone)."""
         for key in [k for k in self._records if k[0] == account]:

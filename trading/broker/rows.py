@@ -7,12 +7,12 @@ Decimals are stored as their exact text, enums as their values; every row carrie
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from trading.broker import keystore
+from trading.broker import keystore, sqlite_file
 from trading.broker.accounts import AccountInfo
 from trading.broker.enums import (
     DurationType,
@@ -31,7 +31,7 @@ ORDER_COLUMNS = (
     "id, seq, symbol, type, side, qty, status, limit_price, stop_price, take_profit, stop_loss, "
     "guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price, update_time, parent, "
     "role, triggered, parent_type, duration_type, duration_datetime, expires_at, message_type, "
-    "message_text"
+    "message_text, since"
 )
 ORDER_PLACEHOLDERS = ", ".join("?" * len(ORDER_COLUMNS.split(",")))
 
@@ -52,7 +52,7 @@ def order_row(o: Order) -> tuple[object, ...]:
         None if o.stop_type is None else int(o.stop_type), str(o.filled_qty),
         _text(o.avg_price), o.update_time, o.parent, None if o.role is None else o.role.value,
         int(o.triggered), None if o.parent_type is None else int(o.parent_type),
-        *_duration_row(o.duration), o.expires_at, *_message_row(o.message),
+        *_duration_row(o.duration), o.expires_at, *_message_row(o.message), o.since,
     )  # fmt: skip
 
 
@@ -70,7 +70,7 @@ def _order(row: Sequence[Any]) -> Order:
     (id_, seq, symbol, type_, side, qty, status, limit_price, stop_price, take_profit,
      stop_loss, guaranteed_stop, trailing_stop_pips, stop_type, filled_qty, avg_price,
      update_time, parent, role, triggered, parent_type, duration_type, duration_datetime,
-     expires_at, message_type, message_text) = row  # fmt: skip
+     expires_at, message_type, message_text, since) = row  # fmt: skip
     return Order(
         id=id_,
         seq=seq,
@@ -98,6 +98,7 @@ def _order(row: Sequence[Any]) -> Order:
         expires_at=expires_at,
         message=None if message_type is None
         else OrderMessage(MessageType(message_type), message_text),
+        since=since,
     )  # fmt: skip
 
 
@@ -111,6 +112,8 @@ class BookRows:
     positions: list[Position] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     leverage: dict[str, Decimal] = field(default_factory=dict)
+    version: int = 0
+    """The commit sequence number of the account's last change (broker.md §21)."""
 
 
 @dataclass
@@ -119,14 +122,19 @@ class Snapshot:
 
     books: list[BookRows]
     keys: list[KeyRecord] = field(default_factory=list)
+    commit_seq: int = 0
+    """The store's commit sequence number when this was read: every change up to it is in."""
 
 
 ACCOUNT_TOTALS = "realized=?, commissions=?, order_seq=?, fill_seq=?"
 UPDATE_ACCOUNT = f"UPDATE accounts SET {ACCOUNT_TOTALS} WHERE id = ?"
 INSERT_ACCOUNT = (
     "INSERT INTO accounts (id, seq, owner, name, currency, initial_balance, realized, "
-    "commissions, order_seq, fill_seq, created) VALUES (?, ?, ?, ?, ?, ?, '0', '0', 0, 0, ?)"
+    "commissions, order_seq, fill_seq, created, version) "
+    "VALUES (?, ?, ?, ?, ?, ?, '0', '0', 0, 0, ?, ?)"
 )
+STAMP_ACCOUNT = "UPDATE accounts SET version = ? WHERE id = ? AND version = ?"
+"""(new version, account, version last read): no row when another process wrote it since."""
 UPDATE_ORDER = (
     "UPDATE orders SET "
     + ", ".join(f"{c.strip()} = ?" for c in ORDER_COLUMNS.split(",")[1:])
@@ -144,17 +152,29 @@ def fill_row(f: Fill) -> tuple[object, ...]:
             str(f.commission), str(f.realized))  # fmt: skip
 
 
-def load(db: sqlite3.Connection) -> Snapshot:
-    """Every account, one query per table (grouped here: start-up with many accounts reads
-    each table once)."""
+def load(db: sqlite3.Connection, ids: Collection[str] | None = None) -> Snapshot:
+    """Every account (or those of ``ids``), one query per table (grouped here: start-up with
+    many accounts reads each table once), all in one read transaction: another process's
+    commit never lands between two tables."""
+    where, args = ("", ()) if ids is None else (
+        f" WHERE account IN ({', '.join('?' * len(ids))})", tuple(ids)
+    )  # fmt: skip
+    with sqlite_file.reading(db):
+        return _load(db, where, args)
+
+
+def _load(db: sqlite3.Connection, where: str, args: tuple[str, ...]) -> Snapshot:
     # the counters never go below a stored id (a database written before they were committed
     # with every order keeps counting from its highest row)
-    max_order = dict(db.execute("SELECT account, MAX(seq) FROM orders GROUP BY account").fetchall())
+    max_order = dict(db.execute(
+        f"SELECT account, MAX(seq) FROM orders{where} GROUP BY account", args
+    ).fetchall())  # fmt: skip
     max_fill = dict(
-        db.execute("SELECT account, MAX(seq) FROM executions GROUP BY account").fetchall()
+        db.execute(f"SELECT account, MAX(seq) FROM executions{where} GROUP BY account", args)
     )
     books: dict[str, BookRows] = {}
-    for r in db.execute("SELECT * FROM accounts ORDER BY seq"):
+    id_where = where.replace("account IN", "id IN")
+    for r in db.execute(f"SELECT * FROM accounts{id_where} ORDER BY seq", args):
         info = AccountInfo(r["id"], r["seq"], r["name"], r["currency"], r["owner"], r["created"])
         account = Account(
             initial_balance=Decimal(r["initial_balance"]),
@@ -163,19 +183,22 @@ def load(db: sqlite3.Connection) -> Snapshot:
             order_seq=max(r["order_seq"], max_order.get(info.id) or 0),
             fill_seq=max(r["fill_seq"], max_fill.get(info.id) or 0),
         )
-        books[info.id] = BookRows(info, account)
+        books[info.id] = BookRows(info, account, version=r["version"])
     orders = db.cursor()
     orders.row_factory = None  # plain tuples, read by position
-    for r in orders.execute(f"SELECT account, {ORDER_COLUMNS} FROM orders ORDER BY account, seq"):
+    for r in orders.execute(
+        f"SELECT account, {ORDER_COLUMNS} FROM orders{where} ORDER BY account, seq", args
+    ):
         books[r[0]].orders.append(_order(r[1:]))
-    for r in db.execute("SELECT * FROM positions ORDER BY rowid"):  # opening order
+    for r in db.execute(f"SELECT * FROM positions{where} ORDER BY rowid", args):  # opening order
         position = Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
         books[r["account"]].positions.append(position)
-    for r in db.execute("SELECT * FROM executions ORDER BY account, seq"):
+    for r in db.execute(f"SELECT * FROM executions{where} ORDER BY account, seq", args):
         books[r["account"]].fills.append(
             Fill(r["seq"], r["order_id"], r["symbol"], Side(r["side"]), Decimal(r["qty"]),
                  Decimal(r["price"]), r["time"], Decimal(r["commission"]), Decimal(r["realized"]))
         )  # fmt: skip
-    for r in db.execute("SELECT * FROM leverage"):
+    for r in db.execute(f"SELECT * FROM leverage{where}", args):
         books[r["account"]].leverage[r["symbol"]] = Decimal(r["value"])
-    return Snapshot(list(books.values()), keystore.load_keys(db))
+    commit_seq = db.execute("SELECT commit_seq FROM broker_clock").fetchone()[0]
+    return Snapshot(list(books.values()), keystore.load_keys(db, where, args), commit_seq)

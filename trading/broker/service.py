@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -34,10 +35,16 @@ from trading.broker.accounts import (
 from trading.broker.changes import Changes
 from trading.broker.engine import Engine
 from trading.broker.enums import Side
-from trading.broker.errors import AccountLimit, BrokerError, StorageError, UnknownAccount
+from trading.broker.errors import (
+    AccountLimit,
+    BrokerError,
+    StaleAccount,
+    StorageError,
+    UnknownAccount,
+)
 from trading.broker.evaluator import Evaluator
 from trading.broker.events import BrokerEvent
-from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor, page_ids
+from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor
 from trading.broker.idempotency import KeyRegistry, Placement
 from trading.broker.instrument import Instrument, instrument
 from trading.broker.margin import Margin
@@ -65,6 +72,9 @@ every process computes itself from the deterministic market."""
 Mutation = Callable[[Engine, float], tuple[T, Changes]]
 
 DB_FILE = "trading.sqlite3"
+STALE_RETRIES = 5
+"""How often a command is run again on freshly reloaded accounts when another process changed
+them between the read and the commit (each retry is one more transaction, milliseconds)."""
 FIRST_ACCOUNT_NAME = "Paper account"
 
 
@@ -81,12 +91,23 @@ class BrokerService:
         tick_interval_s: float,
         equity_interval_s: float,
         idempotency_ttl_s: float = 86_400.0,
+        shared: bool = False,
+        store: Store | None = None,
     ) -> None:
         self._market = market
         self._commission_rate = commission_rate
         self._default_leverage = default_leverage
         self.clock = clock
-        self.store = Store(data_dir / DB_FILE)
+        self.store = store or Store(data_dir / DB_FILE)
+        self.shared = shared
+        """Other processes write the store too (broker.md §21): every read and command first
+        reloads the accounts they changed, every commit checks it overwrites nothing of
+        theirs, and only the elected process runs the fill loop."""
+        self._seen = 0
+        """The commit number up to which every other process's change is in memory."""
+        self.leader = not shared
+        """Whether this process runs the fill loop (always, when it is the only one)."""
+        self._leading: asyncio.Task[None] | None = None
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
@@ -173,8 +194,36 @@ class BrokerService:
             owned.setdefault(rows.info.owner, []).append(rows.info.id)
         self._books, self._infos, self._owned = books, infos, owned
         self._last_seq = max((i.seq for i in infos.values()), default=0)
+        self._versions = {rows.info.id: rows.version for rows in snap.books}
+        self._seen = snap.commit_seq
         self._keys.restore(snap.keys)
         self._evaluator.restore(books)
+
+    def _restore_some(self, snap: Snapshot) -> None:
+        """Replace the accounts of ``snap`` (another process changed or opened them)."""
+        for rows in snap.books:
+            account = rows.info.id
+            book = self._new_engine(rows.account.initial_balance)
+            book.restore(rows.account, rows.orders, rows.positions, rows.fills, rows.leverage)
+            self._evaluator.replace(account, self._books.get(account), book)
+            new = account not in self._infos
+            self._books[account] = book
+            self._infos[account] = rows.info
+            if new:  # opened by another process: listed in opening order with the others
+                owned = self._owned.setdefault(rows.info.owner, [])
+                owned.append(account)
+                owned.sort(key=lambda a: self._infos[a].seq)
+                self._last_seq = max(self._last_seq, rows.info.seq)
+            self._versions[account] = rows.version
+            self._keys.restore_account(account, [k for k in snap.keys if k.account == account])
+
+    async def _sync(self) -> None:
+        """Reload what other processes committed since this one last looked (shared mode)."""
+        latest, changed = await self.store.changed_since(self._seen)
+        stale = [a for a, version in changed.items() if self._versions.get(a) != version]
+        if stale:
+            self._restore_some(await self.store.load_accounts(stale))
+        self._seen = max(self._seen, latest)
 
     async def load(self) -> None:
         """Open the database and restore every account from it (no fill loop)."""
@@ -183,7 +232,10 @@ class BrokerService:
     async def start(self) -> None:
         await self.load()
         self.last_evaluation = time.monotonic()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="broker-fills")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name="broker-fills")
+        if self.shared:
+            self._leading = loop.create_task(self._lead(), name="broker-election")
         log.info(
             "broker state loaded from %s: %d accounts, %d working orders",
             self.store.path, len(self._books), len(self._evaluator.index),
@@ -205,11 +257,12 @@ class BrokerService:
         return None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._leading):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._leading = None
         async with self._lock:
             await self.store.close()
 
@@ -224,12 +277,14 @@ class BrokerService:
 
         Every keys-mode request asks this, so a known owner is answered without the lock:
         accounts are only ever added, and each addition is complete before it is listed."""
-        if self._owned.get(owner):
+        if self._owned.get(owner) and not self.shared:
             return self._owned_infos(owner)
         async with self._lock:
             await self._ensure_committed_state()
             if not self._owned.get(owner):
-                await self._open(owner, FIRST_ACCOUNT_NAME, self._initial_balance)
+                async with self._exclusive():  # another worker may be opening it right now
+                    if not self._owned.get(owner):
+                        await self._open(owner, FIRST_ACCOUNT_NAME, self._initial_balance)
             return self._owned_infos(owner)
 
     def owned_ids(self, owner: str) -> list[str]:
@@ -252,8 +307,7 @@ class BrokerService:
         ``limit`` accounts already."""
         if name is not None and not 1 <= len(name.strip()) <= ACCOUNT_NAME_MAX:
             raise BrokerError(f"An account name has 1 to {ACCOUNT_NAME_MAX} characters")
-        async with self._lock:
-            await self._ensure_committed_state()
+        async with self._lock, self._exclusive():
             count = len(self._owned.get(owner, []))
             if limit is not None and count >= limit:
                 raise AccountLimit(
@@ -267,14 +321,13 @@ class BrokerService:
             )
 
     async def _open(self, owner: str, name: str, initial_balance: Decimal) -> AccountInfo:
-        seq = self._last_seq + 1
         account = new_account_id()
         while account in self._infos:  # 48 random bits: never in practice, but never twice
             account = new_account_id()
-        info = AccountInfo(account, seq, name, owner=owner,
+        info = AccountInfo(account, self._last_seq + 1, name, owner=owner,
                            created=int(self.clock.now() * 1000))  # fmt: skip
-        await self.store.create_account(info, initial_balance)
-        self._last_seq = seq
+        info = await self.store.create_account(info, initial_balance)  # the store numbers it
+        self._last_seq = max(self._last_seq, info.seq)
         self._books[info.id] = self._new_engine(initial_balance)
         self._infos[info.id] = info
         self._owned.setdefault(owner, []).append(info.id)
@@ -307,7 +360,7 @@ class BrokerService:
         async with self._lock:
             await self._ensure_committed_state()
             book = self._book(account)
-            ids, last = await self.store.query(lambda db: page_ids(db, account, query))
+            ids, last = await self.store.history_page(account, query)
             orders = [book.orders[i] for i in ids if i in book.orders]
             return HistoryPage(orders, None if last is None else encode_cursor(last))
 
@@ -329,25 +382,59 @@ class BrokerService:
         runs several engine commands (broker/desk.py); it checks everything first, but should
         a later one still refuse, memory holds the earlier ones, so the committed state is
         reloaded."""
-        async with self._lock:
-            await self._ensure_committed_state()
-            book = self._book(account)
-            now = self.clock.now()
-            try:
-                result, changes = fn(book, now)
-            except Exception:
-                if several:
-                    await self._reload()
-                raise
-            await self._commit([(account, changes)], now)
-        return result
+        async with self._lock, self._exclusive():
+            for attempt in range(1, STALE_RETRIES + 1):
+                book = self._book(account)
+                now = self.clock.now()
+                try:
+                    result, changes = fn(book, now)
+                except Exception:
+                    if several:
+                        await self._reload_accounts([account])
+                    raise
+                try:
+                    await self._commit([(account, changes)], now)
+                except StaleAccount:
+                    if attempt == STALE_RETRIES:
+                        raise
+                    continue  # reloaded by _commit: run the command on what is stored now
+                return result
+        raise AssertionError("unreachable")
 
     async def _reload(self) -> None:
         self._restore(await self.store.load())
 
-    async def _ensure_committed_state(self) -> None:
-        """After a failed commit whose reload failed too: reload now, or refuse (503)."""
+    async def _reload_accounts(self, accounts: list[str]) -> None:
+        """Only these accounts changed in memory without a commit: reload them alone."""
+        if self.shared:
+            self._restore_some(await self.store.load_accounts(accounts))
+        else:
+            await self._reload()
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """A command from its read to its commit, alone among the processes (shared mode):
+        the store's write lock is taken first, then what others committed is read in, so the
+        command decides on the stored state and its commit can overwrite nothing (no retry
+        storm under contention). One process: the service's lock already is that."""
+        await self._ensure_committed_state(sync=not self.shared)
+        if not self.shared:
+            yield
+            return
+        await self.store.begin()
+        try:
+            await self._sync()
+            yield
+        finally:
+            await self.store.end()
+
+    async def _ensure_committed_state(self, *, sync: bool = True) -> None:
+        """After a failed commit whose reload failed too: reload now, or refuse (503). With
+        other processes on the store: take in what they committed (unless ``sync`` is off:
+        the caller does it under the write lock)."""
         if self._stale is None:
+            if self.shared and sync:
+                await self._sync()
             return
         try:
             await self._reload()
@@ -358,13 +445,28 @@ class BrokerService:
         log.warning("broker state reloaded from %s after a failed commit", self.store.path)
         self._stale = None
 
-    async def _commit(self, batch: list[tuple[str, Changes]], now: float) -> None:
+    async def _commit(
+        self,
+        batch: list[tuple[str, Changes]],
+        now: float,
+        *,
+        evaluated: int | None = None,
+    ) -> None:
+        """Store ``batch`` (and, for the fill loop in shared mode, the second it evaluated to),
+        then publish its events. On :class:`StaleAccount` the batch's accounts are reloaded
+        (memory held changes that were not stored) and the error goes to the caller."""
         batch = [(account, changes) for account, changes in batch if changes]
-        if not batch:
+        if not batch and evaluated is None:
             return
         started = time.perf_counter()
+        versioned = [(a, c, self._books[a], self._versions.get(a, 0)) for a, c in batch]
         try:
-            await self.store.commit([(a, c, self._books[a]) for a, c in batch])
+            seq = await self.store.commit(
+                versioned, evaluated=evaluated, leader=evaluated is not None
+            )
+        except StaleAccount:
+            await self._reload_accounts([a for a, _ in batch])
+            raise
         except BaseException as exc:
             # the database refused (or we were cancelled mid-write): drop the uncommitted
             # in-memory change so memory never disagrees with what survives a restart
@@ -382,6 +484,8 @@ class BrokerService:
             raise
         for observe in self.commit_observers:
             observe(time.perf_counter() - started)
+        for account, _ in batch:
+            self._versions[account] = seq
         for account, changes in batch:
             self._evaluator.follow(account, changes)
             events = self._marks_of(account).after_commit(
@@ -459,16 +563,47 @@ class BrokerService:
 
     async def evaluate(self) -> None:
         """Evaluate working orders up to now, of every account whose orders the market can
-        fill, and push equity where it moved (rate-limited, only where someone follows)."""
+        fill (when this process is the elected evaluator), and push equity where it moved
+        (rate-limited, only where someone follows: every process for its own clients)."""
         async with self._lock:
-            await self._ensure_committed_state()
-            now = self.clock.now()
-            await self._commit(self._evaluator.run(self._books, now), now)
+            if self.leader:
+                async with self._exclusive():
+                    now = self.clock.now()
+                    await self._evaluate_fills(now)
+            else:
+                await self._ensure_committed_state()
+                now = self.clock.now()
             self.last_evaluation = time.monotonic()
             for account in list(self.followed()):
                 book = self._books.get(account)
                 if book is not None and book.positions:  # price moves, rate-limited
                     self._publish(account, self._marks_of(account).on_tick(book, now), None)
+
+    async def _evaluate_fills(self, now: float) -> None:
+        for attempt in range(1, STALE_RETRIES + 1):
+            changes = self._evaluator.run(self._books, now)
+            try:
+                await self._commit(
+                    changes, now, evaluated=self._evaluator.pending_second if self.shared else None
+                )
+            except StaleAccount:
+                if attempt == STALE_RETRIES:
+                    raise
+                continue  # an order was changed elsewhere meanwhile: evaluate what is stored
+            self._evaluator.committed()
+            return
+
+    async def _lead(self) -> None:
+        """Become the fill evaluator when the store elects this process (shared mode), and
+        evaluate at once from where the previous one stopped: a dead leader's successor
+        commits its first tick within milliseconds of the election, not at the next tick."""
+        await self.store.acquire_leadership()
+        async with self._lock:
+            self._evaluator.resume(await self.store.evaluated())
+            self.leader = True
+        log.info("this process now runs the broker's fill loop (pid %d)", os.getpid())
+        with contextlib.suppress(StorageError):  # logged by _commit; retried next tick
+            await self.evaluate()
 
     async def _run(self) -> None:
         while True:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -214,6 +215,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX order_history_account ON order_history (account, hseq);
     CREATE INDEX order_history_time ON order_history (account, update_time, hseq);
     """,
+    # issue 15, several processes (broker.md §21): the store is the truth. Every commit takes
+    # the next number of broker_clock.commit_seq and stamps it on each account it wrote
+    # (accounts.version), so a process finds what others changed since it last looked; the
+    # fill evaluator stores the last second it evaluated, so the next leader resumes there;
+    # an order's first evaluable second is stored, so a reloaded order never fills on a
+    # price from before it was placed
+    """
+    ALTER TABLE accounts ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX accounts_version ON accounts (version);
+    ALTER TABLE orders ADD COLUMN since INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE broker_clock (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        commit_seq INTEGER NOT NULL,
+        evaluated INTEGER
+    );
+    INSERT INTO broker_clock VALUES (1, 0, NULL);
+    """,
 )
 
 
@@ -226,6 +244,12 @@ class StartupError(StorageError):
 
 
 LOCK_FILE = "trading.lock"
+EVALUATOR_LOCK_FILE = "trading.evaluator.lock"
+"""Held by the one process that runs the fill loop (one host, several workers): the kernel
+frees it when that process dies, kill -9 included, and the next holder takes over."""
+BUSY_TIMEOUT_S = 5.0
+"""How long a write waits for another process's transaction (several workers) before it
+fails as a storage error: far above any commit here (milliseconds)."""
 
 
 def identity(path: Path) -> tuple[int, int]:
@@ -260,8 +284,29 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
+def adopt_lock(data_dir: Path, fd: int) -> int:
+    """The data-dir lock inherited from a cluster's supervisor (``serve --workers``): check
+    that ``fd`` is that lock file and holds the lock (a flock on the same open file
+    description succeeds), so workers share it and any other server is still refused."""
+    lock_path = data_dir / LOCK_FILE
+    try:
+        same = os.fstat(fd)[1:3] == os.stat(lock_path)[1:3]  # (st_ino, st_dev)
+        if same:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (OSError, BlockingIOError):
+        same = False
+    if not same:
+        raise StartupError(
+            f"the inherited data-dir lock (fd {fd}) is not a lock of {lock_path}: a worker is "
+            "started by `serve --workers N`, not by hand"
+        )
+    return fd
+
+
 def connect(uri: str) -> sqlite3.Connection:
-    db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(
+        uri, uri=True, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+    )
     db.row_factory = sqlite3.Row
     return db
 
@@ -349,16 +394,38 @@ def open_existing(path: Path) -> sqlite3.Connection:
     return db
 
 
+def rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+
+@contextlib.contextmanager
+def reading(db: sqlite3.Connection) -> Iterator[None]:
+    """Several reads that see one committed state (another process may commit meanwhile);
+    inside a write transaction already open (``Store.begin``) they simply belong to it."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
 class transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error. A COMMIT that fails (disk full)
     leaves SQLite's transaction open: it is rolled back too, so the next read (the reload of
-    the committed state) never sees the refused rows."""
+    the committed state) never sees the refused rows. A write transaction opened before
+    (``Store.begin``: the command's reads belong to it) is the one committed here."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_: object) -> None:
         if kind is None:
@@ -371,9 +438,7 @@ class transaction:
         self._rollback()
 
     def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+        rollback(self._db)
 
 
 def migrate(db: sqlite3.Connection, initial_balance: Decimal) -> None:

@@ -1,7 +1,10 @@
-"""SQLite persistence of the broker (broker.md §12), off the event loop.
+"""SQLite persistence of the broker (broker.md §12, §21), off the event loop.
 
-One connection lives on one dedicated thread (a single-worker executor): every commit is
-serialized there, so the event loop never blocks on disk and there is exactly one writer.
+One connection lives on one dedicated thread (a single-worker executor): every commit of this
+process is serialized there, so the event loop never blocks on disk. Other processes (the
+workers of ``serve --workers N``) may write the same file: each commit is one ``BEGIN
+IMMEDIATE`` transaction that checks the version of every account it writes against the one
+this process last read, so a change made elsewhere is never overwritten (:class:`StaleAccount`).
 WAL mode with ``synchronous=NORMAL`` survives a killed process (only a power loss could drop
 the last transactions). The file itself (lock, creation, checks, migrations) is
 :mod:`trading.broker.sqlite_file`'s and the row layout :mod:`trading.broker.rows`'; this module
@@ -11,9 +14,12 @@ runs the transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import fcntl
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -23,21 +29,35 @@ from trading.broker import history, keystore, rows, sqlite_file
 from trading.broker.accounts import AccountInfo
 from trading.broker.book import Book
 from trading.broker.changes import Changes
-from trading.broker.errors import StorageError
+from trading.broker.errors import StaleAccount, StorageError
+from trading.broker.history import HistoryQuery
 from trading.broker.rows import Snapshot
 
 T = TypeVar("T")
+Versioned = tuple[str, Changes, Book, int]
+"""An account's changes, its book, and the version this process last read of it."""
+
+LEADER_POLL_S = 0.02
+"""How often a fill-evaluator candidate tries the evaluator lock: a dead leader's successor
+starts within this (a blocking flock in a thread could not be cancelled at shutdown)."""
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_fd: int | None = None) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-sqlite")
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
+        self._inherited_lock = lock_fd
         self._lock_fd: int | None = None
+        self._leader_fd: int | None = None
+        self._data_version: int | None = None
         self.failure: str | None = None
         """Why the last write failed, until a write (or readiness probe) succeeds again."""
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -53,7 +73,10 @@ class Store:
         served: never a new account over a file that is there but unreadable."""
 
         def connect() -> Snapshot:
-            self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
+            if self._inherited_lock is not None:  # a worker of `serve --workers N`
+                sqlite_file.adopt_lock(self.path.parent, self._inherited_lock)
+            else:
+                self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
             try:
                 if not self.path.exists():
                     sqlite_file.create(self.path, initial_balance)
@@ -69,9 +92,39 @@ class Store:
     async def load(self) -> Snapshot:
         return await self._run(rows.load)
 
-    async def query(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run a read on the store's thread (the orders history pages here)."""
-        return await self._run(fn)
+    async def load_accounts(self, ids: Collection[str]) -> Snapshot:
+        """Only the accounts of ``ids`` (those another process changed), as :meth:`load`."""
+        wanted = list(ids)
+        return await self._run(lambda db: rows.load(db, wanted))
+
+    async def changed_since(self, seq: int) -> tuple[int, dict[str, int]]:
+        """``(latest commit seq, {account: version})`` of the accounts committed after
+        ``seq`` (new ones included). Costs one ``PRAGMA`` when no other connection committed
+        since the last call (``data_version`` moves only for other connections' commits)."""
+
+        def read(db: sqlite3.Connection) -> tuple[int, dict[str, int]] | None:
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return None
+            with sqlite_file.reading(db):
+                latest = db.execute("SELECT commit_seq FROM broker_clock").fetchone()[0]
+                found = db.execute("SELECT id, version FROM accounts WHERE version > ?", (seq,))
+                changed = {r[0]: r[1] for r in found}
+            self._data_version = version
+            return latest, changed
+
+        found = await self._run(read)
+        return (seq, {}) if found is None else found
+
+    async def history_page(self, account: str, query: HistoryQuery) -> tuple[list[str], int | None]:
+        """One page of ``account``'s final orders (ids) and where the next one starts."""
+        return await self._run(lambda db: history.page_ids(db, account, query))
+
+    async def evaluated(self) -> int | None:
+        """The last second the fill evaluator committed (where its successor resumes)."""
+        return await self._run(
+            lambda db: db.execute("SELECT evaluated FROM broker_clock").fetchone()[0]
+        )
 
     def _check_file(self) -> None:
         """The file at the path is still the one the connection writes to (not deleted or
@@ -89,12 +142,15 @@ class Store:
                 "writes are refused (restart the server)"
             )
 
-    def _write(self, db: sqlite3.Connection, body: Callable[[sqlite3.Connection], object]) -> None:
-        """One transaction, rolled back on any failure and reported as a StorageError."""
+    def _write(self, db: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+        """One transaction, rolled back on any failure and reported as a StorageError (a
+        stale account is no failure of the database: it leaves ``failure`` alone)."""
         try:
             self._check_file()
             with sqlite_file.transaction(db):
-                body(db)
+                result = body(db)
+        except StaleAccount:
+            raise
         except StorageError as exc:
             self.failure = exc.detail
             raise
@@ -102,25 +158,100 @@ class Store:
             self.failure = f"the broker database {self.path} refused the write: {exc}"
             raise StorageError(self.failure) from exc
         self.failure = None
+        return result
 
-    async def commit(self, batch: Sequence[tuple[str, Changes, Book]]) -> None:
+    async def commit(
+        self, batch: Sequence[Versioned], *, evaluated: int | None = None, leader: bool = False
+    ) -> int:
         """Write what one mutation (or one tick of the fill loop) changed, for each account
-        in ``batch``, in ONE transaction (the id counters included): all or nothing."""
-        writes = [_account_write(account, changes, book) for account, changes, book in batch]
-        if not writes:
-            return
+        in ``batch``, in ONE transaction (the id counters included): all or nothing. Every
+        account's stored version must still be the one given, else nothing is written and
+        :class:`StaleAccount` names them; the accounts then carry the new commit number,
+        which is returned. ``evaluated``: the fill loop's second, stored with its fills.
+        ``leader``: a commit of the fill evaluator (here the evaluator lock file fences it;
+        PostgreSQL commits it on the lock's session)."""
+        writes = [_account_write(account, changes, book) for account, changes, book, _ in batch]
+        expected = [(account, version) for account, _, _, version in batch]
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: sqlite3.Connection) -> int:
+            seq = _next_commit(db)
+            stale = [
+                account
+                for account, version in expected
+                if db.execute(rows.STAMP_ACCOUNT, (seq, account, version)).rowcount != 1
+            ]
+            if stale:
+                raise StaleAccount(stale)
             for one in writes:
                 one(db)
+            if evaluated is not None:
+                db.execute("UPDATE broker_clock SET evaluated = ?", (evaluated,))
+            return seq
 
-        await self._run(lambda db: self._write(db, write))
+        return await self._run(lambda db: self._write(db, write))
 
-    async def create_account(self, info: AccountInfo, initial_balance: Decimal) -> None:
-        """Store a new account (its totals at zero) in its own transaction."""
-        row = (info.id, info.seq, info.owner, info.name, info.currency, str(initial_balance),
-               info.created)  # fmt: skip
-        await self._run(lambda db: self._write(db, lambda d: d.execute(rows.INSERT_ACCOUNT, row)))
+    async def create_account(self, info: AccountInfo, initial_balance: Decimal) -> AccountInfo:
+        """Store a new account (its totals at zero) in its own transaction; its ``seq`` is
+        given here (the next of all processes'), and the stored info returned."""
+
+        def write(db: sqlite3.Connection) -> AccountInfo:
+            seq = _next_commit(db)
+            number = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM accounts").fetchone()[0]
+            stored = dataclasses.replace(info, seq=number)
+            db.execute(rows.INSERT_ACCOUNT, (
+                stored.id, stored.seq, stored.owner, stored.name, stored.currency,
+                str(initial_balance), stored.created, seq,
+            ))  # fmt: skip
+            return stored
+
+        return await self._run(lambda db: self._write(db, write))
+
+    async def begin(self) -> None:
+        """Take the database's write lock now (``BEGIN IMMEDIATE``, waiting for another
+        process's transaction up to the busy timeout): the reads and the commit that follow
+        form one transaction. :meth:`end` closes it if the commit did not."""
+
+        def begin(db: sqlite3.Connection) -> None:
+            try:
+                self._check_file()
+                db.execute("BEGIN IMMEDIATE")
+            except StorageError as exc:
+                self.failure = exc.detail
+                raise
+            except (sqlite3.Error, OSError) as exc:
+                self.failure = f"the broker database {self.path} refused the write: {exc}"
+                raise StorageError(self.failure) from exc
+
+        await self._run(begin)
+
+    async def end(self) -> None:
+        """Roll back what :meth:`begin` opened and no commit closed (a refused command)."""
+        await self._run(sqlite_file.rollback)
+
+    # -- the fill evaluator's election (one host: a lock file beside the database) ---------
+
+    async def acquire_leadership(self) -> None:
+        """Wait until this process holds the evaluator lock: the one fill loop of all the
+        processes on this data dir. The kernel releases it when the holder dies."""
+        path = self.path.parent / sqlite_file.EVALUATOR_LOCK_FILE
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    await asyncio.sleep(LEADER_POLL_S)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._leader_fd = fd
+
+    def leader_lost(self) -> str | None:
+        """Why this process is no longer the evaluator (a file lock is held until closed)."""
+        return None if self._leader_fd is not None else "the evaluator lock is not held"
 
     async def probe(self) -> str | None:
         """Readiness: None when the database takes writes, else why not.
@@ -134,6 +265,8 @@ class Store:
                     self._write(db, lambda d: d.execute(sqlite_file.PROBE_WRITE))
                 except StorageError as exc:
                     return exc.detail
+                return None
+            if db.in_transaction:  # a command holds the write lock: it does take writes
                 return None
             try:
                 self._check_file()
@@ -159,10 +292,28 @@ class Store:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # releases the data-dir lock
             self._lock_fd = None
+        if self._leader_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._leader_fd)  # the next worker's fill loop takes over
+            self._leader_fd = None
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
+
+    async def detach_lock(self) -> int | None:
+        """Close the database but keep the data-dir lock: its fd, for a cluster's workers."""
+        fd, self._lock_fd = self._lock_fd, None
+        await self.close()
+        return fd
+
+
+def _next_commit(db: sqlite3.Connection) -> int:
+    """The next commit number of all processes (inside the writing transaction)."""
+    seq: int = db.execute(
+        "UPDATE broker_clock SET commit_seq = commit_seq + 1 RETURNING commit_seq"
+    ).fetchone()[0]
+    return seq
 
 
 ACCOUNT_TABLES = ("orders", "executions", "positions", "leverage", "idempotency_keys",

@@ -111,6 +111,13 @@ class WorkingIndex:
         if order.working:
             self._add(key, place)
 
+    def forget(self, account: str, order_id: str) -> None:
+        """Stop following an order (its account is being reloaded from the store)."""
+        key = (account, order_id)
+        old = self._places.get(key)
+        if old is not None:
+            self._remove(key, old)
+
     def rebuild(self, orders: Iterable[tuple[str, Order]]) -> None:
         """Index exactly the WORKING ones of ``orders`` (account, order; each order once),
         forgetting what was indexed: what :meth:`update` of each gives, with each list sorted
