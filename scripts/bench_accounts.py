@@ -132,7 +132,7 @@ async def place_batched(
             accounts[start : start + CHUNK], orders[start : start + CHUNK], strict=True
         ):
             merged = Changes()
-            book = service._books[account]
+            book = service._book(account)
             for request in requests:
                 merged.merge(book.place(request, now)[1])
             batch.append((account, merged))
@@ -283,7 +283,7 @@ async def run_ticks(template: Path, root: Path, start: int, ticks: int, brute: b
     await service.load()
     if brute:
         brute_force = BruteForce(service._evaluator._market)
-        brute_force.restore(service._books)
+        brute_force.restore(service._held.engines)
         service._evaluator = brute_force
     executed = 0
 

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from trading.broker import sqlite_file
+from trading.broker import migrations
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
@@ -171,7 +171,7 @@ def downgrade(path: Path, version: int) -> None:
     old = path.with_name("downgraded.sqlite3")
     old.unlink(missing_ok=True)
     db = sqlite3.connect(old)
-    for script in sqlite_file.MIGRATIONS[:version]:
+    for script in migrations.MIGRATIONS[:version]:
         db.executescript(script)
     db.execute("ATTACH DATABASE ? AS cur", (str(path),))
     acc = db.execute(

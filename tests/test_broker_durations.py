@@ -40,7 +40,7 @@ from tests.brokerkit import (
 from tests.wsclient import drain, request, updates
 from trading.api.broker_config import config_flags
 from trading.app import create_app
-from trading.broker import sqlite_file
+from trading.broker import migrations, sqlite_file
 from trading.broker.durations import DURATIONS
 from trading.broker.engine import Engine
 from trading.broker.enums import DurationType, MessageType, OrderStatus, OrderType, Side
@@ -478,7 +478,7 @@ async def test_a_database_from_before_durations_loads_its_orders_as_gtc(
     path = trading_settings.data_dir / DB_FILE
     path.parent.mkdir(parents=True)
     db = sqlite_file.connect(path.resolve().as_uri())
-    for statement in sqlite_file.MIGRATIONS[0].split(";"):
+    for statement in migrations.MIGRATIONS[0].split(";"):
         if statement.strip():
             db.execute(statement)
     db.execute("INSERT INTO account VALUES (1, '100000', '0', '0', 1, 0)")
@@ -495,7 +495,7 @@ async def test_a_database_from_before_durations_loads_its_orders_as_gtc(
     assert "message" not in old
     assert old["status"] == OrderStatus.WORKING
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == len(sqlite_file.MIGRATIONS)
+        assert check.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
 
 
 # -- the configuration route -----------------------------------------------------------------

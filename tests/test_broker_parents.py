@@ -30,7 +30,7 @@ from tests.brokerkit import (
     stop_order,
 )
 from tests.wsclient import WS, Frame, drain, request, updates
-from trading.broker import sqlite_file
+from trading.broker import migrations
 from trading.broker.enums import OrderStatus, OrderType, ParentType, Side, StopType
 from trading.broker.service import DB_FILE
 from trading.clock import ManualClock
@@ -346,7 +346,7 @@ async def test_a_database_from_before_the_links_loads_its_children_as_the_positi
     data = trading_settings.data_dir
     data.mkdir(parents=True)
     db = sqlite3.connect(data / DB_FILE)
-    db.executescript(sqlite_file.MIGRATIONS[0])
+    db.executescript(migrations.MIGRATIONS[0])
     db.execute("INSERT INTO account VALUES (1, '100000', '0', '2.5', 2, 1)")
     db.execute(
         "INSERT INTO orders VALUES ('ORDER-1', 1, 'AAPL', 2, 1, '10', 2, NULL, NULL, NULL, "

@@ -52,7 +52,7 @@ class SecondsMarket(ScriptedMarket):
         if price is None:
             return super().touch(symbol, second)
         lp = round(price * symbol.pricescale)
-        half = half_spread(lp, 8)
+        half = half_spread(lp, Decimal(8))
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
 
 

@@ -32,6 +32,7 @@ from trading.broker.accounts import (
     AccountInfo,
     new_account_id,
 )
+from trading.broker.books import Books
 from trading.broker.changes import Changes
 from trading.broker.engine import Engine
 from trading.broker.enums import Side
@@ -52,7 +53,6 @@ from trading.broker.marks import Marks, margin_at
 from trading.broker.matching import PriceFeed
 from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
-from trading.broker.rows import Snapshot
 from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
 from trading.broker.store import Store
@@ -103,32 +103,23 @@ class BrokerService:
         """Other processes write the store too (broker.md §21): every read and command first
         reloads the accounts they changed, every commit checks it overwrites nothing of
         theirs, and only the elected process runs the fill loop."""
-        self._seen = 0
-        """The commit number up to which every other process's change is in memory."""
         self.leader = not shared
         """Whether this process runs the fill loop (always, when it is the only one)."""
         self._leading: asyncio.Task[None] | None = None
+        self._evaluator = Evaluator(PriceFeed(market.catalog, market.touch))
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
+        self._held = Books(self._new_engine, self._keys, self._evaluator)
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
         self._tick = tick_interval_s
         self._listeners: list[Listener] = []
         self._batch_listeners: list[BatchListener] = []
-        self._versions: dict[str, int] = {}
-        """Each account's version as stored: the commit sequence number of its last change."""
         self.commit_observers: list[Callable[[float], None]] = []
         """Called with the seconds each commit took (metrics observe here, from outside)."""
         self._task: asyncio.Task[None] | None = None
         self._equity_interval = equity_interval_s
-        self._books: dict[str, Engine] = {}
-        self._infos: dict[str, AccountInfo] = {}
-        self._owned: dict[str | None, list[str]] = {}
-        self._last_seq = 0
-        """The highest ``seq`` of any account (accounts are never deleted): opening one costs
-        the same with 10 000 accounts as with one."""
         self._marks: dict[str, Marks] = {}
-        self._evaluator = Evaluator(PriceFeed(market.catalog, market.touch))
-        self.followed: Callable[[], Iterable[str]] = lambda: self._books.keys()
+        self.followed: Callable[[], Iterable[str]] = lambda: self._held.engines.keys()
         """The accounts whose equity, P&L and margin someone follows between commits (the
         streaming layer says which; by default all): price moves are marked only for them."""
         self._stale: str | None = None
@@ -160,13 +151,10 @@ class BrokerService:
         )
 
     def _book(self, account: str) -> Engine:
-        book = self._books.get(account)
-        if book is None:
-            raise UnknownAccount(f"Account {account} not found")
-        return book
+        return self._held.book(account)
 
     async def subscribe_with_snapshot(
-        self, account: str, start: Callable[[CommittedState], None]
+        self, account: str, start: Callable[[CommittedState], None], *, owner: str | None = None
     ) -> None:
         """Call ``start`` once, synchronously, at an instant when nothing is half-committed.
 
@@ -176,58 +164,27 @@ class BrokerService:
         nothing is missed, nothing seen twice (what Home Assistant's websocket_api gets by
         never awaiting between reading a state and subscribing to its changes). Raises
         :class:`StorageError` when the committed state cannot be read now, and
-        :class:`UnknownAccount` for an account that does not exist."""
+        :class:`UnknownAccount` for an account that does not exist (or, given ``owner``, is
+        not that user's: checked on the stored state, so an account another worker opened a
+        moment ago is found)."""
         async with self._lock:
             await self._ensure_committed_state()
+            if owner is not None and account not in self._held.owned_ids(owner):
+                raise UnknownAccount(f"Account {account} not found")
             book = self._book(account)
-            start(CommittedState(book, self.clock.now(), self._versions.get(account, 0)))
-
-    def _restore(self, snap: Snapshot) -> None:
-        books: dict[str, Engine] = {}
-        infos: dict[str, AccountInfo] = {}
-        owned: dict[str | None, list[str]] = {}
-        for rows in snap.books:
-            book = self._new_engine(rows.account.initial_balance)
-            book.restore(rows.account, rows.orders, rows.positions, rows.fills, rows.leverage)
-            books[rows.info.id] = book
-            infos[rows.info.id] = rows.info
-            owned.setdefault(rows.info.owner, []).append(rows.info.id)
-        self._books, self._infos, self._owned = books, infos, owned
-        self._last_seq = max((i.seq for i in infos.values()), default=0)
-        self._versions = {rows.info.id: rows.version for rows in snap.books}
-        self._seen = snap.commit_seq
-        self._keys.restore(snap.keys)
-        self._evaluator.restore(books)
-
-    def _restore_some(self, snap: Snapshot) -> None:
-        """Replace the accounts of ``snap`` (another process changed or opened them)."""
-        for rows in snap.books:
-            account = rows.info.id
-            book = self._new_engine(rows.account.initial_balance)
-            book.restore(rows.account, rows.orders, rows.positions, rows.fills, rows.leverage)
-            self._evaluator.replace(account, self._books.get(account), book)
-            new = account not in self._infos
-            self._books[account] = book
-            self._infos[account] = rows.info
-            if new:  # opened by another process: listed in opening order with the others
-                owned = self._owned.setdefault(rows.info.owner, [])
-                owned.append(account)
-                owned.sort(key=lambda a: self._infos[a].seq)
-                self._last_seq = max(self._last_seq, rows.info.seq)
-            self._versions[account] = rows.version
-            self._keys.restore_account(account, [k for k in snap.keys if k.account == account])
+            start(CommittedState(book, self.clock.now(), self._held.version(account)))
 
     async def _sync(self) -> None:
         """Reload what other processes committed since this one last looked (shared mode)."""
-        latest, changed = await self.store.changed_since(self._seen)
-        stale = [a for a, version in changed.items() if self._versions.get(a) != version]
+        latest, changed = await self.store.changed_since(self._held.seen)
+        stale = self._held.stale(changed)
         if stale:
-            self._restore_some(await self.store.load_accounts(stale))
-        self._seen = max(self._seen, latest)
+            self._held.restore_some(await self.store.load_accounts(stale))
+        self._held.seen = max(self._held.seen, latest)
 
     async def load(self) -> None:
         """Open the database and restore every account from it (no fill loop)."""
-        self._restore(await self.store.open(self._initial_balance))
+        self._held.restore(await self.store.open(self._initial_balance))
 
     async def start(self) -> None:
         await self.load()
@@ -238,7 +195,7 @@ class BrokerService:
             self._leading = loop.create_task(self._lead(), name="broker-election")
         log.info(
             "broker state loaded from %s: %d accounts, %d working orders",
-            self.store.path, len(self._books), len(self._evaluator.index),
+            self.store.where, len(self._held), len(self._evaluator.index),
         )  # fmt: skip
 
     async def storage_problem(self) -> str | None:
@@ -268,31 +225,28 @@ class BrokerService:
 
     # -- accounts (broker.md §20) ---------------------------------------------------------------
 
-    def _owned_infos(self, owner: str | None) -> list[AccountInfo]:
-        return [self._infos[a] for a in self._owned.get(owner, [])]
-
     async def accounts_of(self, owner: str) -> list[AccountInfo]:
         """The accounts of ``owner`` in opening order; a user's first account is opened on
         first use (users are made where the broker is not: the CLI, the admin API).
 
         Every keys-mode request asks this, so a known owner is answered without the lock:
         accounts are only ever added, and each addition is complete before it is listed."""
-        if self._owned.get(owner) and not self.shared:
-            return self._owned_infos(owner)
+        if self._held.owned_ids(owner) and not self.shared:
+            return self._held.owned_infos(owner)
         async with self._lock:
             await self._ensure_committed_state()
-            if not self._owned.get(owner):
+            if not self._held.owned_ids(owner):
                 async with self._exclusive():  # another worker may be opening it right now
-                    if not self._owned.get(owner):
+                    if not self._held.owned_ids(owner):
                         await self._open(owner, FIRST_ACCOUNT_NAME, self._initial_balance)
-            return self._owned_infos(owner)
+            return self._held.owned_infos(owner)
 
     def owned_ids(self, owner: str) -> list[str]:
         """The ids of ``owner``'s accounts now (no waiting: what a subscribe checks)."""
-        return list(self._owned.get(owner, ()))
+        return self._held.owned_ids(owner)
 
     def default_account(self) -> AccountInfo:
-        return self._infos[DEFAULT_ACCOUNT]
+        return self._held.info(DEFAULT_ACCOUNT)
 
     async def open_account(
         self,
@@ -308,7 +262,7 @@ class BrokerService:
         if name is not None and not 1 <= len(name.strip()) <= ACCOUNT_NAME_MAX:
             raise BrokerError(f"An account name has 1 to {ACCOUNT_NAME_MAX} characters")
         async with self._lock, self._exclusive():
-            count = len(self._owned.get(owner, []))
+            count = len(self._held.owned_ids(owner))
             if limit is not None and count >= limit:
                 raise AccountLimit(
                     f"Account limit reached: a user may hold {limit} accounts "
@@ -322,15 +276,13 @@ class BrokerService:
 
     async def _open(self, owner: str, name: str, initial_balance: Decimal) -> AccountInfo:
         account = new_account_id()
-        while account in self._infos:  # 48 random bits: never in practice, but never twice
+        while self._held.holds(account):  # 48 random bits: never in practice, never twice
             account = new_account_id()
-        info = AccountInfo(account, self._last_seq + 1, name, owner=owner,
+        info = AccountInfo(account, self._held.last_seq + 1, name, owner=owner,
                            created=int(self.clock.now() * 1000))  # fmt: skip
-        info = await self.store.create_account(info, initial_balance)  # the store numbers it
-        self._last_seq = max(self._last_seq, info.seq)
-        self._books[info.id] = self._new_engine(initial_balance)
-        self._infos[info.id] = info
-        self._owned.setdefault(owner, []).append(info.id)
+        info, version = await self.store.create_account(info, initial_balance)  # numbered there
+        self._held.add(info, initial_balance)
+        self._held.stamp([info.id], version)
         return info
 
     # -- reads (under the lock: never an uncommitted state) --------------------------------
@@ -402,12 +354,12 @@ class BrokerService:
         raise AssertionError("unreachable")
 
     async def _reload(self) -> None:
-        self._restore(await self.store.load())
+        self._held.restore(await self.store.load())
 
     async def _reload_accounts(self, accounts: list[str]) -> None:
         """Only these accounts changed in memory without a commit: reload them alone."""
         if self.shared:
-            self._restore_some(await self.store.load_accounts(accounts))
+            self._held.restore_some(await self.store.load_accounts(accounts))
         else:
             await self._reload()
 
@@ -442,7 +394,7 @@ class BrokerService:
             raise StorageError(
                 f"{self._stale}; reloading the committed state failed: {exc}"
             ) from exc
-        log.warning("broker state reloaded from %s after a failed commit", self.store.path)
+        log.warning("broker state reloaded from %s after a failed commit", self.store.where)
         self._stale = None
 
     async def _commit(
@@ -459,7 +411,7 @@ class BrokerService:
         if not batch and evaluated is None:
             return
         started = time.perf_counter()
-        versioned = [(a, c, self._books[a], self._versions.get(a, 0)) for a, c in batch]
+        versioned = [(a, c, self._book(a), self._held.version(a)) for a, c in batch]
         try:
             seq = await self.store.commit(
                 versioned, evaluated=evaluated, leader=evaluated is not None
@@ -484,14 +436,13 @@ class BrokerService:
             raise
         for observe in self.commit_observers:
             observe(time.perf_counter() - started)
-        for account, _ in batch:
-            self._versions[account] = seq
+        self._held.stamp([account for account, _ in batch], seq)
         for account, changes in batch:
             self._evaluator.follow(account, changes)
             events = self._marks_of(account).after_commit(
-                self._books[account], changes.events, bool(changes.leverage), now
+                self._book(account), changes.events, bool(changes.leverage), now
             )
-            self._publish(account, events, self._versions.get(account, 0))
+            self._publish(account, events, self._held.version(account))
 
     def _marks_of(self, account: str) -> Marks:
         marks = self._marks.get(account)
@@ -575,13 +526,13 @@ class BrokerService:
                 now = self.clock.now()
             self.last_evaluation = time.monotonic()
             for account in list(self.followed()):
-                book = self._books.get(account)
+                book = self._held.engines.get(account)
                 if book is not None and book.positions:  # price moves, rate-limited
                     self._publish(account, self._marks_of(account).on_tick(book, now), None)
 
     async def _evaluate_fills(self, now: float) -> None:
         for attempt in range(1, STALE_RETRIES + 1):
-            changes = self._evaluator.run(self._books, now)
+            changes = self._evaluator.run(self._held.engines, now)
             try:
                 await self._commit(
                     changes, now, evaluated=self._evaluator.pending_second if self.shared else None

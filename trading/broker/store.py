@@ -190,11 +190,13 @@ class Store:
 
         return await self._run(lambda db: self._write(db, write))
 
-    async def create_account(self, info: AccountInfo, initial_balance: Decimal) -> AccountInfo:
+    async def create_account(
+        self, info: AccountInfo, initial_balance: Decimal
+    ) -> tuple[AccountInfo, int]:
         """Store a new account (its totals at zero) in its own transaction; its ``seq`` is
-        given here (the next of all processes'), and the stored info returned."""
+        given here (the next of all processes'). The stored info and its version."""
 
-        def write(db: sqlite3.Connection) -> AccountInfo:
+        def write(db: sqlite3.Connection) -> tuple[AccountInfo, int]:
             seq = _next_commit(db)
             number = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM accounts").fetchone()[0]
             stored = dataclasses.replace(info, seq=number)
@@ -202,7 +204,7 @@ class Store:
                 stored.id, stored.seq, stored.owner, stored.name, stored.currency,
                 str(initial_balance), stored.created, seq,
             ))  # fmt: skip
-            return stored
+            return stored, seq
 
         return await self._run(lambda db: self._write(db, write))
 
