@@ -1,0 +1,251 @@
+"""kill -9 of the fill evaluator of a real ``serve --workers N`` cluster under order load
+(issue 15, broker.md §21): how long until another worker commits a fill tick, and whether
+every acknowledged order is stored and none filled twice.
+
+    .venv/bin/python scripts/bench_failover.py --rounds 3
+
+Starts its own ``redis-server`` (the backplane workers > 1 require) on a free loopback port
+and a cluster on a temporary data dir; writer threads place orders (a third MARKET, filled at
+once by the worker that took them; the rest LIMIT just off the market, filled by the
+evaluator as the price wiggles) on fresh connections, which SO_REUSEPORT spreads over the
+workers. Each round reads the leader's pid from ``trading.evaluator.lock``, kills it, and
+polls the database until a new pid holds the lock and ``broker_clock.evaluated`` moved.
+tests/test_cluster_failover.py runs it and asserts the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+EVALUATOR_LOCK = "trading.evaluator.lock"  # trading.broker.sqlite_file.EVALUATOR_LOCK_FILE
+
+
+@dataclass
+class Result:
+    failovers_ms: list[float] = field(default_factory=list)
+    acked: int = 0
+    stored: int = 0
+    """Acknowledged orders found in the database."""
+    refused: int = 0
+    """Answers that were not 2xx, or connections the killed worker dropped: not acked."""
+    overfilled: list[str] = field(default_factory=list)
+    """Orders whose executions add up to more than their filled or ordered quantity."""
+    filled_by_evaluator: int = 0
+    """Acknowledged LIMIT orders filled after they rested."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def post(origin: str, path: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(
+        origin + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def ask(origin: str) -> float:
+    _, quotes = post(origin, "/api/v1/datafeed/quotes", {"symbols": ["AAPL"]})
+    return float(quotes[0]["v"]["ask"])
+
+
+class Writers:
+    """Threads placing orders as fast as answers come; only 2xx answers count as acked."""
+
+    def __init__(self, origin: str, count: int) -> None:
+        self.origin = origin
+        self.acked: list[str] = []
+        self.limits: set[str] = set()
+        self.refused = 0
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run) for _ in range(count)]
+
+    def _run(self) -> None:
+        price = ask(self.origin)
+        i = 0
+        while not self.stop.is_set():
+            i += 1
+            order: dict[str, Any] = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
+            if i % 3:  # LIMIT a few basis points off the ask, alternately each side
+                side = 1 if i % 2 else -1
+                order = {**order, "type": 1, "side": side,
+                         "limitPrice": round(price * (1 - side * 0.0004), 2)}  # fmt: skip
+            try:
+                status, body = post(self.origin, "/api/v1/broker/orders", order)
+            except OSError:  # the killed worker's connection: not acknowledged
+                self.refused += 1
+                continue
+            if 200 <= status < 300:
+                self.acked.append(body["orderId"])
+                if order["type"] == 1:
+                    self.limits.add(body["orderId"])
+            else:
+                self.refused += 1
+            if i % 20 == 0:
+                with contextlib.suppress(OSError):
+                    price = ask(self.origin)
+
+    def __enter__(self) -> Writers:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        sys.exit("redis-server is not installed (Debian package redis-server)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_port(port, 10)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def wait_port(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def wait_ready(origin: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"{origin}/api/v1/ready", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        time.sleep(0.05)
+    raise RuntimeError(f"{origin} not ready in {timeout} s")
+
+
+def leader(data_dir: Path) -> int | None:
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        return int((data_dir / EVALUATOR_LOCK).read_text().strip())
+    return None
+
+
+def run(
+    redis_url: str, workdir: Path, *, rounds: int, workers: int = 2, writers: int = 2,
+    settle_s: float = 2.0,
+) -> Result:  # fmt: skip
+    """One cluster, ``rounds`` kills of its evaluator, then the database compared with acks."""
+    data_dir, port = workdir / "data", free_port()
+    env = {**os.environ, "TRADING_DATA_DIR": str(data_dir), "TRADING_PORT": str(port),
+           "TRADING_HOST": "127.0.0.1", "TRADING_WORKERS": str(workers),
+           "TRADING_REDIS_URL": redis_url, "TRADING_LOG_LEVEL": "WARNING"}  # fmt: skip
+    origin = f"http://127.0.0.1:{port}"
+    with (workdir / "cluster.log").open("ab") as log:
+        cluster = subprocess.Popen(
+            [sys.executable, "-m", "trading", "serve"], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    result = Result()
+    try:
+        wait_ready(origin, 60)
+        deadline = time.monotonic() + 10
+        while leader(data_dir) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        db = sqlite3.connect(f"file:{data_dir / 'trading.sqlite3'}?mode=ro", uri=True)
+
+        def evaluated() -> int | None:
+            value: int | None = db.execute("SELECT evaluated FROM broker_clock").fetchone()[0]
+            return value
+
+        with Writers(origin, writers) as load:
+            time.sleep(settle_s)
+            for _ in range(rounds):
+                old, before = leader(data_dir), evaluated()
+                assert old is not None, "no worker leads the fill loop"
+                killed = time.monotonic()
+                os.kill(old, signal.SIGKILL)
+                while time.monotonic() - killed < 10:
+                    if leader(data_dir) not in (None, old) and evaluated() != before:
+                        result.failovers_ms.append((time.monotonic() - killed) * 1000)
+                        break
+                    time.sleep(0.001)
+                time.sleep(settle_s)
+        time.sleep(1.5)  # the last ticks fill what still rests within reach
+    finally:
+        cluster.send_signal(signal.SIGTERM)
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            cluster.kill()
+    result.acked, result.refused = len(load.acked), load.refused
+    orders = {r[0]: (Decimal(r[1]), Decimal(r[2]))
+              for r in db.execute("SELECT id, qty, filled_qty FROM orders")}  # fmt: skip
+    result.stored = sum(1 for o in load.acked if o in orders)
+    executed: dict[str, Decimal] = {}
+    for order_id, qty in db.execute("SELECT order_id, qty FROM executions"):
+        executed[order_id] = executed.get(order_id, Decimal(0)) + Decimal(qty)
+    result.overfilled = [o for o, total in executed.items()
+                         if not total == orders[o][1] <= orders[o][0]]  # fmt: skip
+    result.filled_by_evaluator = sum(1 for o in load.limits if o in executed)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="kills of the leader (3)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--writers", type=int, default=2, help="order-placing threads (2)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as url:
+        result = run(url, Path(tmp), rounds=args.rounds, workers=args.workers,
+                     writers=args.writers)  # fmt: skip
+    print(json.dumps(result.__dict__, indent=1))
+    print(
+        f"failover after kill -9: {', '.join(f'{f:.0f}' for f in result.failovers_ms)} ms; "
+        f"acknowledged {result.acked}, stored {result.stored}, filled twice "
+        f"{len(result.overfilled)}, resting orders filled by the evaluator "
+        f"{result.filled_by_evaluator}"
+    )
+
+
+if __name__ == "__main__":
+    main()
