@@ -113,7 +113,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("post", "/api/v1/auth/ws-ticket"): (
         "createWsTicket",
         [V1, "auth"],
-        {401, 404, 429, *JSON_WRITE},
+        {401, 404, 429, 503, *JSON_WRITE},  # 503: a cluster's Redis is down (issue 15)
     ),
     ("post", "/api/v1/admin/users"): (
         "adminCreateUser",

@@ -23,6 +23,7 @@ from trading.auth.principal import Principal
 from trading.auth.ratelimit import RateLimiter
 from trading.auth.registry import Registry
 from trading.auth.sessions import SessionClaims, SessionSigner, session_secret
+from trading.auth.shared_tickets import RedisTickets
 from trading.auth.tickets import TicketBook
 from trading.auth.userstore import KeyRow, SessionRow, Snapshot, UserRow, UserStore
 from trading.settings import Settings
@@ -45,6 +46,16 @@ class Authenticator:
         self._registry = Registry()
         self._signer: SessionSigner | None = None
         self.tickets = TicketBook(settings.ws_ticket_ttl_s, self._clock.now)
+        self._shared_tickets = (
+            None
+            if settings.redis_url is None
+            else RedisTickets(
+                settings.redis_url.get_secret_value(),
+                settings.ws_ticket_ttl_s,
+                settings.redis_timeout_s,
+            )
+        )
+        """A cluster's workers share tickets through Redis (any worker may take the upgrade)."""
         self.rest_limits = RateLimiter(
             settings.rate_limit_rest_per_s, settings.rate_limit_rest_burst
         )
@@ -71,6 +82,8 @@ class Authenticator:
             await asyncio.gather(self._refresher, return_exceptions=True)
         if self._store is not None:
             await self._on_thread(self._store.close)
+        if self._shared_tickets is not None:
+            await self._shared_tickets.close()
         self._executor.shutdown(wait=False)
 
     async def _on_thread(self, fn: Callable[[], T]) -> T:
@@ -127,6 +140,21 @@ class Authenticator:
                 log.exception("a revocation listener failed")
 
     # --- credentials ------------------------------------------------------------------------
+
+    async def issue_ticket(self, principal: Principal) -> str:
+        """A one-time WebSocket ticket (:class:`TicketStoreDown` when Redis is unreachable)."""
+        if self._shared_tickets is not None:
+            return await self._shared_tickets.issue(principal)
+        return self.tickets.issue(principal)
+
+    async def take_ticket(self, ticket: str) -> Principal | None:
+        """The principal of a ticket, once, and only while its key is still active."""
+        if self._shared_tickets is None:
+            return self.tickets.take(ticket)
+        principal = await self._shared_tickets.take(ticket)
+        if principal is None or self._registry.active(principal.key_id) is None:
+            return None  # revoked since it was issued (possibly on another worker)
+        return principal
 
     def by_key(self, text: str) -> Principal | None:
         return self._registry.by_key(text)

@@ -14,6 +14,7 @@ from trading.api.io import model_response, parse_body
 from trading.auth.middleware import too_many, unauthorized
 from trading.auth.principal import DEMO_ACCOUNT, AccountView, Principal
 from trading.auth.sessions import COOKIE_NAME
+from trading.auth.shared_tickets import TicketStoreDown
 from trading.errors import ApiError
 from trading.keys import ACCOUNTS, AUTH, PRINCIPAL, SETTINGS
 from trading.models.auth import LoginRequest, Me, MessageResponse, UserInfo, WsTicket
@@ -128,6 +129,13 @@ async def me(request: web.Request) -> web.Response:
     return model_response(await _me(request, principal))
 
 
+TICKETS_DOWN = Content(
+    HTTPError,
+    description="Several workers (`TRADING_REDIS_URL` set) share tickets through Redis, and "
+    "Redis did not answer within TRADING_REDIS_TIMEOUT_S: retry later. `detail` says why.",
+)
+
+
 @routes.post(f"{PREFIX}/ws-ticket")
 @operation(
     "createWsTicket",
@@ -135,11 +143,15 @@ async def me(request: web.Request) -> web.Response:
     summary="A one-time ticket for the WebSocket upgrade (`/api/v1/ws?ticket=...`)",
     description="For clients that can send neither the cookie nor an Authorization header at "
     "the upgrade. Valid once, for TRADING_WS_TICKET_TTL_S seconds.",
-    responses={200: WsTicket, **SESSION_ERRORS, 404: OFF_MODE, **JSON_WRITE},
+    responses={200: WsTicket, **SESSION_ERRORS, 404: OFF_MODE, **JSON_WRITE, 503: TICKETS_DOWN},
 )
 async def ws_ticket(request: web.Request) -> web.Response:
     principal = request.get(PRINCIPAL)
     if principal is None:
         raise ApiError(404, "TRADING_AUTH=off: the WebSocket needs no ticket")
-    book = request.app[AUTH].tickets
-    return model_response(WsTicket(ticket=book.issue(principal), expiresIn=int(book.ttl_s)))
+    auth = request.app[AUTH]
+    try:
+        ticket = await auth.issue_ticket(principal)
+    except TicketStoreDown as exc:
+        raise ApiError(503, str(exc)) from None
+    return model_response(WsTicket(ticket=ticket, expiresIn=int(auth.tickets.ttl_s)))

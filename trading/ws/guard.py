@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, hdrs, web
 from trading.auth.authenticator import Authenticator
 from trading.auth.middleware import Unauthenticated, principal_of, unauthorized
 from trading.auth.principal import Principal
+from trading.auth.shared_tickets import TicketStoreDown
 from trading.errors import error_response
 from trading.security import write_origin_allowed
 from trading.ws.connection import Connection
@@ -25,13 +26,16 @@ TICKET_PARAM = "ticket"
 REVOKED = "Credentials revoked"
 
 
-def upgrade_principal(
+async def upgrade_principal(
     request: web.Request, auth: Authenticator, cors_origins: tuple[str, ...]
 ) -> Principal | web.Response | None:
     """The principal of the upgrade, None for an allowed anonymous one, else the refusal."""
     ticket = request.query.get(TICKET_PARAM)
     if ticket is not None:
-        principal = auth.tickets.take(ticket)
+        try:
+            principal = await auth.take_ticket(ticket)
+        except TicketStoreDown as exc:
+            return error_response(503, str(exc))
         return principal if principal is not None else unauthorized(missing=False)
     try:
         principal = principal_of(request, auth)

@@ -59,7 +59,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     auth = request.app.get(AUTH)
     principal: Principal | None = None
     if auth is not None:  # keys mode: credentials are checked before the upgrade (401)
-        found = upgrade_principal(request, auth, settings.cors_origins)
+        found = await upgrade_principal(request, auth, settings.cors_origins)
         if isinstance(found, web.StreamResponse):
             return found
         principal = found
