@@ -120,6 +120,7 @@ def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
         tick_interval_s=settings.tick_interval_s,
         equity_interval_s=settings.equity_interval_s,
         idempotency_ttl_s=settings.idempotency_ttl_s,
+        data_dir_lock_fd=settings.data_dir_lock_fd,
     )
 
 

@@ -48,6 +48,7 @@ from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.rows import Snapshot
 from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
+from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
 from trading.clock import Clock
 from trading.market.source import MarketSource
@@ -64,7 +65,6 @@ BatchListener = Callable[[str, list[BrokerEvent], int | None], None]
 every process computes itself from the deterministic market."""
 Mutation = Callable[[Engine, float], tuple[T, Changes]]
 
-DB_FILE = "trading.sqlite3"
 FIRST_ACCOUNT_NAME = "Paper account"
 
 
@@ -81,12 +81,15 @@ class BrokerService:
         tick_interval_s: float,
         equity_interval_s: float,
         idempotency_ttl_s: float = 86_400.0,
+        data_dir_lock_fd: int | None = None,
     ) -> None:
+        """``data_dir_lock_fd``: the cluster supervisor's already held data-dir lock (its
+        workers share it, see ``Settings.data_dir_lock_fd``); None: the store takes it."""
         self._market = market
         self._commission_rate = commission_rate
         self._default_leverage = default_leverage
         self.clock = clock
-        self.store = Store(data_dir / DB_FILE)
+        self.store = Store(data_dir / DB_FILE, lock_fd=data_dir_lock_fd)
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()

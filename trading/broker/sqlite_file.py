@@ -260,6 +260,31 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
+def adopt_lock(fd: int, data_dir: Path) -> int:
+    """Check that ``fd`` is an open file description of the data dir's lock file whose
+    ``flock`` is already held (the cluster supervisor's, inherited by its workers) and take
+    it as this process's lock: ``flock`` on the same description succeeds, on any other
+    description of a held lock it would not, so a wrong fd is refused, not trusted."""
+    lock_path = data_dir / LOCK_FILE
+    try:
+        same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        if same:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        same = False
+    except OSError as exc:
+        raise StartupError(
+            f"cannot use the inherited lock of the data dir {data_dir} ({lock_path}): "
+            f"{exc.strerror}"
+        ) from None
+    if not same:
+        raise StartupError(
+            f"the inherited fd {fd} is not the held lock {lock_path} of the data dir "
+            f"{data_dir}: start the workers through `serve --workers N`"
+        )
+    return fd
+
+
 def connect(uri: str) -> sqlite3.Connection:
     db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
     db.row_factory = sqlite3.Row

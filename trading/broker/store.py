@@ -26,12 +26,35 @@ from trading.broker.changes import Changes
 from trading.broker.errors import StorageError
 from trading.broker.rows import Snapshot
 
+DB_FILE = "trading.sqlite3"
+"""The broker database's name in the data dir."""
+
 T = TypeVar("T")
 
 
+def prepare_store(data_dir: Path, initial_balance: Decimal) -> int:
+    """Lock the data dir, create or migrate the broker database (and switch it to WAL),
+    close it, and return the still-locked fd: what ``serve --workers N`` runs once before any
+    worker starts (two processes switching a fresh file to WAL at once fail with "database is
+    locked"). Raises :class:`StartupError` as :meth:`Store.open` does."""
+    path = data_dir / DB_FILE
+    fd = sqlite_file.lock_data_dir(data_dir)
+    try:
+        if not path.exists():
+            sqlite_file.create(path, initial_balance)
+        sqlite_file.open_existing(path).close()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, lock_fd: int | None = None) -> None:
+        """``lock_fd``: the data-dir lock the cluster supervisor holds (already ``flock``ed;
+        see ``Settings.data_dir_lock_fd``); None: the store locks the data dir itself."""
         self.path = path
+        self._inherited_lock = lock_fd
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-sqlite")
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
@@ -53,7 +76,10 @@ class Store:
         served: never a new account over a file that is there but unreadable."""
 
         def connect() -> Snapshot:
-            self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
+            if self._inherited_lock is not None:
+                self._lock_fd = sqlite_file.adopt_lock(self._inherited_lock, self.path.parent)
+            else:
+                self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
             try:
                 if not self.path.exists():
                     sqlite_file.create(self.path, initial_balance)
