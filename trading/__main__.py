@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from trading import cluster, http_server
 from trading.app import create_app, reset_broker
@@ -120,5 +122,22 @@ def _export_specs(out: Path, *, check: bool) -> int:
     return 1 if stale else 0
 
 
+def exit_served(code: int) -> NoReturn:
+    """End a ``serve`` process without the interpreter's teardown of its heap.
+
+    By the time a server's ``serve`` returns, the runner's cleanup has closed what it opened
+    (sockets, the broker database, the users database) and no thread is left; what remains is
+    freeing tens of thousands of objects one by one, which took 0.3 to 0.6 s after serving a
+    few hundred WebSockets: most of a rolling restart's SIGTERM-to-exit time. The logs are
+    flushed first; other commands exit normally."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        exit_served(code)
+    sys.exit(code)
