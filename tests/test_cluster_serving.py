@@ -38,6 +38,7 @@ from trading import cluster
 from trading.broker import sqlite_file
 from trading.broker.sqlite_file import StartupError
 from trading.broker.store import prepare_store
+from trading.settings import Settings
 
 BARS_QUERY = (
     "/api/v1/datafeed/bars?symbol=AAPL&resolution=1D&from_time=1704067200000&to_time=1706745600000"
@@ -462,3 +463,25 @@ def test_the_store_adopts_only_the_held_lock_it_is_given(tmp_path: Path) -> None
             os.close(unrelated)
     finally:
         os.close(fd)
+
+
+# --- deploy/compose.yaml (docker cannot run here: its content is checked) -----------------
+
+
+def test_the_compose_file_parses_and_its_api_settings_are_valid() -> None:
+    yaml = pytest.importorskip("yaml")  # PyYAML, installed with the spec tools
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert {"redis", "postgres"} <= set(services)
+    apis = [s for s in services.values() if "serve" in s.get("command", [])]
+    assert len(apis) >= 2, "several hosts"
+    ports = set()
+    for api in apis:
+        command = api["command"]
+        workers = command[command.index("--workers") + 1]
+        settings = Settings.from_env(api["environment"], workers=int(workers))
+        assert settings.shared_store
+        assert settings.database_url is not None
+        assert settings.redis_url is not None
+        ports.update(api["ports"])
+    assert len(ports) == len(apis), "each host on its own published port"
