@@ -93,6 +93,8 @@ class Worker:
     ready: bool = False
     retiring: bool = False
     """Sent SIGTERM on purpose (rolling restart): its exit is expected, not restarted."""
+    stalled: bool = False
+    """Killed for not getting ready within :data:`START_TIMEOUT_S`."""
 
     @property
     def pid(self) -> int:
@@ -172,7 +174,9 @@ class Supervisor:
         self._reap()
         now = time.monotonic()
         for worker in list(self._workers):
-            if not worker.ready and now - worker.started_at > START_TIMEOUT_S:
+            late = now - worker.started_at > START_TIMEOUT_S
+            if late and not worker.ready and not worker.stalled:
+                worker.stalled = True
                 log.error(
                     "worker %d (pid %d) not ready after %.0f s: killing it",
                     worker.slot, worker.pid, START_TIMEOUT_S,
@@ -182,7 +186,8 @@ class Supervisor:
             for slot, state in self._slots.items():
                 if state.restart_at is not None and now >= state.restart_at:
                     state.restart_at = None
-                    self._spawn(slot)
+                    if slot not in self._current:  # a rolling restart may have filled it
+                        self._spawn(slot)
 
     def _next_timeout(self) -> float:
         now = time.monotonic()
@@ -303,6 +308,7 @@ class Supervisor:
     def _promote(self, roll: _Roll, new: Worker) -> None:
         old = self._current.get(new.slot)
         self._current[new.slot] = new
+        self._slots[new.slot].restart_at = None  # its old worker died meanwhile: filled now
         roll.new = None
         if old is None:
             self._roll_next(roll)
