@@ -12,7 +12,7 @@ NODE_BIN := $(NODE_DIR)/node_modules/.bin
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 CLIENT_DIR := $(NODE_DIR)/client-check
 
-.PHONY: install dev run test pytest lint lint-check format typecheck export-openapi export-specs \
+.PHONY: install dev run cluster test pytest lint lint-check format typecheck export-openapi export-specs \
 	bench screenshot clean node-deps node-deps-required client-check fuzz soak
 
 $(STAMP): pyproject.toml setup.cfg
@@ -24,6 +24,13 @@ install: $(STAMP)
 
 run: install
 	$(PY) -m trading serve
+
+# One host, several processes (docs/deployment.md): a supervisor and $(WORKERS) workers sharing
+# the port, with Redis as the WebSocket backplane (a private redis-server on a loopback port
+# unless TRADING_REDIS_URL is set; scripts/cluster.sh). `make cluster WORKERS=4`.
+WORKERS ?= 2
+cluster: install
+	PY=$(PY) WORKERS=$(WORKERS) scripts/cluster.sh
 
 dev: install
 	$(VENV)/bin/watchfiles --filter python '$(PY) -m trading serve' trading

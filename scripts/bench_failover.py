@@ -155,10 +155,12 @@ def wait_port(port: int, timeout: float) -> None:
 def wait_ready(origin: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{origin}/api/v1/ready", timeout=1) as resp:
-                if resp.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{origin}/api/v1/ready", timeout=1) as resp,
+        ):
+            if resp.status == 200:
+                return
         time.sleep(0.05)
     raise RuntimeError(f"{origin} not ready in {timeout} s")
 

@@ -26,8 +26,8 @@ from trading.auth.authenticator import Authenticator
 from trading.auth.middleware import auth_middleware
 from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
-from trading.broker.service import DB_FILE, BrokerService
-from trading.broker.store import Store
+from trading.broker.service import BrokerService
+from trading.broker.store import DB_FILE, Store
 from trading.cors import cors_middleware
 from trading.errors import error_middleware
 from trading.http_server import handler_args
@@ -130,15 +130,6 @@ def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
         shared=settings.shared_store,
         store=broker_store(settings),
     )
-
-
-async def prepare_store(settings: Settings) -> int | None:
-    """Before a cluster's workers start (``serve --workers N``): lock the data dir, create or
-    migrate the database once (two processes switching a new file to WAL at the same moment
-    fail), and return the lock for the workers to share (None: nothing to share)."""
-    store = broker_store(settings)
-    await store.open(Decimal(repr(settings.initial_balance)))
-    return await store.detach_lock()
 
 
 async def _broker_lifetime(app: web.Application) -> AsyncIterator[None]:

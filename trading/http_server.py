@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Callable
 from contextlib import suppress
 from http import HTTPStatus
 from typing import Any
@@ -133,30 +135,58 @@ class ServiceRunner(web.AppRunner):
         return server
 
 
-async def start(app: web.Application, host: str, port: int, **runner_kwargs: Any) -> ServiceRunner:
-    """Set up ``app`` and listen on ``host:port`` (0: a free port; see ``runner.addresses``)."""
+async def start(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False, **runner_kwargs: Any
+) -> ServiceRunner:
+    """Set up ``app`` and listen on ``host:port`` (0: a free port; see ``runner.addresses``).
+
+    ``reuse_port``: bind with ``SO_REUSEPORT``, so the workers of ``serve --workers N`` share
+    the port, each with its own accept queue (the kernel spreads connections by their
+    addresses' hash). Only the cluster's workers set it: a lone server must keep refusing a
+    port that is busy, instead of silently sharing it with whatever holds it."""
     runner = ServiceRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, **runner_kwargs)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except BaseException:
         await runner.cleanup()
         raise
     return runner
 
 
-async def serve(app: web.Application, host: str, port: int, **runner_kwargs: Any) -> None:
-    """Run until SIGINT or SIGTERM, then shut down gracefully (``python -m trading serve``)."""
+Started = Callable[[asyncio.Event], None]
+"""Called once the server listens, with the event that stops it (a cluster worker tells its
+supervisor it is ready here, and stops when the supervisor is gone)."""
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool = False,
+    started: Started | None = None,
+    **runner_kwargs: Any,
+) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully (``python -m trading serve``).
+
+    The shutdown stops listening first, then closes every WebSocket with 1001 (the streaming
+    side's ``on_shutdown``), so clients reconnect at once, to the other workers of a cluster;
+    it is logged with the time it took."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    runner = await start(app, host, port, **runner_kwargs)
+    runner = await start(app, host, port, reuse_port=reuse_port, **runner_kwargs)
     try:
         for host_, port_, *_ in runner.addresses:
             log.info("serving on http://%s:%s", f"[{host_}]" if ":" in host_ else host_, port_)
+        if started is not None:
+            started(stop)
         await stop.wait()
         log.info("shutting down")
     finally:
+        begun = time.monotonic()
         await runner.cleanup()
+        log.info("shut down in %.3f s", time.monotonic() - begun)

@@ -115,7 +115,12 @@ def _utc(created: float) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record, on one line."""
+    """One JSON object per record, on one line; with ``pid`` (the process id) when several
+    processes share the log (``serve --workers N``)."""
+
+    def __init__(self, *, with_pid: bool = False) -> None:
+        super().__init__()
+        self._with_pid = with_pid
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -124,6 +129,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if self._with_pid:
+            out["pid"] = record.process
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id is not None:
             out["request_id"] = request_id
@@ -138,10 +145,12 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The human format, with `` [request_id]`` when the record belongs to a request."""
+    """The human format, with `` [request_id]`` when the record belongs to a request, and the
+    process id after the logger's name when several processes share the log."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def __init__(self, *, with_pid: bool = False) -> None:
+        pid = "[%(process)d]" if with_pid else ""
+        super().__init__(f"%(asctime)s %(levelname)s %(name)s{pid}: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -150,9 +159,15 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings) -> None:
-    """Root handler on stderr in ``TRADING_LOG_FORMAT`` at ``TRADING_LOG_LEVEL``."""
+    """Root handler on stderr in ``TRADING_LOG_FORMAT`` at ``TRADING_LOG_LEVEL``; each line
+    names its process when ``TRADING_WORKERS`` > 1 (the supervisor's and workers' lines mix)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+    with_pid = settings.workers > 1
+    handler.setFormatter(
+        JsonFormatter(with_pid=with_pid)
+        if settings.log_format == "json"
+        else TextFormatter(with_pid=with_pid)
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)

@@ -260,10 +260,10 @@ class Settings(BaseSettings):
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
     """Builds the market source from :meth:`market_config` (default: the synthetic series);
     tests script prices here."""
-
-    data_dir_lock_fd: SkipJsonSchema[int | None] = Field(default=None, exclude=True)
-    """A worker of ``serve --workers N``: the data-dir lock its supervisor holds and passed
-    down (the worker shares it instead of taking it; any other server is still refused)."""
+    data_dir_lock_fd: SkipJsonSchema[int | None] = Field(default=None, ge=0, exclude=True)
+    """An inherited fd of ``<data_dir>/trading.lock`` that the cluster's supervisor already
+    holds the ``flock`` on (``serve --workers N``): the store uses it instead of locking the
+    data dir itself, so a cluster's workers share the lock that keeps other servers out."""
 
     CODE_ONLY: ClassVar[frozenset[str]] = frozenset({"clock", "market_factory", "data_dir_lock_fd"})
     SECRETS: ClassVar[frozenset[str]] = frozenset(

@@ -55,6 +55,7 @@ from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
+from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
 from trading.clock import Clock
 from trading.market.source import MarketSource
@@ -71,7 +72,6 @@ BatchListener = Callable[[str, list[BrokerEvent], int | None], None]
 every process computes itself from the deterministic market."""
 Mutation = Callable[[Engine, float], tuple[T, Changes]]
 
-DB_FILE = "trading.sqlite3"
 STALE_RETRIES = 5
 """How often a command is run again on freshly reloaded accounts when another process changed
 them between the read and the commit (each retry is one more transaction, milliseconds)."""

@@ -69,21 +69,27 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-def adopt_lock(data_dir: Path, fd: int) -> int:
-    """The data-dir lock inherited from a cluster's supervisor (``serve --workers``): check
-    that ``fd`` is that lock file and holds the lock (a flock on the same open file
-    description succeeds), so workers share it and any other server is still refused."""
+def adopt_lock(fd: int, data_dir: Path) -> int:
+    """Check that ``fd`` is an open file description of the data dir's lock file whose
+    ``flock`` is already held (the cluster supervisor's, inherited by its workers) and take
+    it as this process's lock: ``flock`` on the same description succeeds, on any other
+    description of a held lock it would not, so a wrong fd is refused, not trusted."""
     lock_path = data_dir / LOCK_FILE
     try:
-        same = os.fstat(fd)[1:3] == os.stat(lock_path)[1:3]  # (st_ino, st_dev)
+        same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
         if same:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except (OSError, BlockingIOError):
+    except BlockingIOError:
         same = False
+    except OSError as exc:
+        raise StartupError(
+            f"cannot use the inherited lock of the data dir {data_dir} ({lock_path}): "
+            f"{exc.strerror}"
+        ) from None
     if not same:
         raise StartupError(
-            f"the inherited data-dir lock (fd {fd}) is not a lock of {lock_path}: a worker is "
-            "started by `serve --workers N`, not by hand"
+            f"the inherited fd {fd} is not the held lock {lock_path} of the data dir "
+            f"{data_dir}: start the workers through `serve --workers N`"
         )
     return fd
 

@@ -33,6 +33,9 @@ from trading.broker.errors import StaleAccount, StorageError
 from trading.broker.history import HistoryQuery
 from trading.broker.rows import Snapshot
 
+DB_FILE = "trading.sqlite3"
+"""The broker database's name in the data dir."""
+
 T = TypeVar("T")
 Versioned = tuple[str, Changes, Book, int]
 """An account's changes, its book, and the version this process last read of it."""
@@ -42,13 +45,32 @@ LEADER_POLL_S = 0.02
 starts within this (a blocking flock in a thread could not be cancelled at shutdown)."""
 
 
+def prepare_store(data_dir: Path, initial_balance: Decimal) -> int:
+    """Lock the data dir, create or migrate the broker database (and switch it to WAL),
+    close it, and return the still-locked fd: what ``serve --workers N`` runs once before any
+    worker starts (two processes switching a fresh file to WAL at once fail with "database is
+    locked"). Raises :class:`StartupError` as :meth:`Store.open` does."""
+    path = data_dir / DB_FILE
+    fd = sqlite_file.lock_data_dir(data_dir)
+    try:
+        if not path.exists():
+            sqlite_file.create(path, initial_balance)
+        sqlite_file.open_existing(path).close()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class Store:
     def __init__(self, path: Path, *, lock_fd: int | None = None) -> None:
+        """``lock_fd``: the data-dir lock the cluster supervisor holds (already ``flock``ed;
+        see ``Settings.data_dir_lock_fd``); None: the store locks the data dir itself."""
         self.path = path
+        self._inherited_lock = lock_fd
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-sqlite")
         self._db: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
-        self._inherited_lock = lock_fd
         self._lock_fd: int | None = None
         self._leader_fd: int | None = None
         self._data_version: int | None = None
@@ -73,8 +95,8 @@ class Store:
         served: never a new account over a file that is there but unreadable."""
 
         def connect() -> Snapshot:
-            if self._inherited_lock is not None:  # a worker of `serve --workers N`
-                sqlite_file.adopt_lock(self.path.parent, self._inherited_lock)
+            if self._inherited_lock is not None:
+                self._lock_fd = sqlite_file.adopt_lock(self._inherited_lock, self.path.parent)
             else:
                 self._lock_fd = sqlite_file.lock_data_dir(self.path.parent)
             try:
@@ -302,12 +324,6 @@ class Store:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
-
-    async def detach_lock(self) -> int | None:
-        """Close the database but keep the data-dir lock: its fd, for a cluster's workers."""
-        fd, self._lock_fd = self._lock_fd, None
-        await self.close()
-        return fd
 
 
 def _next_commit(db: sqlite3.Connection) -> int:

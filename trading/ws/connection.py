@@ -391,9 +391,10 @@ class Connection:
         if self._closer is None:
             self._closer = asyncio.create_task(self.close(code, message), name="ws-close")
 
-    async def close(self, code: int, message: str) -> None:
+    async def close(self, code: int, message: str, *, within_s: float = CLOSE_TIMEOUT_S) -> None:
         """Free the slot, then close with a code; abort the transport when the close frame
-        cannot be written and the peer's buffers are full, whatever the exception.
+        cannot be written within ``within_s`` (the peer's buffers are full), whatever the
+        exception.
 
         When a send timed out, aiohttp's shared drain future is already cancelled, so the close
         frame's own drain raises CancelledError here although nobody cancelled this task."""
@@ -401,7 +402,7 @@ class Connection:
         self._release_slot()
         clean = False
         try:
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(within_s):
                 await self.ws.close(code=code, message=message.encode())
             clean = True
         except asyncio.CancelledError:

@@ -29,7 +29,14 @@ from trading.ws.guard import KEY_SOCKETS, KeySockets
 from trading.ws.hub import Hub
 from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
 
-SHUTDOWN_FLUSH_S = 1.0
+SHUTDOWN_FLUSH_S = 0.2
+"""At a graceful shutdown, how long queued frames may drain before the sockets are closed."""
+SHUTDOWN_CLOSE_S = 0.3
+"""At a graceful shutdown, how long a socket's close frame may take to be written (a client
+that stopped reading would otherwise hold it for the close timeout); then it is aborted.
+With :data:`SHUTDOWN_FLUSH_S` this bounds a SIGTERM's WebSocket phase at 0.5 s, so a worker
+of a rolling restart is gone in well under a second even with stuck clients (measured: 3 s
+with the former 1 s drain and the 2 s close timeout)."""
 
 
 def setup_streaming(app: web.Application) -> None:
@@ -88,4 +95,9 @@ async def _shutdown(app: web.Application) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(SHUTDOWN_FLUSH_S):
             await asyncio.gather(*(c.drained() for c in connections))
-    await asyncio.gather(*(c.close(WSCloseCode.GOING_AWAY, "Server shutdown") for c in connections))
+    await asyncio.gather(
+        *(
+            c.close(WSCloseCode.GOING_AWAY, "Server shutdown", within_s=SHUTDOWN_CLOSE_S)
+            for c in connections
+        )
+    )

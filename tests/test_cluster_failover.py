@@ -1,0 +1,23 @@
+"""kill -9 of the fill evaluator of a real ``serve --workers 2`` cluster, under concurrent
+order load (broker.md §21): every acknowledged order is stored, none is filled twice, and the
+next worker commits a fill tick well within a second of the kill (goal 5 of issue 15). The
+harness is the benchmark's, scripts/bench_failover.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scripts import bench_failover
+from tests.realservers import RedisServer
+
+
+def test_kill_9_of_the_evaluator_loses_no_acknowledged_order_and_fills_none_twice(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    result = bench_failover.run(redis_server.url, tmp_path, rounds=3)
+    assert len(result.failovers_ms) == 3, (tmp_path / "cluster.log").read_text()[-3000:]
+    assert max(result.failovers_ms) < 1000, result.failovers_ms
+    assert result.acked > 100, result
+    assert result.stored == result.acked  # acknowledged = stored
+    assert result.overfilled == []  # never filled twice
+    assert result.filled_by_evaluator > 0, "the evaluator filled no resting order"
