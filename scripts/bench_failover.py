@@ -9,7 +9,8 @@ and a cluster on a temporary data dir; writer threads place orders (a third MARK
 once by the worker that took them; the rest LIMIT just off the market, filled by the
 evaluator as the price wiggles) on fresh connections, which SO_REUSEPORT spreads over the
 workers. Each round reads the leader's pid from ``trading.evaluator.lock``, kills it, and
-polls the database until a new pid holds the lock and ``broker_clock.evaluated`` moved.
+polls the database until ``broker_clock.evaluator`` names another process: its first fill
+tick is committed.
 tests/test_cluster_failover.py runs it and asserts the figures.
 """
 
@@ -50,6 +51,8 @@ class Result:
     """Answers that were not 2xx, or connections the killed worker dropped: not acked."""
     overfilled: list[str] = field(default_factory=list)
     """Orders whose executions add up to more than their filled or ordered quantity."""
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Why answers were not acknowledgements, and how many of each."""
     filled_by_evaluator: int = 0
     """Acknowledged LIMIT orders filled after they rested."""
 
@@ -72,9 +75,9 @@ def post(origin: str, path: str, body: Any) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def ask(origin: str) -> float:
+def ask_bid(origin: str) -> tuple[float, float]:
     _, quotes = post(origin, "/api/v1/datafeed/quotes", {"symbols": ["AAPL"]})
-    return float(quotes[0]["v"]["ask"])
+    return float(quotes[0]["v"]["ask"]), float(quotes[0]["v"]["bid"])
 
 
 class Writers:
@@ -85,23 +88,25 @@ class Writers:
         self.acked: list[str] = []
         self.limits: set[str] = set()
         self.refused = 0
+        self.reasons: dict[str, int] = {}
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run) for _ in range(count)]
 
     def _run(self) -> None:
-        price = ask(self.origin)
+        touch = ask_bid(self.origin)
         i = 0
         while not self.stop.is_set():
             i += 1
             order: dict[str, Any] = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
-            if i % 3:  # LIMIT a few basis points off the ask, alternately each side
+            if i % 3:  # LIMIT a basis point off the touch, alternately each side
                 side = 1 if i % 2 else -1
-                order = {**order, "type": 1, "side": side,
-                         "limitPrice": round(price * (1 - side * 0.0004), 2)}  # fmt: skip
+                level = touch[0] * (1 - 0.0001) if side == 1 else touch[1] * (1 + 0.0001)
+                order = {**order, "type": 1, "side": side, "limitPrice": round(level, 2)}
             try:
                 status, body = post(self.origin, "/api/v1/broker/orders", order)
-            except OSError:  # the killed worker's connection: not acknowledged
+            except OSError as exc:  # the killed worker's connection: not acknowledged
                 self.refused += 1
+                self.reasons[type(exc).__name__] = self.reasons.get(type(exc).__name__, 0) + 1
                 continue
             if 200 <= status < 300:
                 self.acked.append(body["orderId"])
@@ -109,9 +114,11 @@ class Writers:
                     self.limits.add(body["orderId"])
             else:
                 self.refused += 1
+                reason = f"{status} {body.get('detail', '')[:60] if isinstance(body, dict) else ''}"
+                self.reasons[reason] = self.reasons.get(reason, 0) + 1
             if i % 20 == 0:
                 with contextlib.suppress(OSError):
-                    price = ask(self.origin)
+                    touch = ask_bid(self.origin)
 
     def __enter__(self) -> Writers:
         for t in self.threads:
@@ -171,6 +178,18 @@ def leader(data_dir: Path) -> int | None:
     return None
 
 
+def candidates(data_dir: Path) -> int:
+    """Processes that hold the evaluator lock file open: the leader and every worker waiting
+    to take over (a worker opens it once it has started)."""
+    lock = str((data_dir / EVALUATOR_LOCK).resolve())
+    count = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            if any(os.readlink(fd) == lock for fd in fd_dir.iterdir()):
+                count += 1
+    return count
+
+
 def run(
     redis_url: str, workdir: Path, *, rounds: int, workers: int = 2, writers: int = 2,
     settle_s: float = 2.0,
@@ -179,7 +198,7 @@ def run(
     data_dir, port = workdir / "data", free_port()
     env = {**os.environ, "TRADING_DATA_DIR": str(data_dir), "TRADING_PORT": str(port),
            "TRADING_HOST": "127.0.0.1", "TRADING_WORKERS": str(workers),
-           "TRADING_REDIS_URL": redis_url, "TRADING_LOG_LEVEL": "WARNING"}  # fmt: skip
+           "TRADING_REDIS_URL": redis_url, "TRADING_LOG_LEVEL": "INFO"}  # fmt: skip
     origin = f"http://127.0.0.1:{port}"
     with (workdir / "cluster.log").open("ab") as log:
         cluster = subprocess.Popen(
@@ -194,19 +213,23 @@ def run(
             time.sleep(0.05)
         db = sqlite3.connect(f"file:{data_dir / 'trading.sqlite3'}?mode=ro", uri=True)
 
-        def evaluated() -> int | None:
-            value: int | None = db.execute("SELECT evaluated FROM broker_clock").fetchone()[0]
+        def evaluator() -> str | None:
+            value: str | None = db.execute("SELECT evaluator FROM broker_clock").fetchone()[0]
             return value
 
         with Writers(origin, writers) as load:
             time.sleep(settle_s)
             for _ in range(rounds):
-                old, before = leader(data_dir), evaluated()
+                deadline = time.monotonic() + 60  # the worker killed last is back, waiting
+                while candidates(data_dir) < workers and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                old = leader(data_dir)
                 assert old is not None, "no worker leads the fill loop"
                 killed = time.monotonic()
                 os.kill(old, signal.SIGKILL)
                 while time.monotonic() - killed < 10:
-                    if leader(data_dir) not in (None, old) and evaluated() != before:
+                    who = evaluator()  # host:pid of the last fill tick committed
+                    if who is not None and not who.endswith(f":{old}"):
                         result.failovers_ms.append((time.monotonic() - killed) * 1000)
                         break
                     time.sleep(0.001)
@@ -219,6 +242,7 @@ def run(
         except subprocess.TimeoutExpired:
             cluster.kill()
     result.acked, result.refused = len(load.acked), load.refused
+    result.reasons = load.reasons
     orders = {r[0]: (Decimal(r[1]), Decimal(r[2]))
               for r in db.execute("SELECT id, qty, filled_qty FROM orders")}  # fmt: skip
     result.stored = sum(1 for o in load.acked if o in orders)

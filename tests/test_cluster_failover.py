@@ -5,10 +5,13 @@ harness is the benchmark's, scripts/bench_failover.py."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from scripts import bench_failover
 from tests.realservers import RedisServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import bench_failover  # a script, imported by path like its siblings
 
 
 def test_kill_9_of_the_evaluator_loses_no_acknowledged_order_and_fills_none_twice(

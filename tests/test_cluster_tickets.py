@@ -7,6 +7,7 @@ real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,8 @@ async def test_a_ticket_from_one_worker_opens_one_socket_on_another(
         tmp_path, trading_clock, auth="keys", admin_key=ADMIN, workers=2,
         redis_url=redis_server.url, data_dir_lock_fd=lock, auth_refresh_s=0.05,
     )  # fmt: skip
-    a = await aiohttp_client(create_app(settings))
-    b = await aiohttp_client(create_app(settings))
+    a = await aiohttp_client(create_app(settings))  # each worker has its own copy of the fd
+    b = await aiohttp_client(create_app(settings.replace(data_dir_lock_fd=os.dup(lock))))
     alice = await new_user(a, "alice")
     for _ in range(100):  # b rereads the users file it shares with a
         if (await b.get("/api/v1/auth/me", headers=alice.headers())).status == 200:

@@ -72,7 +72,7 @@ class Cluster:
             self.market, self.clock, self.data_dir,
             initial_balance=Decimal(100_000), commission_rate=Decimal("0.001"),
             default_leverage=Decimal(10), tick_interval_s=3600, equity_interval_s=1,
-            shared=True, store=Store(self.data_dir / DB_FILE, lock_fd=self.lock_fd),
+            shared=True, store=Store(self.data_dir / DB_FILE, lock_fd=os.dup(self.lock_fd)),
         )  # fmt: skip
         await broker.start()
         self.brokers.append(broker)

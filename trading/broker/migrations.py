@@ -207,7 +207,8 @@ MIGRATIONS: tuple[str, ...] = (
     # issue 15, several processes (broker.md §21): the store is the truth. Every commit takes
     # the next number of broker_clock.commit_seq and stamps it on each account it wrote
     # (accounts.version), so a process finds what others changed since it last looked; the
-    # fill evaluator stores the last second it evaluated, so the next leader resumes there;
+    # fill evaluator stores the last second it evaluated (and who it is, host:pid), so the
+    # next leader resumes there;
     # an order's first evaluable second is stored, so a reloaded order never fills on a
     # price from before it was placed
     """
@@ -217,8 +218,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE broker_clock (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         commit_seq INTEGER NOT NULL,
-        evaluated INTEGER
+        evaluated INTEGER,
+        evaluator TEXT
     );
-    INSERT INTO broker_clock VALUES (1, 0, NULL);
+    INSERT INTO broker_clock VALUES (1, 0, NULL, NULL);
     """,
 )

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+import socket
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +41,9 @@ T = TypeVar("T")
 Versioned = tuple[str, Changes, Book, int]
 """An account's changes, its book, and the version this process last read of it."""
 
+EVALUATOR = f"{socket.gethostname()}:{os.getpid()}"
+"""Who commits a fill tick, stored with it (``broker_clock.evaluator``): which process of
+which host runs the fill loop, and from which tick on."""
 LEADER_POLL_S = 0.02
 """How often a fill-evaluator candidate tries the evaluator lock: a dead leader's successor
 starts within this (a blocking flock in a thread could not be cancelled at shutdown)."""
@@ -207,7 +211,9 @@ class Store:
             for one in writes:
                 one(db)
             if evaluated is not None:
-                db.execute("UPDATE broker_clock SET evaluated = ?", (evaluated,))
+                db.execute(
+                    "UPDATE broker_clock SET evaluated = ?, evaluator = ?", (evaluated, EVALUATOR)
+                )
             return seq
 
         return await self._run(lambda db: self._write(db, write))
