@@ -80,3 +80,13 @@ class StorageError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class StaleAccount(StorageError):
+    """Another process committed a change of these accounts since this one read them: the
+    commit was rolled back whole; the caller reloads them and runs the command again
+    (broker.md §21)."""
+
+    def __init__(self, accounts: list[str]) -> None:
+        super().__init__(f"accounts changed by another process: {', '.join(accounts)}")
+        self.accounts = accounts

@@ -24,8 +24,11 @@ def write_keys(
         )
 
 
-def load_keys(db: sqlite3.Connection) -> list[KeyRecord]:
+def load_keys(
+    db: sqlite3.Connection, where: str = "", args: tuple[str, ...] = ()
+) -> list[KeyRecord]:
+    """The remembered placements (``where``: of some accounts only)."""
     return [
         KeyRecord(r["account"], r["key"], r["fingerprint"], r["order_id"], r["created"])
-        for r in db.execute("SELECT * FROM idempotency_keys ORDER BY created")
+        for r in db.execute(f"SELECT * FROM idempotency_keys{where} ORDER BY created", args)
     ]

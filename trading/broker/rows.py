@@ -7,7 +7,7 @@ Decimals are stored as their exact text, enums as their values; every row carrie
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -111,6 +111,8 @@ class BookRows:
     positions: list[Position] = field(default_factory=list)
     fills: list[Fill] = field(default_factory=list)
     leverage: dict[str, Decimal] = field(default_factory=dict)
+    version: int = 0
+    """The commit sequence number of the account's last change (broker.md §21)."""
 
 
 @dataclass
@@ -119,6 +121,8 @@ class Snapshot:
 
     books: list[BookRows]
     keys: list[KeyRecord] = field(default_factory=list)
+    commit_seq: int = 0
+    """The store's commit sequence number when this was read: every change up to it is in."""
 
 
 ACCOUNT_TOTALS = "realized=?, commissions=?, order_seq=?, fill_seq=?"
@@ -127,6 +131,8 @@ INSERT_ACCOUNT = (
     "INSERT INTO accounts (id, seq, owner, name, currency, initial_balance, realized, "
     "commissions, order_seq, fill_seq, created) VALUES (?, ?, ?, ?, ?, ?, '0', '0', 0, 0, ?)"
 )
+STAMP_ACCOUNT = "UPDATE accounts SET version = ? WHERE id = ? AND version = ?"
+"""(new version, account, version last read): no row when another process wrote it since."""
 UPDATE_ORDER = (
     "UPDATE orders SET "
     + ", ".join(f"{c.strip()} = ?" for c in ORDER_COLUMNS.split(",")[1:])
@@ -144,17 +150,23 @@ def fill_row(f: Fill) -> tuple[object, ...]:
             str(f.commission), str(f.realized))  # fmt: skip
 
 
-def load(db: sqlite3.Connection) -> Snapshot:
-    """Every account, one query per table (grouped here: start-up with many accounts reads
-    each table once)."""
+def load(db: sqlite3.Connection, ids: Collection[str] | None = None) -> Snapshot:
+    """Every account (or those of ``ids``), one query per table (grouped here: start-up with
+    many accounts reads each table once)."""
+    where, args = ("", ()) if ids is None else (
+        f" WHERE account IN ({', '.join('?' * len(ids))})", tuple(ids)
+    )  # fmt: skip
     # the counters never go below a stored id (a database written before they were committed
     # with every order keeps counting from its highest row)
-    max_order = dict(db.execute("SELECT account, MAX(seq) FROM orders GROUP BY account").fetchall())
+    max_order = dict(db.execute(
+        f"SELECT account, MAX(seq) FROM orders{where} GROUP BY account", args
+    ).fetchall())  # fmt: skip
     max_fill = dict(
-        db.execute("SELECT account, MAX(seq) FROM executions GROUP BY account").fetchall()
+        db.execute(f"SELECT account, MAX(seq) FROM executions{where} GROUP BY account", args)
     )
     books: dict[str, BookRows] = {}
-    for r in db.execute("SELECT * FROM accounts ORDER BY seq"):
+    id_where = where.replace("account IN", "id IN")
+    for r in db.execute(f"SELECT * FROM accounts{id_where} ORDER BY seq", args):
         info = AccountInfo(r["id"], r["seq"], r["name"], r["currency"], r["owner"], r["created"])
         account = Account(
             initial_balance=Decimal(r["initial_balance"]),
@@ -166,16 +178,18 @@ def load(db: sqlite3.Connection) -> Snapshot:
         books[info.id] = BookRows(info, account)
     orders = db.cursor()
     orders.row_factory = None  # plain tuples, read by position
-    for r in orders.execute(f"SELECT account, {ORDER_COLUMNS} FROM orders ORDER BY account, seq"):
+    for r in orders.execute(
+        f"SELECT account, {ORDER_COLUMNS} FROM orders{where} ORDER BY account, seq", args
+    ):
         books[r[0]].orders.append(_order(r[1:]))
-    for r in db.execute("SELECT * FROM positions ORDER BY rowid"):  # opening order
+    for r in db.execute(f"SELECT * FROM positions{where} ORDER BY rowid", args):  # opening order
         position = Position(r["symbol"], Decimal(r["q"]), Decimal(r["avg"]))
         books[r["account"]].positions.append(position)
-    for r in db.execute("SELECT * FROM executions ORDER BY account, seq"):
+    for r in db.execute(f"SELECT * FROM executions{where} ORDER BY account, seq", args):
         books[r["account"]].fills.append(
             Fill(r["seq"], r["order_id"], r["symbol"], Side(r["side"]), Decimal(r["qty"]),
                  Decimal(r["price"]), r["time"], Decimal(r["commission"]), Decimal(r["realized"]))
         )  # fmt: skip
-    for r in db.execute("SELECT * FROM leverage"):
+    for r in db.execute(f"SELECT * FROM leverage{where}", args):
         books[r["account"]].leverage[r["symbol"]] = Decimal(r["value"])
-    return Snapshot(list(books.values()), keystore.load_keys(db))
+    return Snapshot(list(books.values()), keystore.load_keys(db, where, args))
