@@ -1,0 +1,344 @@
+"""The broker store's contract (brief of issue 15, broker.md §12, §21), run against both
+stores: SQLite (one host, several workers) and PostgreSQL (several hosts, a real server from
+tests/realservers.py, a fresh database per test).
+
+Books are driven through the engine itself, so what is committed is what the service
+commits; the tests then read it back through the store's interface only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from trading.broker import rows, sqlite_file
+from trading.broker.accounts import DEFAULT_ACCOUNT, AccountInfo
+from trading.broker.engine import Engine
+from trading.broker.enums import OrderType, Side
+from trading.broker.errors import StaleAccount, StorageError
+from trading.broker.history import HistoryQuery
+from trading.broker.idempotency import KeyRecord
+from trading.broker.pg_store import PgStore
+from trading.broker.requests import OrderRequest
+from trading.broker.rows import BookRows, Snapshot
+from trading.broker.store import Store
+from trading.market.source import Touch
+from trading.market.symbols import SymbolCatalog, SymbolSpec
+
+INITIAL = Decimal(100_000)
+NOW = 1_767_000_000.0
+Factory = Callable[[], Any]
+
+
+def touch(spec: SymbolSpec, second: int) -> Touch:
+    return Touch(time=second, lp=25_000, bid=24_990, ask=25_010)
+
+
+def engine(rows_: BookRows | None = None) -> Engine:
+    book = Engine(SymbolCatalog(), touch, initial_balance=INITIAL,
+                  commission_rate=Decimal("0.001"), default_leverage=Decimal(10))  # fmt: skip
+    if rows_ is not None:
+        rows_ = copy.deepcopy(rows_)  # the book changes what it restores from
+        book.restore(rows_.account, rows_.orders, rows_.positions, rows_.fills, rows_.leverage)
+    return book
+
+
+def market(symbol: str, side: Side, qty: int) -> OrderRequest:
+    return OrderRequest(symbol=symbol, type=OrderType.MARKET, side=side, qty=Decimal(qty))
+
+
+def limit(symbol: str, side: Side, qty: int, price: str) -> OrderRequest:
+    return OrderRequest(symbol=symbol, type=OrderType.LIMIT, side=side, qty=Decimal(qty),
+                        limit_price=Decimal(price))  # fmt: skip
+
+
+def book_of(snap: Snapshot, account: str = DEFAULT_ACCOUNT) -> BookRows:
+    (found,) = [b for b in snap.books if b.info.id == account]
+    return found
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """A factory of stores on ONE database: each call is another process (SQLite: a worker
+    of the same data dir, sharing its lock; PostgreSQL: another host)."""
+    made: list[Any] = []
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+
+        def make() -> Any:
+            made.append(PgStore(url, keepalive_s=2))
+            return made[-1]
+    else:
+        data = tmp_path / "data"
+        lock = sqlite_file.lock_data_dir(data)
+
+        def make() -> Any:
+            worker: Any = Store  # lock_fd: the integrator's worker store (issue 15)
+            made.append(worker(data / "trading.sqlite3", lock_fd=lock))
+            return made[-1]
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+@pytest.fixture
+async def pg_stores(postgres_url: str) -> AsyncIterator[Factory]:
+    made: list[PgStore] = []
+
+    def make() -> PgStore:
+        made.append(PgStore(postgres_url, keepalive_s=2))
+        return made[-1]
+
+    yield make
+    for store in made:
+        await store.close()
+
+
+async def test_open_creates_the_schema_and_the_demo_account(stores: Factory) -> None:
+    snap = await stores().open(INITIAL)
+    (book,) = snap.books
+    assert book.info.id == DEFAULT_ACCOUNT
+    assert book.info.seq == 1
+    assert book.account.initial_balance == INITIAL
+    assert book.account.realized == 0
+    assert (book.orders, book.positions, book.fills, book.leverage) == ([], [], [], {})
+    assert snap.keys == []
+    assert snap.commit_seq == 0
+    assert book.version == 0
+
+
+async def test_a_commit_reads_back_exactly(stores: Factory) -> None:
+    store = stores()
+    snap = await store.open(INITIAL)
+    book = engine(book_of(snap))
+    _, msft = book.place(market("MSFT", Side.BUY, 3), NOW)  # MSFT opens first
+    seq = await store.commit([(DEFAULT_ACCOUNT, msft, book, 0)])
+    _, aapl = book.place(market("AAPL", Side.BUY, 2), NOW)
+    working, placed = book.place(limit("AAPL", Side.BUY, 1, "200.5"), NOW)
+    placed.keys.append(KeyRecord(DEFAULT_ACCOUNT, "k-1", "f" * 64, working.id, 1_000))
+    lev = book.set_leverage("AAPL", Decimal(3), NOW)
+    for more in (placed, lev):
+        aapl.merge(more)
+    seq = await store.commit([(DEFAULT_ACCOUNT, aapl, book, seq)], evaluated=123)
+    canceled = book.cancel(working.id, NOW + 1)
+    seq2 = await store.commit([(DEFAULT_ACCOUNT, canceled, book, seq)])
+    assert seq2 > seq > snap.commit_seq
+
+    back = await store.load()
+    got = book_of(back)
+    assert [rows.order_row(o) for o in got.orders] == [
+        rows.order_row(o) for o in book.orders.values()
+    ]
+    assert got.positions == list(book.positions.values())
+    assert [p.symbol for p in got.positions] == ["MSFT", "AAPL"]
+    assert got.fills == book.fills
+    assert got.leverage == {"AAPL": Decimal(3)}
+    assert got.account == book.account
+    assert got.version == seq2
+    assert back.commit_seq == seq2
+    assert back.keys == [KeyRecord(DEFAULT_ACCOUNT, "k-1", "f" * 64, working.id, 1_000)]
+    assert await store.evaluated() == 123
+    ids, more = await store.history_page(DEFAULT_ACCOUNT, HistoryQuery(limit=2))
+    assert ids == [working.id, "ORDER-2"]
+    assert more is not None
+    ids, last = await store.history_page(DEFAULT_ACCOUNT, HistoryQuery(limit=2, before=more))
+    assert ids == ["ORDER-1"]
+    assert last is None
+
+
+async def test_a_stale_version_raises_and_changes_nothing(stores: Factory) -> None:
+    store = stores()
+    await store.open(INITIAL)
+    book = engine()
+    _, first = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await store.commit([(DEFAULT_ACCOUNT, first, book, 0)])
+    _, second = book.place(market("AAPL", Side.BUY, 1), NOW)
+    with pytest.raises(StaleAccount) as raised:
+        await store.commit([(DEFAULT_ACCOUNT, second, book, 0)])  # read before `seq`
+    assert raised.value.accounts == [DEFAULT_ACCOUNT]
+    got = book_of(await store.load())
+    assert [o.id for o in got.orders] == ["ORDER-1"]
+    assert got.version == seq
+    assert store.failure is None
+    assert await store.probe() is None
+    assert await store.changed_since(seq) == (seq, {})  # the commit number was not used
+
+
+async def test_an_order_id_already_stored_fails_the_whole_transaction(stores: Factory) -> None:
+    store = stores()
+    snap = await store.open(INITIAL)
+    book = engine(book_of(snap))
+    _, placed = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await store.commit([(DEFAULT_ACCOUNT, placed, book, 0)])
+    again = engine(book_of(snap))  # a book that never saw ORDER-1 numbers it again
+    _, dup = again.place(market("MSFT", Side.BUY, 1), NOW)
+    with pytest.raises(StorageError) as raised:
+        await store.commit([(DEFAULT_ACCOUNT, dup, again, seq)])
+    assert not isinstance(raised.value, StaleAccount)
+    got = book_of(await store.load())
+    assert [p.symbol for p in got.positions] == ["AAPL"]
+    assert got.version == seq
+    assert store.failure is not None
+    assert await store.probe() is None
+    assert store.failure is None
+
+
+async def test_changed_since_and_load_accounts(stores: Factory) -> None:
+    store = stores()
+    snap = await store.open(INITIAL)
+    info = await store.create_account(AccountInfo("ACC-1", 0, "Second", owner="u1"), INITIAL)
+    assert info.seq == 2
+    latest, changed = await store.changed_since(snap.commit_seq)
+    assert changed == {"ACC-1": latest}
+    assert latest > snap.commit_seq
+    book = engine()
+    _, placed = book.place(market("AAPL", Side.SELL, 4), NOW)
+    seq = await store.commit([("ACC-1", placed, book, latest)])
+    assert await store.changed_since(latest) == (seq, {"ACC-1": seq})
+    assert await store.changed_since(seq) == (seq, {})
+    part = await store.load_accounts(["ACC-1"])
+    assert [b.info for b in part.books] == [info]
+    assert part.commit_seq == seq
+    assert part.books[0].version == seq
+    assert part.books[0].positions[0].q == -4
+    assert (await store.load_accounts([])).books == []
+    assert [b.info.id for b in (await store.load()).books] == [DEFAULT_ACCOUNT, "ACC-1"]
+
+
+async def test_two_processes_see_each_others_commits(stores: Factory) -> None:
+    a, b = stores(), stores()
+    snap_a, snap_b = await a.open(INITIAL), await b.open(INITIAL)
+    assert len(snap_a.books) == len(snap_b.books) == 1  # the second open created nothing
+    book_a = engine(book_of(snap_a))
+    _, placed = book_a.place(market("AAPL", Side.BUY, 5), NOW)
+    seq = await a.commit([(DEFAULT_ACCOUNT, placed, book_a, 0)])
+    assert await b.changed_since(0) == (seq, {DEFAULT_ACCOUNT: seq})
+    seen = book_of(await b.load_accounts([DEFAULT_ACCOUNT]))
+    book_b = engine(seen)
+    _, closing = book_b.place(market("AAPL", Side.SELL, 5), NOW)
+    seq_b = await b.commit([(DEFAULT_ACCOUNT, closing, book_b, seen.version)])
+    _, late = book_a.place(market("MSFT", Side.BUY, 1), NOW)
+    with pytest.raises(StaleAccount):  # a's view is older than b's commit
+        await a.commit([(DEFAULT_ACCOUNT, late, book_a, seq)])
+    final = book_of(await a.load())
+    assert final.positions == []
+    assert [o.id for o in final.orders] == ["ORDER-1", "ORDER-2"]
+    assert final.version == seq_b
+
+
+async def test_only_one_of_two_processes_leads(stores: Factory) -> None:
+    a, b = stores(), stores()
+    await a.open(INITIAL)
+    await b.open(INITIAL)
+    await asyncio.wait_for(a.acquire_leadership(), 5)
+    assert a.leader_lost() is None
+    assert b.leader_lost() is not None
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(b.acquire_leadership(), 0.5)
+    assert b.leader_lost() is not None
+    seq = await a.commit([], evaluated=7, leader=True)
+    assert await b.evaluated() == 7
+    assert seq > 0
+
+
+# -- PostgreSQL only: the session advisory lock, fencing, migrations, errors ------------------
+
+
+async def test_failover_within_a_second_and_the_old_leader_is_fenced(
+    pg_stores: Factory, postgres_url: str
+) -> None:
+    a, b = pg_stores(), pg_stores()
+    await a.open(INITIAL)
+    await b.open(INITIAL)
+    await a.acquire_leadership()
+    waiting = asyncio.ensure_future(b.acquire_leadership())
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # the leader's host dies
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND granted AND objsubid = 2"
+        ).fetchall()
+    assert killed == [(True,)]
+    started = time.monotonic()
+    await asyncio.wait_for(waiting, 5)
+    assert time.monotonic() - started < 1.0
+    assert b.leader_lost() is None
+    with pytest.raises(StorageError):
+        await a.commit([], evaluated=1, leader=True)
+    assert a.leader_lost() is not None
+    await b.commit([], evaluated=2, leader=True)
+    assert await a.evaluated() == 2  # a's ordinary session still serves
+
+
+async def test_a_commit_as_leader_without_the_lock_fails(pg_stores: Factory) -> None:
+    store = pg_stores()
+    await store.open(INITIAL)
+    with pytest.raises(StorageError, match="not the fill evaluator"):
+        await store.commit([], evaluated=1, leader=True)
+    assert await store.evaluated() is None
+
+
+async def test_hosts_opening_together_migrate_once(pg_stores: Factory) -> None:
+    snaps = await asyncio.gather(*(pg_stores().open(INITIAL) for _ in range(4)))
+    assert all([b.info.id for b in s.books] == [DEFAULT_ACCOUNT] for s in snaps)
+    first = pg_stores()
+    snap = await first.open(INITIAL)
+    book = engine(book_of(snap))
+    _, placed = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await first.commit([(DEFAULT_ACCOUNT, placed, book, 0)])
+    again = await pg_stores().open(Decimal(5))  # a later host: nothing re-created
+    assert book_of(again).version == seq
+    assert len(book_of(again).orders) == 1
+    assert book_of(again).account.initial_balance == INITIAL
+
+
+async def test_errors_name_the_database_never_the_password(pg_stores: Factory) -> None:
+    store = PgStore("postgresql://trader:s3cret@127.0.0.1:1/broker", keepalive_s=1)
+    assert store.where == "postgresql://127.0.0.1:1/broker"
+    with pytest.raises(sqlite_file.StartupError) as raised:
+        await store.open(INITIAL)
+    assert "postgresql://127.0.0.1:1/broker" in raised.value.detail
+    assert "s3cret" not in raised.value.detail
+    assert "s3cret" not in (await store.probe() or "")
+    assert store.leader_lost() is not None
+    await store.close()
+
+
+async def test_a_lost_session_fails_one_call_and_the_next_reconnects(
+    pg_stores: Factory, postgres_url: str
+) -> None:
+    store = pg_stores()
+    await store.open(INITIAL)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'trading-broker' AND datname = current_database()"
+        )
+    with pytest.raises(StorageError):
+        await store.load()
+    assert [b.info.id for b in (await store.load()).books] == [DEFAULT_ACCOUNT]
+
+
+async def test_a_reset_deletes_the_accounts_rows(stores: Factory) -> None:
+    store = stores()
+    snap = await store.open(INITIAL)
+    book = engine(book_of(snap))
+    _, placed = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await store.commit([(DEFAULT_ACCOUNT, placed, book, 0)])
+    reset = book.reset(NOW + 1)
+    await store.commit([(DEFAULT_ACCOUNT, reset, book, seq)])
+    got = book_of(await store.load())
+    assert (got.orders, got.positions, got.fills) == ([], [], [])
+    assert got.account == dataclasses.replace(book.account)
+    assert await store.history_page(DEFAULT_ACCOUNT, HistoryQuery()) == ([], None)
