@@ -171,7 +171,9 @@ async def test_a_stale_version_raises_and_changes_nothing(stores: Factory) -> No
     assert got.version == seq
     assert store.failure is None
     assert await store.probe() is None
-    assert await store.changed_since(seq) == (seq, {})  # the commit number was not used
+    other = stores()
+    await other.open(INITIAL)
+    assert await other.changed_since(seq) == (seq, {})  # the commit number was not used
 
 
 async def test_an_order_id_already_stored_fails_the_whole_transaction(stores: Factory) -> None:
@@ -194,25 +196,26 @@ async def test_an_order_id_already_stored_fails_the_whole_transaction(stores: Fa
 
 
 async def test_changed_since_and_load_accounts(stores: Factory) -> None:
-    store = stores()
+    store, other = stores(), stores()  # what a process learns of another's commits
     snap = await store.open(INITIAL)
+    await other.open(INITIAL)
     info = await store.create_account(AccountInfo("ACC-1", 0, "Second", owner="u1"), INITIAL)
     assert info.seq == 2
-    latest, changed = await store.changed_since(snap.commit_seq)
+    latest, changed = await other.changed_since(snap.commit_seq)
     assert changed == {"ACC-1": latest}
     assert latest > snap.commit_seq
     book = engine()
     _, placed = book.place(market("AAPL", Side.SELL, 4), NOW)
     seq = await store.commit([("ACC-1", placed, book, latest)])
-    assert await store.changed_since(latest) == (seq, {"ACC-1": seq})
-    assert await store.changed_since(seq) == (seq, {})
-    part = await store.load_accounts(["ACC-1"])
+    assert await other.changed_since(latest) == (seq, {"ACC-1": seq})
+    assert await other.changed_since(seq) == (seq, {})
+    part = await other.load_accounts(["ACC-1"])
     assert [b.info for b in part.books] == [info]
     assert part.commit_seq == seq
     assert part.books[0].version == seq
     assert part.books[0].positions[0].q == -4
-    assert (await store.load_accounts([])).books == []
-    assert [b.info.id for b in (await store.load()).books] == [DEFAULT_ACCOUNT, "ACC-1"]
+    assert (await other.load_accounts([])).books == []
+    assert [b.info.id for b in (await other.load()).books] == [DEFAULT_ACCOUNT, "ACC-1"]
 
 
 async def test_two_processes_see_each_others_commits(stores: Factory) -> None:

@@ -10,8 +10,9 @@ What it translates:
   looked up in :data:`POSTGRES_FORMS`, their PostgreSQL upserts; any other statement in that
   dialect fails loudly, so a new one cannot slip through untranslated;
 - rows answer by column name and by position, as ``sqlite3.Row`` does;
-- ``BEGIN``/``COMMIT`` of shared code are left to the PostgreSQL store, which owns the
-  transactions (a read that spans tables runs in one ``REPEATABLE READ`` transaction there).
+- ``in_transaction`` as sqlite3 has it: the PostgreSQL store opens the transactions (a read
+  that spans tables runs in one ``REPEATABLE READ`` transaction there), and shared code that
+  opens one only when none is open joins it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker, tuple_row
 
 POSTGRES_FORMS: dict[str, str] = {
@@ -46,7 +48,6 @@ POSTGRES_FORMS: dict[str, str] = {
 reinserts the row; nothing refers to these rows, so an upsert is the same)."""
 
 _SQLITE_ONLY = re.compile(r"\bOR\s+(REPLACE|IGNORE)\b|\bPRAGMA\b|\bAUTOINCREMENT\b", re.I)
-_TRANSACTION = frozenset({"BEGIN", "COMMIT", "ROLLBACK"})
 
 
 class UntranslatedStatement(psycopg.ProgrammingError):
@@ -116,9 +117,11 @@ class PgDb:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
     def execute(self, sql: str, params: Sequence[Any] = (), *, named: bool = True) -> Result:
-        if sql.strip().upper() in _TRANSACTION:
-            return Result(None)  # the store's transaction (see the module docstring)
         cursor = self.conn.cursor(row_factory=named_row if named else tuple_row)
         cursor.execute(postgres_sql(sql), tuple(params) or None)
         return Result(cursor)

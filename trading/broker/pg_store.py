@@ -259,11 +259,14 @@ class PgStore:
             seq = db.execute(NEXT_COMMIT).fetchone()[0]
             number = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM accounts").fetchone()[0]
             stored = dataclasses.replace(info, seq=number)
-            db.execute(rows.INSERT_ACCOUNT, (
-                stored.id, stored.seq, stored.owner, stored.name, stored.currency,
-                str(initial_balance), stored.created,
-            ))  # fmt: skip
-            db.execute("UPDATE accounts SET version = ? WHERE id = ?", (seq, stored.id))
+            row = (stored.id, stored.seq, stored.owner, stored.name, stored.currency,
+                   str(initial_balance), stored.created)  # fmt: skip
+            # the shared INSERT takes the version once the SQLite store has the column
+            # (issue 15, merged from the integrator's branch); until then it is set after
+            versioned = "version" in rows.INSERT_ACCOUNT
+            db.execute(rows.INSERT_ACCOUNT, (*row, seq) if versioned else row)
+            if not versioned:
+                db.execute("UPDATE accounts SET version = ? WHERE id = ?", (seq, stored.id))
             return stored
 
         return await self._run(lambda db: self._write(db, write))
@@ -292,6 +295,15 @@ class PgStore:
             return await self._run(check)
         except StorageError as exc:  # no session
             return exc.detail
+
+    async def begin(self) -> None:
+        """Nothing here: a command's reads and its commit are not one transaction on
+        PostgreSQL. Holding the commit lock from a command's first read would deadlock the
+        fill evaluator, whose commit runs on its own (the lock's) session; the version check
+        of :meth:`commit` still refuses any overwrite (:class:`StaleAccount`, retried)."""
+
+    async def end(self) -> None:
+        """Nothing to close (see :meth:`begin`)."""
 
     # -- the fill evaluator's election ------------------------------------------------------
 
