@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from trading.broker import rows, sqlite_file
+from trading.broker import pg_conn, rows, sqlite_file
 from trading.broker.accounts import DEFAULT_ACCOUNT, AccountInfo
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
@@ -345,3 +345,35 @@ async def test_a_reset_deletes_the_accounts_rows(stores: Factory) -> None:
     assert (got.orders, got.positions, got.fills) == ([], [], [])
     assert got.account == dataclasses.replace(book.account)
     assert await store.history_page(DEFAULT_ACCOUNT, HistoryQuery()) == ([], None)
+
+
+def test_sessions_set_keepalives_on_both_ends(postgres_url: str) -> None:
+    """A vanished host's session (and the evaluator lock) must end within seconds, not the
+    OS default of two hours: the server side of each broker session says so too."""
+    with pg_conn.connect(postgres_url, 3) as conn:
+        shown = {
+            name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
+            for name in ("tcp_keepalives_idle", "tcp_keepalives_interval",
+                         "tcp_keepalives_count", "tcp_user_timeout")
+        }  # fmt: skip
+        params = conn.info.get_parameters()
+    assert shown == {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "3",
+                     "tcp_keepalives_count": "3", "tcp_user_timeout": "3000"}  # fmt: skip
+    assert params["keepalives"] == "1"
+    assert params["tcp_user_timeout"] == "3000"
+
+
+async def test_a_cancelled_candidate_keeps_no_lock(pg_stores: Factory) -> None:
+    a, b, c = pg_stores(), pg_stores(), pg_stores()
+    for store in (a, b, c):
+        await store.open(INITIAL)
+    await a.acquire_leadership()
+    trying = asyncio.ensure_future(b.acquire_leadership())
+    await asyncio.sleep(0.25)
+    trying.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await trying
+    await a.close()  # the leader stops: the lock is free for a candidate still trying
+    await asyncio.wait_for(c.acquire_leadership(), 1.0)
+    assert b.leader_lost() is not None
+    assert c.leader_lost() is None

@@ -81,6 +81,7 @@ class PgStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-pg")
         self._conn: psycopg.Connection[Any] | None = None
         self._leader = Leadership(url, keepalive_s, self.where)
+        self._closed = False
         self.failure: str | None = None
         """Why the last write failed, until a write (or readiness probe) succeeds again."""
 
@@ -317,6 +318,11 @@ class PgStore:
         return self._leader.lost()
 
     async def close(self) -> None:
+        """Close both sessions (the evaluator lock is freed with its own); again: nothing."""
+        if self._closed:
+            return
+        self._closed = True
+
         def close() -> None:
             if self._conn is not None:
                 self._conn.close()
