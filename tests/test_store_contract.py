@@ -1,4 +1,4 @@
-"""The broker store's contract (brief of issue 15, broker.md §12, §21), run against both
+"""The broker store's contract (issue 15, broker.md §12), run against both
 stores: SQLite (one host, several workers) and PostgreSQL (several hosts, a real server from
 tests/realservers.py, a fresh database per test).
 
@@ -354,11 +354,13 @@ def test_sessions_set_keepalives_on_both_ends(postgres_url: str) -> None:
         shown = {
             name: conn.execute(f"SHOW {name}").fetchone()[0]  # type: ignore[index]
             for name in ("tcp_keepalives_idle", "tcp_keepalives_interval",
-                         "tcp_keepalives_count", "tcp_user_timeout")
+                         "tcp_keepalives_count", "tcp_user_timeout",
+                         "idle_in_transaction_session_timeout")
         }  # fmt: skip
         params = conn.info.get_parameters()
     assert shown == {"tcp_keepalives_idle": "3", "tcp_keepalives_interval": "3",
-                     "tcp_keepalives_count": "3", "tcp_user_timeout": "3000"}  # fmt: skip
+                     "tcp_keepalives_count": "3", "tcp_user_timeout": "3000",
+                     "idle_in_transaction_session_timeout": "3s"}  # fmt: skip
     assert params["keepalives"] == "1"
     assert params["tcp_user_timeout"] == "3000"
 

@@ -3,9 +3,15 @@ timeout, and a name for logs that never shows the password.
 
 A session whose host vanished (power loss, a partition) is noticed only by TCP: without
 keepalives the server keeps it, and the fill evaluator's advisory lock with it, for the OS
-default of about two hours (research scale-out.md §4). So the client sets ``keepalives_*``
+default of about two hours (measured in issue 15's research). So the client sets ``keepalives_*``
 and ``tcp_user_timeout`` (unacknowledged data fails the connection), and asks the server for
 the same on its side of the session (``options``), all from ``settings.pg_keepalive_s``.
+
+The server also ends a session left idle inside a transaction for that long
+(``idle_in_transaction_session_timeout``): the store runs each transaction in one go on its
+thread, never waiting for anything but the database inside one, so such a session belongs
+to a frozen process (stopped, swapping) whose lock on the commit counter would otherwise
+stall the writes of every host, and, for the evaluator, hold its lock.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ def session_parameters(url: str, keepalive_s: int) -> dict[str, Any]:
     ``BEGIN``/``COMMIT`` itself)."""
     server_side = (
         f"-c tcp_keepalives_idle={keepalive_s} -c tcp_keepalives_interval={keepalive_s} "
-        f"-c tcp_keepalives_count={KEEPALIVE_COUNT} -c tcp_user_timeout={keepalive_s * 1000}"
+        f"-c tcp_keepalives_count={KEEPALIVE_COUNT} -c tcp_user_timeout={keepalive_s * 1000} "
+        f"-c idle_in_transaction_session_timeout={keepalive_s * 1000}"
     )
     given = conninfo_to_dict(url).get("options")
     return {

@@ -1,5 +1,5 @@
 """The fill evaluator's election across hosts: a PostgreSQL session advisory lock, and the
-evaluator's commits on THAT session (research scale-out.md §4).
+evaluator's commits on THAT session (issue 15).
 
 The lock belongs to the session: the server frees it when the session ends (the process died,
 or its host stopped answering keepalives). Committing fills on the same session is the fence:

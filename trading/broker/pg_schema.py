@@ -1,4 +1,4 @@
-"""The broker's PostgreSQL schema and its migrations (broker.md §12, §21).
+"""The broker's PostgreSQL schema and its migrations (broker.md §12; issue 15).
 
 The tables and columns are the SQLite store's (:mod:`trading.broker.sqlite_file`), as its
 migrations leave them, so the row code of :mod:`trading.broker.rows` reads and writes both.

@@ -1,4 +1,4 @@
-"""PostgreSQL persistence of the broker (broker.md §12, §21): the store several hosts share
+"""PostgreSQL persistence of the broker (broker.md §12; issue 15): the store several hosts share
 (``TRADING_DATABASE_URL``), with the interface and the semantics of the SQLite store
 (:mod:`trading.broker.store`), whose row code it runs through :class:`~trading.broker.pg_db.PgDb`.
 
@@ -108,11 +108,14 @@ class PgStore:
             self._executor, lambda: fn(self._session())
         )
 
-    async def _read(self, fn: Callable[[PgDb], T]) -> T:
-        """``fn`` in one consistent read transaction; errors become StorageError."""
+    async def _read(self, fn: Callable[[PgDb], T], *, snapshot: bool = True) -> T:
+        """``fn`` in one consistent read transaction (``snapshot``; a single statement is
+        one by itself, and spares the two round trips); errors become StorageError."""
 
         def read(db: PgDb) -> T:
             try:
+                if not snapshot:
+                    return fn(db)
                 with _Transaction(db.conn, READ):
                     return fn(db)
             except psycopg.Error as exc:
@@ -199,16 +202,19 @@ class PgStore:
             ).fetchall()
             return found[0][0], {r[1]: r[2] for r in found if r[1] is not None}
 
-        return await self._read(read)
+        return await self._read(read, snapshot=False)  # before every command: one round trip
 
     async def history_page(self, account: str, query: HistoryQuery) -> tuple[list[str], int | None]:
         """One page of ``account``'s final orders (ids) and where the next one starts."""
-        return await self._read(lambda db: history.page_ids(_sqlite_like(db), account, query))
+        return await self._read(
+            lambda db: history.page_ids(_sqlite_like(db), account, query), snapshot=False
+        )
 
     async def evaluated(self) -> int | None:
         """The last second the fill evaluator committed (where its successor resumes)."""
         found: int | None = await self._read(
-            lambda db: db.execute("SELECT evaluated FROM broker_clock").fetchone()[0]
+            lambda db: db.execute("SELECT evaluated FROM broker_clock").fetchone()[0],
+            snapshot=False,
         )
         return found
 
