@@ -199,10 +199,12 @@ async def test_changed_since_and_load_accounts(stores: Factory) -> None:
     store, other = stores(), stores()  # what a process learns of another's commits
     snap = await store.open(INITIAL)
     await other.open(INITIAL)
-    info = await store.create_account(AccountInfo("ACC-1", 0, "Second", owner="u1"), INITIAL)
+    info, version = await store.create_account(AccountInfo("ACC-1", 0, "Second", owner="u1"),
+                                               INITIAL)  # fmt: skip
     assert info.seq == 2
     latest, changed = await other.changed_since(snap.commit_seq)
-    assert changed == {"ACC-1": latest}
+    assert changed == {"ACC-1": version}
+    assert latest == version
     assert latest > snap.commit_seq
     book = engine()
     _, placed = book.place(market("AAPL", Side.SELL, 4), NOW)
@@ -252,6 +254,31 @@ async def test_only_one_of_two_processes_leads(stores: Factory) -> None:
     seq = await a.commit([], evaluated=7, leader=True)
     assert await b.evaluated() == 7
     assert seq > 0
+
+
+async def test_a_command_transaction_keeps_other_writers_out(stores: Factory) -> None:
+    a, b = stores(), stores()
+    snap = await a.open(INITIAL)
+    await b.open(INITIAL)
+    book_a, book_b = engine(book_of(snap)), engine(book_of(snap))
+    await a.begin()  # a command: its reads and its commit, alone
+    assert await a.changed_since(0) == (0, {})
+    _, other = book_b.place(market("MSFT", Side.BUY, 1), NOW)
+    waiting = asyncio.ensure_future(b.commit([(DEFAULT_ACCOUNT, other, book_b, 0)]))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # held until a's transaction ends
+    _, placed = book_a.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await a.commit([(DEFAULT_ACCOUNT, placed, book_a, 0)])
+    await a.end()  # after a commit: nothing left to close
+    with pytest.raises(StaleAccount):  # b decided on what a's commit changed
+        await asyncio.wait_for(waiting, 5)
+    assert book_of(await b.load()).version == seq
+    await a.begin()
+    await a.end()  # a refused command: rolled back, the lock given back
+    fresh = engine(book_of(await b.load()))
+    _, last = fresh.place(market("MSFT", Side.BUY, 1), NOW)
+    seq2 = await asyncio.wait_for(b.commit([(DEFAULT_ACCOUNT, last, fresh, seq)]), 5)
+    assert seq2 > seq
 
 
 # -- PostgreSQL only: the session advisory lock, fencing, migrations, errors ------------------
@@ -379,3 +406,28 @@ async def test_a_cancelled_candidate_keeps_no_lock(pg_stores: Factory) -> None:
     await asyncio.wait_for(c.acquire_leadership(), 1.0)
     assert b.leader_lost() is not None
     assert c.leader_lost() is None
+
+
+async def test_the_evaluators_transaction_runs_on_its_lock_session(pg_stores: Factory) -> None:
+    """The evaluator takes the commit lock, reads what others committed, commits its fills
+    as leader, all in one transaction: on the advisory lock's session, or it would wait for
+    itself. A command of the leader process runs there too."""
+    store, other = pg_stores(), pg_stores()
+    snap = await store.open(INITIAL)
+    await other.open(INITIAL)
+    await store.acquire_leadership()
+    book = engine(book_of(snap))
+    await store.begin()
+    assert await store.changed_since(0) == (0, {})
+    assert (await store.load_accounts([DEFAULT_ACCOUNT])).commit_seq == 0
+    _, placed = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await asyncio.wait_for(
+        store.commit([(DEFAULT_ACCOUNT, placed, book, 0)], evaluated=9, leader=True), 5
+    )
+    await store.end()
+    await store.begin()  # a command of the leader process
+    _, more = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq2 = await asyncio.wait_for(store.commit([(DEFAULT_ACCOUNT, more, book, seq)]), 5)
+    await store.end()
+    assert await other.changed_since(0) == (seq2, {DEFAULT_ACCOUNT: seq2})
+    assert await other.evaluated() == 9

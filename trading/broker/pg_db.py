@@ -17,6 +17,7 @@ What it translates:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -147,3 +148,32 @@ class _Cursor:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         return self._db.execute(sql, params, named=self.row_factory is not None)
+
+
+class Transaction:
+    """BEGIN ... COMMIT, or ROLLBACK on an error (a broken session needs none: the server
+    rolled it back when it ended).
+
+    Inside a transaction already open (a command's, from ``PgStore.begin``) it joins it: a
+    write then ends it (its COMMIT is the command's), a read (``ends_open=False``) leaves it
+    open for the rest of the command."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], begin: str = "BEGIN", *, ends_open: bool = True
+    ) -> None:
+        self._conn, self._begin, self._ends_open = conn, begin, ends_open
+        self._joined = False
+
+    def __enter__(self) -> None:
+        self._joined = self._conn.info.transaction_status != TransactionStatus.IDLE
+        if not self._joined:
+            self._conn.execute(self._begin)
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if self._joined and not self._ends_open:
+            return
+        if kind is None:
+            self._conn.execute("COMMIT")
+        elif not self._conn.closed and not self._conn.broken:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")

@@ -24,7 +24,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import psycopg
 
@@ -34,42 +34,26 @@ from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.errors import StaleAccount, StorageError
 from trading.broker.history import HistoryQuery
-from trading.broker.pg_db import PgDb
+from trading.broker.pg_db import PgDb, Transaction
 from trading.broker.pg_leader import EVALUATOR_KEY, HOLDS_LOCK, Leadership, NotLeader
 from trading.broker.rows import Snapshot
 from trading.broker.sqlite_file import PROBE_WRITE, StartupError
 from trading.broker.store import _account_write
 
 T = TypeVar("T")
+Session = Literal["main", "leader"]
 Versioned = tuple[str, Changes, Book, int]
 """An account's changes, its book, and the version this process last read of it."""
 
 NEXT_COMMIT = "UPDATE broker_clock SET commit_seq = commit_seq + 1 RETURNING commit_seq"
 READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+LOCK_CLOCK = "SELECT commit_seq FROM broker_clock FOR UPDATE"
 
 
 def _sqlite_like(db: PgDb) -> sqlite3.Connection:
     """The shared row code is typed against sqlite3's connection; PgDb offers the part of
     it that code calls (the contract tests run both stores through it)."""
     return cast(sqlite3.Connection, db)
-
-
-class _Transaction:
-    """BEGIN ... COMMIT, or ROLLBACK on an error (a broken session needs none: the server
-    rolled it back when it ended)."""
-
-    def __init__(self, conn: psycopg.Connection[Any], begin: str = "BEGIN") -> None:
-        self._conn, self._begin = conn, begin
-
-    def __enter__(self) -> None:
-        self._conn.execute(self._begin)
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            self._conn.execute("COMMIT")
-        elif pg_conn.alive(self._conn):
-            with contextlib.suppress(psycopg.Error):
-                self._conn.execute("ROLLBACK")
 
 
 class PgStore:
@@ -82,6 +66,9 @@ class PgStore:
         self._conn: psycopg.Connection[Any] | None = None
         self._leader = Leadership(url, keepalive_s, self.where)
         self._closed = False
+        self._tx_on: Session | None = None
+        """The session of the command transaction :meth:`begin` opened, until its commit or
+        :meth:`end`: every call meanwhile runs on it."""
         self.failure: str | None = None
         """Why the last write failed, until a write (or readiness probe) succeeds again."""
 
@@ -103,10 +90,19 @@ class PgStore:
         assert self._conn is not None
         return PgDb(self._conn)
 
+    async def _on(self, session: Session, fn: Callable[[PgDb], T]) -> T:
+        """``fn`` on the store's own session (its thread) or on the evaluator lock's."""
+        if session == "main":
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, lambda: fn(self._session())
+            )
+        try:
+            return await self._leader.run(fn)
+        except NotLeader as exc:
+            raise StorageError(f"not the fill evaluator of {self.where}: {exc}") from None
+
     async def _run(self, fn: Callable[[PgDb], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: fn(self._session())
-        )
+        return await self._on(self._tx_on or "main", fn)
 
     async def _read(self, fn: Callable[[PgDb], T], *, snapshot: bool = True) -> T:
         """``fn`` in one consistent read transaction (``snapshot``; a single statement is
@@ -116,7 +112,7 @@ class PgStore:
             try:
                 if not snapshot:
                     return fn(db)
-                with _Transaction(db.conn, READ):
+                with Transaction(db.conn, READ, ends_open=False):
                     return fn(db)
             except psycopg.Error as exc:
                 raise StorageError(f"cannot read the broker database {self.where}: {exc}") from exc
@@ -127,7 +123,7 @@ class PgStore:
         """One transaction, rolled back on any failure and reported as a StorageError (a
         stale account is no failure of the database: it leaves ``failure`` alone)."""
         try:
-            with _Transaction(db.conn):
+            with Transaction(db.conn):
                 result = body(db)
         except StaleAccount:
             raise
@@ -250,19 +246,23 @@ class PgStore:
                 db.execute("UPDATE broker_clock SET evaluated = ?", (evaluated,))
             return seq
 
-        if not leader:
-            return await self._run(lambda db: self._write(db, write))
+        session = self._tx_on or ("leader" if leader else "main")
+        if leader and session != "leader":  # begun before this process was elected
+            await self.end()
+            raise StorageError("the fill evaluator's commit must run on its lock's session")
         try:
-            return await self._leader.run(lambda db: self._write(db, write))
-        except NotLeader as exc:
-            raise StorageError(f"not the fill evaluator of {self.where}: {exc}") from None
+            return await self._on(session, lambda db: self._write(db, write))
+        finally:
+            self._tx_on = None  # committed or rolled back: the command's transaction ended
 
-    async def create_account(self, info: AccountInfo, initial_balance: Decimal) -> AccountInfo:
+    async def create_account(
+        self, info: AccountInfo, initial_balance: Decimal
+    ) -> tuple[AccountInfo, int]:
         """Store a new account (its totals at zero) in its own transaction; its ``seq`` is
-        given here (the next of all hosts'), its version is this commit's number, and the
-        stored info is returned."""
+        given here (the next of all hosts'). The stored info and its version (this commit's
+        number)."""
 
-        def write(db: PgDb) -> AccountInfo:
+        def write(db: PgDb) -> tuple[AccountInfo, int]:
             seq = db.execute(NEXT_COMMIT).fetchone()[0]
             number = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM accounts").fetchone()[0]
             stored = dataclasses.replace(info, seq=number)
@@ -274,15 +274,20 @@ class PgStore:
             db.execute(rows.INSERT_ACCOUNT, (*row, seq) if versioned else row)
             if not versioned:
                 db.execute("UPDATE accounts SET version = ? WHERE id = ?", (seq, stored.id))
-            return stored
+            return stored, seq
 
-        return await self._run(lambda db: self._write(db, write))
+        try:
+            return await self._run(lambda db: self._write(db, write))
+        finally:
+            self._tx_on = None
 
     async def probe(self) -> str | None:
         """Readiness: None when the database takes writes, else why not (a write that
         changes nothing, rolled back; committed after a failure, to clear it)."""
 
         def check(db: PgDb) -> str | None:
+            if db.in_transaction:  # a command holds the commit lock: it does take writes
+                return None
             try:
                 if self.failure is not None:
                     self._write(db, lambda d: d.execute(PROBE_WRITE))
@@ -304,13 +309,44 @@ class PgStore:
             return exc.detail
 
     async def begin(self) -> None:
-        """Nothing here: a command's reads and its commit are not one transaction on
-        PostgreSQL. Holding the commit lock from a command's first read would deadlock the
-        fill evaluator, whose commit runs on its own (the lock's) session; the version check
-        of :meth:`commit` still refuses any overwrite (:class:`StaleAccount`, retried)."""
+        """Take the commit lock now (the ``broker_clock`` row, which every write takes
+        first), so the reads and the commit that follow form one transaction no other host
+        can write into: a command decides on the stored state. On the evaluator lock's
+        session while this process holds it: the fill evaluator's commit must run there, and
+        a transaction open on the other session would hold the lock it waits for.
+        :meth:`end` closes it if no commit did."""
+        session: Session = "leader" if self._leader.lost() is None else "main"
+
+        def lock(db: PgDb) -> None:
+            try:
+                db.conn.execute("BEGIN")
+                db.execute(LOCK_CLOCK)
+            except psycopg.Error as exc:
+                if pg_conn.alive(db.conn):
+                    db.conn.execute("ROLLBACK")
+                self.failure = f"the broker database {self.where} refused the write: {exc}"
+                raise StorageError(self.failure) from exc
+
+        self._tx_on = session
+        try:
+            await self._run(lock)
+        except BaseException:
+            self._tx_on = None
+            raise
 
     async def end(self) -> None:
-        """Nothing to close (see :meth:`begin`)."""
+        """Roll back what :meth:`begin` opened and no commit closed (a refused command)."""
+        session, self._tx_on = self._tx_on, None
+        if session is None:
+            return
+
+        def rollback(db: PgDb) -> None:
+            if db.in_transaction:
+                db.conn.execute("ROLLBACK")
+
+        # a session that is gone took its transaction with it
+        with contextlib.suppress(StorageError, psycopg.Error):
+            await self._on(session, rollback)
 
     # -- the fill evaluator's election ------------------------------------------------------
 
