@@ -431,3 +431,15 @@ async def test_the_evaluators_transaction_runs_on_its_lock_session(pg_stores: Fa
     await store.end()
     assert await other.changed_since(0) == (seq2, {DEFAULT_ACCOUNT: seq2})
     assert await other.evaluated() == 9
+
+
+async def test_a_leader_commit_checks_the_lock_in_its_transaction(pg_stores: Factory) -> None:
+    """Belt and braces of the fencing: a session that is alive but no longer holds the lock
+    (released by hand) commits nothing as the evaluator."""
+    store = pg_stores()
+    await store.open(INITIAL)
+    await store.acquire_leadership()
+    await store._leader.run(lambda db: db.execute("SELECT pg_advisory_unlock_all()"))
+    with pytest.raises(StorageError, match="lost the evaluator lock"):
+        await store.commit([], evaluated=3, leader=True)
+    assert await store.evaluated() is None

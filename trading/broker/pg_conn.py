@@ -8,10 +8,10 @@ and ``tcp_user_timeout`` (unacknowledged data fails the connection), and asks th
 the same on its side of the session (``options``), all from ``settings.pg_keepalive_s``.
 
 The server also ends a session left idle inside a transaction for that long
-(``idle_in_transaction_session_timeout``): the store runs each transaction in one go on its
-thread, never waiting for anything but the database inside one, so such a session belongs
-to a frozen process (stopped, swapping) whose lock on the commit counter would otherwise
-stall the writes of every host, and, for the evaluator, hold its lock.
+(``idle_in_transaction_session_timeout``): a transaction here lasts one commit, or one
+command from its first read to its commit (milliseconds), so such a session belongs to a
+frozen process (stopped, swapping) whose lock on the commit counter would otherwise stall the
+writes of every host, and, for the evaluator, hold its lock.
 """
 
 from __future__ import annotations
