@@ -235,3 +235,9 @@ class PgStore(PgSessions):
     def leader_lost(self) -> str | None:
         """None while this process holds the evaluator lock, else why not."""
         return self._leader.lost()
+
+    async def detach_lock(self) -> int | None:
+        """Close (a cluster's supervisor after migrating): no data-dir lock to hand to the
+        workers here, the database is shared by design."""
+        await self.close()
+        return None
