@@ -443,3 +443,29 @@ async def test_a_leader_commit_checks_the_lock_in_its_transaction(pg_stores: Fac
     with pytest.raises(StorageError, match="lost the evaluator lock"):
         await store.commit([], evaluated=3, leader=True)
     assert await store.evaluated() is None
+
+
+async def test_a_command_does_not_fail_for_a_lost_evaluator_session(
+    pg_stores: Factory, postgres_url: str
+) -> None:
+    store = pg_stores()
+    snap = await store.open(INITIAL)
+    await store.acquire_leadership()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND granted AND objsubid = 2"
+        )
+    assert store.leader_lost() is None  # not noticed yet: nothing ran on it since
+    book = engine(book_of(snap))
+    await store.begin()  # a command: falls back to the store's own session
+    _, placed = book.place(market("AAPL", Side.BUY, 1), NOW)
+    seq = await store.commit([(DEFAULT_ACCOUNT, placed, book, 0)])
+    await store.end()
+    assert store.leader_lost() is not None
+    assert book_of(await store.load()).version == seq
+    await store.begin()  # the evaluator, not knowing yet: fenced
+    with pytest.raises(StorageError):
+        await store.commit([], evaluated=4, leader=True)
+    await store.end()
+    assert await store.evaluated() is None

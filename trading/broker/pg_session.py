@@ -137,6 +137,18 @@ class PgSessions:
         self._tx_on = session
         try:
             await self._run(lock)
+        except StorageError:
+            if session == "main" or self._leader.lost() is None:
+                self._tx_on = None
+                raise
+            # the evaluator's session ended unnoticed (psycopg sees it at the next call): a
+            # command does not fail for that, it runs on the store's own session
+            self._tx_on = "main"
+            try:
+                await self._run(lock)
+            except BaseException:
+                self._tx_on = None
+                raise
         except BaseException:
             self._tx_on = None
             raise
