@@ -27,6 +27,7 @@ from trading.broker.enums import OrderType, Side
 from trading.broker.errors import StaleAccount, StorageError
 from trading.broker.history import HistoryQuery
 from trading.broker.idempotency import KeyRecord
+from trading.broker.pg_db import POSTGRES_FORMS, UntranslatedStatement, postgres_sql
 from trading.broker.pg_store import PgStore
 from trading.broker.requests import OrderRequest
 from trading.broker.rows import BookRows, Snapshot
@@ -469,3 +470,15 @@ async def test_a_command_does_not_fail_for_a_lost_evaluator_session(
         await store.commit([], evaluated=4, leader=True)
     await store.end()
     assert await store.evaluated() is None
+
+
+def test_sqlite_only_statements_are_translated_or_refused() -> None:
+    """The shared row code's three SQLite-dialect writes have PostgreSQL forms; a new one
+    without a form fails loudly instead of reaching the server untranslated."""
+    for sqlite_sql in POSTGRES_FORMS:
+        translated = postgres_sql(sqlite_sql)
+        assert "ON CONFLICT" in translated
+        assert "?" not in translated
+    assert postgres_sql("SELECT '100%' WHERE a = ?") == "SELECT '100%%' WHERE a = %s"
+    with pytest.raises(UntranslatedStatement):
+        postgres_sql("INSERT OR REPLACE INTO accounts VALUES (?)")

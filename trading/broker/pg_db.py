@@ -93,19 +93,15 @@ def named_row(cursor: Any) -> RowMaker[Row]:
 class Result:
     """What ``sqlite3.Cursor`` answers after an execute: rows, ``rowcount``."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any] | None) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
         self._cursor = cursor
-        self.rowcount = -1 if cursor is None else cursor.rowcount
+        self.rowcount = cursor.rowcount
 
     def fetchall(self) -> list[Any]:
-        if self._cursor is None or self._cursor.description is None:
-            return []
-        return self._cursor.fetchall()
+        return [] if self._cursor.description is None else self._cursor.fetchall()
 
     def fetchone(self) -> Any:
-        if self._cursor is None or self._cursor.description is None:
-            return None
-        return self._cursor.fetchone()
+        return None if self._cursor.description is None else self._cursor.fetchone()
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.fetchall())
