@@ -1,5 +1,6 @@
-"""Two brokers on one SQLite file, as two workers of ``serve --workers N`` run them (broker.md
-§21): each has its own connection and its own memory, and the file is the only truth.
+"""Two brokers on one store, as two workers of ``serve --workers N`` (one SQLite file) or two
+hosts (one PostgreSQL) run them (broker.md §21): each has its own connection and its own
+memory, and the store is the only truth.
 
 In one process for determinism (a manual clock, scripted prices); the processes of a real
 cluster, killed with -9 under load, are tests/test_cluster_failover.py's.
@@ -20,8 +21,10 @@ from trading.broker import sqlite_file
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.enums import OrderStatus, OrderType, Side
 from trading.broker.errors import BrokerError
+from trading.broker.pg_store import PgStore
 from trading.broker.requests import OrderRequest
 from trading.broker.service import DB_FILE, BrokerService
+from trading.broker.storage import BrokerStore
 from trading.broker.store import Store
 from trading.clock import ManualClock
 from trading.market.scripted import ScriptedMarket
@@ -57,22 +60,31 @@ class SecondsMarket(ScriptedMarket):
 
 
 class Cluster:
-    """Brokers sharing a data dir through one inherited lock, like a supervisor's workers."""
+    """Brokers sharing a data dir through one inherited lock, like a supervisor's workers, or
+    one PostgreSQL database (``postgres_url``), like hosts."""
 
-    def __init__(self, data_dir: Path, clock: ManualClock, market: SecondsMarket) -> None:
+    def __init__(
+        self, data_dir: Path, clock: ManualClock, market: SecondsMarket, postgres_url: str | None
+    ) -> None:
         self.data_dir = data_dir
         self.clock = clock
         self.market = market
         data_dir.mkdir(parents=True, exist_ok=True)
         self.lock_fd = sqlite_file.lock_data_dir(data_dir)
+        self.postgres_url = postgres_url
         self.brokers: list[BrokerService] = []
+
+    def store(self) -> BrokerStore:
+        if self.postgres_url is not None:
+            return PgStore(self.postgres_url, keepalive_s=2)
+        return Store(self.data_dir / DB_FILE, lock_fd=os.dup(self.lock_fd))
 
     async def start(self) -> BrokerService:
         broker = BrokerService(
             self.market, self.clock, self.data_dir,
             initial_balance=Decimal(100_000), commission_rate=Decimal("0.001"),
             default_leverage=Decimal(10), tick_interval_s=3600, equity_interval_s=1,
-            shared=True, store=Store(self.data_dir / DB_FILE, lock_fd=os.dup(self.lock_fd)),
+            shared=True, store=self.store(),
         )  # fmt: skip
         await broker.start()
         self.brokers.append(broker)
@@ -84,11 +96,12 @@ class Cluster:
         os.close(self.lock_fd)
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     clock = ManualClock(1_761_309_300.0)
     market = SecondsMarket(Settings(data_dir=tmp_path, market_spread_bps=8, clock=clock))
-    made = Cluster(tmp_path / "data", clock, market)
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    made = Cluster(tmp_path / "data", clock, market, url)
     try:
         yield made
     finally:

@@ -55,6 +55,7 @@ from trading.broker.preview import Preview, order_preview
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
+from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
 from trading.clock import Clock
@@ -92,13 +93,13 @@ class BrokerService:
         equity_interval_s: float,
         idempotency_ttl_s: float = 86_400.0,
         shared: bool = False,
-        store: Store | None = None,
+        store: BrokerStore | None = None,
     ) -> None:
         self._market = market
         self._commission_rate = commission_rate
         self._default_leverage = default_leverage
         self.clock = clock
-        self.store = store or Store(data_dir / DB_FILE)
+        self.store: BrokerStore = store or Store(data_dir / DB_FILE)
         self.shared = shared
         """Other processes write the store too (broker.md §21): every read and command first
         reloads the accounts they changed, every commit checks it overwrites nothing of
@@ -517,6 +518,8 @@ class BrokerService:
         fill (when this process is the elected evaluator), and push equity where it moved
         (rate-limited, only where someone follows: every process for its own clients)."""
         async with self._lock:
+            if self.leader and self.shared:
+                self._check_leadership()
             if self.leader:
                 async with self._exclusive():
                     now = self.clock.now()
@@ -543,6 +546,19 @@ class BrokerService:
                 continue  # an order was changed elsewhere meanwhile: evaluate what is stored
             self._evaluator.committed()
             return
+
+    def _check_leadership(self) -> None:
+        """A PostgreSQL session holding the evaluator's lock can be lost (a network cut, a
+        server restart): then stop evaluating, fenced anyway, and stand for election again."""
+        lost = self.store.leader_lost()
+        if lost is None:
+            return
+        log.warning("this process no longer runs the broker's fill loop: %s", lost)
+        self.leader = False
+        if self._leading is None or self._leading.done():
+            self._leading = asyncio.get_running_loop().create_task(
+                self._lead(), name="broker-election"
+            )
 
     async def _lead(self) -> None:
         """Become the fill evaluator when the store elects this process (shared mode), and

@@ -33,13 +33,12 @@ from trading.broker.changes import Changes
 from trading.broker.errors import StaleAccount, StorageError
 from trading.broker.history import HistoryQuery
 from trading.broker.rows import Snapshot
+from trading.broker.storage import Versioned
 
 DB_FILE = "trading.sqlite3"
 """The broker database's name in the data dir."""
 
 T = TypeVar("T")
-Versioned = tuple[str, Changes, Book, int]
-"""An account's changes, its book, and the version this process last read of it."""
 
 EVALUATOR = f"{socket.gethostname()}:{os.getpid()}"
 """Who commits a fill tick, stored with it (``broker_clock.evaluator``): which process of
@@ -358,7 +357,11 @@ def _account_write(
         if o.id not in changes.created
     ]
     fills = [(account, *rows.fill_row(f)) for f in changes.fills]
-    pos_rows = {s: book.positions.get(s) for s in changes.positions}
+    # in opening order (a new position's row id is its place): a set iterates in hash order
+    opened = {s: i for i, s in enumerate(book.positions)}
+    pos_rows = {
+        s: book.positions.get(s) for s in sorted(changes.positions, key=lambda s: opened.get(s, -1))
+    }
     lev_rows = [(account, s, str(book.leverage[s])) for s in changes.leverage if s in book.leverage]
     acc = (*rows.account_totals(book.account), account)
     write_account = changes.account or bool(created) or bool(fills)

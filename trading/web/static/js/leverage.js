@@ -53,7 +53,11 @@ export class LeverageControl {
       event.preventDefault();
       this.#set();
     });
-    writes.onChange(() => this.#update());
+    writes.onChange(() => {
+      this.#update();
+      // a preview that failed while offline said nothing about the value: ask again
+      if (writes.allowed && this.#typed() !== null) this.#schedulePreview();
+    });
     account.onChange(() => {
       const symbol = this.#symbol;
       this.#symbol = null;
