@@ -83,8 +83,8 @@ def ask_bid(origin: str) -> tuple[float, float]:
 class Writers:
     """Threads placing orders as fast as answers come; only 2xx answers count as acked."""
 
-    def __init__(self, origin: str, count: int) -> None:
-        self.origin = origin
+    def __init__(self, origins: list[str], count: int) -> None:
+        self.origins = origins
         self.acked: list[str] = []
         self.limits: set[str] = set()
         self.refused = 0
@@ -93,7 +93,7 @@ class Writers:
         self.threads = [threading.Thread(target=self._run) for _ in range(count)]
 
     def _run(self) -> None:
-        touch = ask_bid(self.origin)
+        touch = ask_bid(self.origins[0])
         i = 0
         while not self.stop.is_set():
             i += 1
@@ -103,7 +103,8 @@ class Writers:
                 level = touch[0] * (1 - 0.0001) if side == 1 else touch[1] * (1 + 0.0001)
                 order = {**order, "type": 1, "side": side, "limitPrice": round(level, 2)}
             try:
-                status, body = post(self.origin, "/api/v1/broker/orders", order)
+                origin = self.origins[i % len(self.origins)]
+                status, body = post(origin, "/api/v1/broker/orders", order)
             except OSError as exc:  # the killed worker's connection: not acknowledged
                 self.refused += 1
                 self.reasons[type(exc).__name__] = self.reasons.get(type(exc).__name__, 0) + 1
@@ -118,7 +119,7 @@ class Writers:
                 self.reasons[reason] = self.reasons.get(reason, 0) + 1
             if i % 20 == 0:
                 with contextlib.suppress(OSError):
-                    touch = ask_bid(self.origin)
+                    touch = ask_bid(self.origins[0])
 
     def __enter__(self) -> Writers:
         for t in self.threads:
@@ -150,6 +151,24 @@ def redis_server(workdir: Path) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def postgres(workdir: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of its own (the tests' server harness), and a database on it."""
+    sys.path.insert(0, str(REPO))
+    from tests.realservers import PostgresServer, find_binary
+
+    initdb = find_binary("initdb")
+    if initdb is None:
+        sys.exit("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer(Path(initdb).parent, workdir)
+    server.init()
+    server.start()
+    try:
+        yield server.create_database("failover")
+    finally:
+        server.stop()
+
+
 def wait_port(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -172,12 +191,6 @@ def wait_ready(origin: str, timeout: float) -> None:
     raise RuntimeError(f"{origin} not ready in {timeout} s")
 
 
-def leader(data_dir: Path) -> int | None:
-    with contextlib.suppress(FileNotFoundError, ValueError):
-        return int((data_dir / EVALUATOR_LOCK).read_text().strip())
-    return None
-
-
 def candidates(data_dir: Path) -> int:
     """Processes that hold the evaluator lock file open: the leader and every worker waiting
     to take over (a worker opens it once it has started)."""
@@ -190,57 +203,122 @@ def candidates(data_dir: Path) -> int:
     return count
 
 
-def run(
-    redis_url: str, workdir: Path, *, rounds: int, workers: int = 2, writers: int = 2,
-    settle_s: float = 2.0,
-) -> Result:  # fmt: skip
-    """One cluster, ``rounds`` kills of its evaluator, then the database compared with acks."""
-    data_dir, port = workdir / "data", free_port()
-    env = {**os.environ, "TRADING_DATA_DIR": str(data_dir), "TRADING_PORT": str(port),
-           "TRADING_HOST": "127.0.0.1", "TRADING_WORKERS": str(workers),
-           "TRADING_REDIS_URL": redis_url, "TRADING_LOG_LEVEL": "INFO"}  # fmt: skip
-    origin = f"http://127.0.0.1:{port}"
-    with (workdir / "cluster.log").open("ab") as log:
-        cluster = subprocess.Popen(
-            [sys.executable, "-m", "trading", "serve"], cwd=REPO, env=env, stdout=log,
+def serve(workdir: Path, name: str, port: int, **env: str) -> subprocess.Popen[bytes]:
+    """``python -m trading serve`` with its own data dir and log."""
+    full = {**os.environ, "TRADING_DATA_DIR": str(workdir / name), "TRADING_PORT": str(port),
+            "TRADING_HOST": "127.0.0.1", "TRADING_LOG_LEVEL": "INFO", **env}  # fmt: skip
+    with (workdir / f"{name}.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "trading", "serve"], cwd=REPO, env=full, stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+
+class OneHost:
+    """``serve --workers N`` on one SQLite file: the supervisor restarts a killed worker."""
+
+    def __init__(self, workdir: Path, redis_url: str, workers: int) -> None:
+        self.workdir, self.workers, port = workdir, workers, free_port()
+        self.origins = [f"http://127.0.0.1:{port}"]
+        self.process = serve(workdir, "data", port, TRADING_WORKERS=str(workers),
+                             TRADING_REDIS_URL=redis_url)  # fmt: skip
+        wait_ready(self.origins[0], 60)
+        path = workdir / "data" / "trading.sqlite3"
+        self.db: Any = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+    def standby(self) -> None:
+        """Wait until every worker could take over (the one killed last is back)."""
+        deadline = time.monotonic() + 60
+        while candidates(self.workdir / "data") < self.workers and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def killed(self, pid: int) -> None:
+        return None  # the supervisor starts a new worker by itself
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+class TwoHosts:
+    """Two servers with their own data dirs (two machines) on one PostgreSQL and one Redis;
+    a killed one is started again (what a host's service manager would do)."""
+
+    def __init__(self, workdir: Path, redis_url: str, database_url: str) -> None:
+        self.workdir = workdir
+        self.env = {"TRADING_REDIS_URL": redis_url, "TRADING_DATABASE_URL": database_url}
+        self.ports = [free_port(), free_port()]
+        self.origins = [f"http://127.0.0.1:{port}" for port in self.ports]
+        self.hosts = [serve(workdir, f"host{i}", port, **self.env)
+                      for i, port in enumerate(self.ports)]  # fmt: skip
+        for origin in self.origins:
+            wait_ready(origin, 60)
+        import psycopg  # only here: the one-host run needs no PostgreSQL client
+
+        self.db = psycopg.connect(database_url, autocommit=True)
+
+    def standby(self) -> None:
+        for origin in self.origins:
+            wait_ready(origin, 60)
+
+    def killed(self, pid: int) -> None:
+        for i, host in enumerate(self.hosts):
+            if host.pid == pid:
+                host.wait(timeout=10)
+                self.hosts[i] = serve(self.workdir, f"host{i}", self.ports[i], **self.env)
+
+    def stop(self) -> None:
+        for host in self.hosts:
+            stop(host)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def evaluator(db: Any) -> int | None:
+    """The pid of the process that committed the last fill tick (``broker_clock``)."""
+    row = db.execute("SELECT evaluator FROM broker_clock").fetchone()
+    return None if row is None or row[0] is None else int(row[0].rsplit(":", 1)[1])
+
+
+def run(
+    redis_url: str, workdir: Path, *, rounds: int, workers: int = 2, writers: int = 2,
+    settle_s: float = 2.0, database_url: str | None = None,
+) -> Result:  # fmt: skip
+    """One cluster (one host on SQLite, or two hosts on ``database_url``), ``rounds`` kills
+    of its fill evaluator, then the database compared with the acknowledgements."""
+    where: OneHost | TwoHosts = (
+        OneHost(workdir, redis_url, workers) if database_url is None
+        else TwoHosts(workdir, redis_url, database_url)
+    )  # fmt: skip
     result = Result()
     try:
-        wait_ready(origin, 60)
         deadline = time.monotonic() + 10
-        while leader(data_dir) is None and time.monotonic() < deadline:
+        while evaluator(where.db) is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        db = sqlite3.connect(f"file:{data_dir / 'trading.sqlite3'}?mode=ro", uri=True)
-
-        def evaluator() -> str | None:
-            value: str | None = db.execute("SELECT evaluator FROM broker_clock").fetchone()[0]
-            return value
-
-        with Writers(origin, writers) as load:
+        with Writers(where.origins, writers) as load:
             time.sleep(settle_s)
             for _ in range(rounds):
-                deadline = time.monotonic() + 60  # the worker killed last is back, waiting
-                while candidates(data_dir) < workers and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                old = leader(data_dir)
-                assert old is not None, "no worker leads the fill loop"
+                where.standby()
+                old = evaluator(where.db)
+                assert old is not None, "no process leads the fill loop"
                 killed = time.monotonic()
                 os.kill(old, signal.SIGKILL)
                 while time.monotonic() - killed < 10:
-                    who = evaluator()  # host:pid of the last fill tick committed
-                    if who is not None and not who.endswith(f":{old}"):
+                    if evaluator(where.db) not in (None, old):  # a successor's first tick
                         result.failovers_ms.append((time.monotonic() - killed) * 1000)
                         break
                     time.sleep(0.001)
+                where.killed(old)
                 time.sleep(settle_s)
         time.sleep(1.5)  # the last ticks fill what still rests within reach
     finally:
-        cluster.send_signal(signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            cluster.kill()
+        where.stop()
+    db = where.db
     result.acked, result.refused = len(load.acked), load.refused
     result.reasons = load.reasons
     orders = {r[0]: (Decimal(r[1]), Decimal(r[2]))
@@ -260,10 +338,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="kills of the leader (3)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--writers", type=int, default=2, help="order-placing threads (2)")
+    parser.add_argument(
+        "--postgres", action="store_true",
+        help="two hosts on a PostgreSQL started here (initdb) instead of one host on SQLite",
+    )  # fmt: skip
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, redis_server(Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        redis_server(Path(tmp)) as url,
+        postgres(Path(tmp)) if args.postgres else contextlib.nullcontext() as database_url,
+    ):
         result = run(url, Path(tmp), rounds=args.rounds, workers=args.workers,
-                     writers=args.writers)  # fmt: skip
+                     writers=args.writers, database_url=database_url)  # fmt: skip
     print(json.dumps(result.__dict__, indent=1))
     print(
         f"failover after kill -9: {', '.join(f'{f:.0f}' for f in result.failovers_ms)} ms; "

@@ -31,7 +31,7 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _find(binary: str) -> str | None:
+def find_binary(binary: str) -> str | None:
     found = shutil.which(binary)
     if found:
         return found
@@ -94,7 +94,7 @@ class RedisServer:
 
     def cli(self, *args: str) -> str:
         """``redis-cli`` when installed beside the server (PUBSUB NUMSUB and friends)."""
-        cli = _find("redis-cli")
+        cli = find_binary("redis-cli")
         if cli is None:
             raise RuntimeError("redis-cli not installed")
         return subprocess.run(
@@ -193,7 +193,7 @@ class PostgresServer:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = _find("redis-server")
+    binary = find_binary("redis-server")
     if binary is None:
         missing("redis-server is not installed (Debian package redis-server)")
     assert binary is not None
@@ -209,7 +209,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """One server per test session (initdb takes seconds); tests take a fresh database each
     with :meth:`PostgresServer.create_database` (the ``postgres_url`` fixture)."""
-    initdb = _find("initdb")
+    initdb = find_binary("initdb")
     if initdb is None:
         missing("PostgreSQL is not installed (Debian package postgresql)")
     assert initdb is not None

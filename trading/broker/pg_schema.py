@@ -127,9 +127,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE broker_clock (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         commit_seq BIGINT NOT NULL,
-        evaluated BIGINT
+        evaluated BIGINT,
+        evaluator TEXT
     );
-    INSERT INTO broker_clock VALUES (1, 0, NULL);
+    INSERT INTO broker_clock VALUES (1, 0, NULL, NULL);
     """,
 )
 

@@ -35,7 +35,7 @@ from trading.broker.pg_session import PgSessions
 from trading.broker.rows import Snapshot
 from trading.broker.sqlite_file import PROBE_WRITE, StartupError
 from trading.broker.storage import Versioned
-from trading.broker.store import _account_write
+from trading.broker.store import EVALUATOR, _account_write
 
 NEXT_COMMIT = "UPDATE broker_clock SET commit_seq = commit_seq + 1 RETURNING commit_seq"
 
@@ -146,7 +146,9 @@ class PgStore(PgSessions):
             for one in writes:
                 one(_sqlite_like(db))
             if evaluated is not None:
-                db.execute("UPDATE broker_clock SET evaluated = ?", (evaluated,))
+                db.execute(
+                    "UPDATE broker_clock SET evaluated = ?, evaluator = ?", (evaluated, EVALUATOR)
+                )
             return seq
 
         session = self._tx_on or ("leader" if leader else "main")
