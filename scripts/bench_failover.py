@@ -98,9 +98,9 @@ class Writers:
         while not self.stop.is_set():
             i += 1
             order: dict[str, Any] = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
-            if i % 3:  # LIMIT a basis point off the touch, alternately each side
+            if i % 3:  # LIMIT a cent off the touch, alternately each side: any move fills
                 side = 1 if i % 2 else -1
-                level = touch[0] * (1 - 0.0001) if side == 1 else touch[1] * (1 + 0.0001)
+                level = touch[0] - 0.01 if side == 1 else touch[1] + 0.01
                 order = {**order, "type": 1, "side": side, "limitPrice": round(level, 2)}
             try:
                 origin = self.origins[i % len(self.origins)]
