@@ -13,6 +13,7 @@ from trading.settings import Settings
 from trading.ws.bench import MutedTopics
 from trading.ws.connection import Flusher
 from trading.ws.hub import Hub
+from trading.ws.remote import RemoteBroker
 
 SETTINGS = web.AppKey("settings", Settings)
 MARKET = web.AppKey("market", MarketSource)
@@ -27,3 +28,5 @@ ACCOUNTS = web.AppKey("accounts", AccountDirectory)
 """The broker accounts of a user (``/auth/me``)."""
 PRINCIPAL = web.RequestKey("principal", Principal)
 """Keys mode: who an authenticated request acts for (absent in off mode and on public paths)."""
+REMOTE = web.AppKey("remote_broker", RemoteBroker)
+"""With ``TRADING_REDIS_URL``: broker pushes through the backplane."""
