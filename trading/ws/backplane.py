@@ -46,9 +46,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from trading.ws.remote import BackplaneCounters
 
@@ -85,13 +85,16 @@ class Backplane:
         on_resync: OnResync,
         counters: BackplaneCounters | None = None,
     ) -> None:
-        self._redis = Redis.from_url(
-            url,
-            retry=Retry(NoBackoff(), 0),  # retried here, every retry_s (pitfall 4)
-            socket_connect_timeout=timeout_s,
-            socket_timeout=timeout_s,
-        )
-        self._pubsub: PubSub = self._redis.pubsub()
+        # redis-py's default retry backs off for seconds (pitfall 4): the reader retries
+        # itself, every retry_s; a publish retries once at once (a pooled connection that a
+        # Redis restart closed), all of it within timeout_s
+        options: dict[str, Any] = {
+            "socket_connect_timeout": timeout_s,
+            "socket_timeout": timeout_s,
+        }
+        self._redis = Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        self._subscriber = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
+        self._pubsub: PubSub = self._subscriber.pubsub()
         self._timeout = timeout_s
         self._queue_size = queue_size
         self._linger = linger_s
@@ -144,8 +147,9 @@ class Backplane:
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(*ERRORS):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(*ERRORS):
-            await self._redis.aclose()
+        for client in (self._redis, self._subscriber):
+            with contextlib.suppress(*ERRORS):
+                await client.aclose()
 
     @property
     def connected(self) -> bool:
@@ -266,6 +270,10 @@ class Backplane:
                 raise
             except (*ERRORS, RuntimeError) as exc:
                 self._lost(exc)
+                connection: Any = pubsub.connection  # (typed None by redis-py)
+                if connection is not None:  # the next read connects (and resubscribes)
+                    with contextlib.suppress(*ERRORS):
+                        await connection.disconnect(nowait=True)
                 await asyncio.sleep(self._retry)
                 continue
             if message is not None:
@@ -360,6 +368,9 @@ class Backplane:
         self._wake.set()
 
     async def _publish_loop(self) -> None:
+        with contextlib.suppress(*ERRORS):  # connected before the first push needs it
+            async with asyncio.timeout(self._timeout):
+                await self._redis.ping()
         while True:
             if self._dirty and not self._pending:
                 with contextlib.suppress(TimeoutError):  # retry the RESYNCs from time to time
