@@ -6,7 +6,7 @@ from aiohttp import web
 
 from trading.auth.authenticator import Authenticator
 from trading.auth.principal import AccountDirectory, Principal
-from trading.broker.service import BrokerService
+from trading.broker.service import BatchListener, BrokerService
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
 from trading.settings import Settings
@@ -30,3 +30,6 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 """Keys mode: who an authenticated request acts for (absent in off mode and on public paths)."""
 REMOTE = web.AppKey("remote_broker", RemoteBroker)
 """With ``TRADING_REDIS_URL``: broker pushes through the backplane."""
+BROKER_PUSH: web.AppKey[BatchListener] = web.AppKey("bench_broker_push")
+"""``TRADING_BENCH=1`` only: what the broker's commits go through to the sockets (the
+streaming side's listener), for ``POST /api/v1/__bench/broker``."""

@@ -327,6 +327,11 @@ class BrokerPublisher:
                 continue
             self._hub.publish(route, topic, payload)
 
+    def batch(self, account: str, events: list[BrokerEvent], version: int | None) -> None:
+        """The events of one commit, as :meth:`__call__` gets them one by one."""
+        for event in events:
+            self(account, event)
+
 
 def account_index(settings: Settings, broker: BrokerService) -> AccountTopicIndex:
     """Keys mode: an accountId is itself, and only its owner may follow it; off mode: every

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
+from trading.broker.service import BatchListener
 from trading.keys import (
     AUTH,
     BROKER,
+    BROKER_PUSH,
     FLUSHER,
     HUB,
     MARKET,
@@ -70,13 +72,19 @@ def setup_streaming(app: web.Application) -> None:
     index = account_index(settings, broker)
     for route in ACCOUNT_ROUTES:
         hub.register_feed(route, AccountFeed(route, broker, index))
+    push: BatchListener
     if settings.redis_url is None:
-        broker.listen(BrokerPublisher(hub, index))
+        local = BrokerPublisher(hub, index)
+        broker.listen(local)
+        push = local.batch
     else:  # several processes: commits reach every process's topics through Redis
         remote = RemoteBroker(hub, index, broker)
         broker.listen_batches(remote.on_batch)
+        push = remote.on_batch
         app[REMOTE] = remote
         app.cleanup_ctx.append(_backplane_lifetime)
+    if settings.bench:
+        app[BROKER_PUSH] = push
     broker.followed = index.following_marks
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
