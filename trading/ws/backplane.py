@@ -60,6 +60,15 @@ RESYNC = b""
 """The message that asks every subscribing process for fresh snapshots of the account (a
 publisher dropped pushes of it); a real push is never empty."""
 
+PUBLISH_MANY = "for i = 1, #KEYS do redis.call('PUBLISH', KEYS[i], ARGV[i]) end return #KEYS"
+"""Many PUBLISHes as one command: redis-py's cost is per command and reply (about 25 µs of
+publisher CPU each, pipelined or not), Redis' for a PUBLISH inside a script about 1 µs."""
+SCRIPT_CHUNK = 256
+"""PUBLISHes per script call: Redis runs a script atomically, so a long one would delay
+every other client of it."""
+FLUSH_MAX = 4096
+"""Pushes per flush: a backlog is sent in several flushes, each within ``timeout_s``."""
+
 OnMessage = Callable[[str, bytes], None]
 """Called by the reader with an account and the bytes published for it, in Redis' order."""
 OnResync = Callable[[list[str]], Awaitable[None]]
@@ -382,16 +391,24 @@ class Backplane:
             await self._flush()
 
     async def _flush(self) -> None:
-        batch = list(self._pending)
-        self._pending.clear()
+        take = min(len(self._pending), FLUSH_MAX)
+        batch = [self._pending.popleft() for _ in range(take)]
+        if self._pending:
+            self._wake.set()  # the rest in the next flush, each bounded by timeout_s
         dirty = list(self._dirty)
         if not batch and not dirty:
             return
+        # first the RESYNCs: the fresh snapshot then precedes the pushes after it
+        channels = [channel_of(account) for account in dirty]
+        channels += [channel_of(account) for account, _ in batch]
+        payloads = [RESYNC] * len(dirty) + [data for _, data in batch]
         pipe = self._redis.pipeline(transaction=False)
-        for account in dirty:  # first: the snapshot then precedes the pushes after it
-            pipe.publish(channel_of(account), RESYNC)
-        for account, data in batch:
-            pipe.publish(channel_of(account), data)
+        for i in range(0, len(channels), SCRIPT_CHUNK):
+            keys = channels[i : i + SCRIPT_CHUNK]
+            if len(keys) == 1:
+                pipe.publish(keys[0], payloads[i])
+            else:  # one command and one reply for many PUBLISHes (in order)
+                pipe.eval(PUBLISH_MANY, len(keys), *keys, *payloads[i : i + SCRIPT_CHUNK])
         started = time.monotonic()
         try:
             async with asyncio.timeout(self._timeout):
