@@ -48,6 +48,7 @@ import aiohttp
 import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO = "DEMO-ACCOUNT"
 STAMPED = 10**14
 """Pushes of the hook carry the wall clock in µs as ``equity``; snapshots carry a balance."""
 
@@ -108,6 +109,7 @@ class Server:
     name: str
     workdir: Path
     redis_url: str | None
+    auth: str = "keys"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     key: str = ""
@@ -122,7 +124,7 @@ class Server:
             os.environ,
             TRADING_HOST="127.0.0.1", TRADING_PORT=str(self.port),
             TRADING_DATA_DIR=str(self.workdir), TRADING_LOG_LEVEL="WARNING",
-            TRADING_ACCESS_LOG="0", TRADING_AUTH="keys", TRADING_BENCH="1",
+            TRADING_ACCESS_LOG="0", TRADING_AUTH=self.auth, TRADING_BENCH="1",
             TRADING_MAX_ACCOUNTS_PER_USER="10000", TRADING_WS_MAX_SUBSCRIPTIONS="10000",
             TRADING_RATE_LIMIT_REST_PER_S="100000", TRADING_RATE_LIMIT_REST_BURST="1000000",
             TRADING_RATE_LIMIT_WS_PER_S="100000", TRADING_RATE_LIMIT_WS_BURST="1000000",
@@ -133,11 +135,12 @@ class Server:
         return env
 
     def start(self) -> None:
-        out = subprocess.run(
-            [sys.executable, "-m", "trading", "users", "create", f"bench-{self.name}"],
-            env=self.env(), cwd=ROOT, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        self.key = out.stdout.strip().splitlines()[-1]
+        if self.auth == "keys":
+            out = subprocess.run(
+                [sys.executable, "-m", "trading", "users", "create", f"bench-{self.name}"],
+                env=self.env(), cwd=ROOT, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            self.key = out.stdout.strip().splitlines()[-1]
         log = (self.workdir / "server.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "trading", "serve"], env=self.env(), cwd=ROOT,
@@ -159,7 +162,7 @@ class Server:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+        return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
 
 async def wait_ready(session: aiohttp.ClientSession, server: Server) -> None:
@@ -222,7 +225,10 @@ class Client:
                 self.latencies.append((now_us - stamp) / 1000)
 
 
-async def connect(session: aiohttp.ClientSession, server: Server) -> list[Client]:
+async def connect(
+    session: aiohttp.ClientSession, server: Server, topics: list[str] | None = None
+) -> list[Client]:
+    """One client per account of ``topics`` (default: one per account of the server)."""
     url = server.base.replace("http", "ws") + "/api/v1/ws"
     sem = asyncio.Semaphore(50)
 
@@ -237,7 +243,7 @@ async def connect(session: aiohttp.ClientSession, server: Server) -> list[Client
             assert snapshot["type"] == "equity.update", snapshot
             return Client(ws)
 
-    return list(await asyncio.gather(*(one(a) for a in server.accounts)))
+    return list(await asyncio.gather(*(one(a) for a in topics or server.accounts)))
 
 
 async def close(clients: list[Client]) -> None:
@@ -330,6 +336,31 @@ async def recovery(session: aiohttp.ClientSession, redis: Redis, to: Server) -> 
         await close(clients)
 
 
+async def wide(
+    session: aiohttp.ClientSession,
+    via: Server,
+    on: list[Server],
+    clients_n: int,
+    count: int,
+    rate: float,
+    pids: list[int],
+) -> dict[str, float]:
+    """``clients_n`` subscribers of one account (off mode: DEMO-ACCOUNT) spread over ``on``;
+    ``count`` pushes at ``rate`` made on ``via``: server CPU per delivered message."""
+    share = clients_n // len(on)
+    clients = [c for s in on for c in await connect(session, s, ["W"] * share)]
+    try:
+        await asyncio.sleep(0.5)
+        expected = count * len(clients)
+        cpu0 = cpu_seconds(pids)
+        await push(session, via, [DEMO], count, rate)
+        got = await delivered(clients, expected, within=120)
+        cpu1 = cpu_seconds(pids)
+        return {"cpu_us_per_msg": (cpu1 - cpu0) / max(got, 1) * 1e6, "delivered": got / expected}
+    finally:
+        await close(clients)
+
+
 def start_and_wait(redis: Redis) -> float:
     """Start Redis and return when it first accepts a connection (polled every 0.2 ms from
     a thread, so the clients' event loop is not what delays the figure)."""
@@ -355,11 +386,17 @@ async def run(args: argparse.Namespace) -> None:
         "A": Server("A", workdir / "A", redis.url),
         "B": Server("B", workdir / "B", redis.url),
     }
+    wide_servers = {
+        "WL": Server("WL", workdir / "WL", None, auth="off"),
+        "WA": Server("WA", workdir / "WA", redis.url, auth="off"),
+        "WB": Server("WB", workdir / "WB", redis.url, auth="off"),
+    }
     try:
         for s in servers.values():
             s.workdir.mkdir()
             s.start()
-        async with aiohttp.ClientSession() as session:
+        connector = aiohttp.TCPConnector(limit=0)  # every socket holds a connection
+        async with aiohttp.ClientSession(connector=connector) as session:
             for s in servers.values():
                 await wait_ready(session, s)
             for name in ("L", "B"):
@@ -385,8 +422,31 @@ async def run(args: argparse.Namespace) -> None:
                 redis2.pids[2] = redis.pid
                 print(json.dumps({"rep": rep + 1, "recovery_ms": rec[-1]}))
                 await asyncio.sleep(1.0)  # publisher/back-off settle before the next round
+            wide_res: dict[str, list[float]] = {"local1": [], "redis2": [], "redis2_total": []}
+            if args.wide:
+                for s in wide_servers.values():
+                    s.workdir.mkdir()
+                    s.start()
+                for s in wide_servers.values():
+                    await wait_ready(session, s)
+                wl, wa, wb = wide_servers["WL"], wide_servers["WA"], wide_servers["WB"]
+                for rep in range(args.reps):
+                    names = ("local1", "redis2") if rep % 2 == 0 else ("redis2", "local1")
+                    for name in names:
+                        if name == "local1":
+                            f = await wide(session, wl, [wl], args.wide_clients,
+                                           args.wide_count, args.wide_rate, [wl.pid])  # fmt: skip
+                            wide_res["local1"].append(f["cpu_us_per_msg"])
+                        else:
+                            pids = [wa.pid, wb.pid]
+                            cpu_r0 = cpu_seconds([redis.pid])
+                            f = await wide(session, wa, [wa, wb], args.wide_clients,
+                                           args.wide_count, args.wide_rate, pids)  # fmt: skip
+                            wide_res["redis2"].append(f["cpu_us_per_msg"])
+                            f["redis_cpu_s"] = cpu_seconds([redis.pid]) - cpu_r0
+                        print(json.dumps({"rep": rep + 1, "wide": name, **f}))
     finally:
-        for s in servers.values():
+        for s in [*servers.values(), *wide_servers.values()]:
             s.stop()
         redis.kill()
         if not args.keep:
@@ -413,6 +473,12 @@ async def run(args: argparse.Namespace) -> None:
           f"+{added99:.2f} ms | ≤ +6 ms |")  # fmt: skip
     print(f"| Redis restart → every subscriber's fresh snapshot, ms | – | {median(rec)} | "
           f"| ≤ 100 ms |")  # fmt: skip
+    if args.wide:
+        w1, w2 = wide_res["local1"], wide_res["redis2"]
+        print(f"| wide: {args.wide_clients} subscribers of one account, {args.wide_count} pushes "
+              f"at {args.wide_rate:g}/s; server CPU µs / delivered msg | {median(w1)} | "
+              f"{median(w2)} (2 processes) | "
+              f"{statistics.median(w2) / statistics.median(w1):.2f}× | ≤ 1.25× |")  # fmt: skip
 
 
 def main() -> None:
@@ -422,6 +488,10 @@ def main() -> None:
     parser.add_argument("--lat-rate", type=float, default=500.0)
     parser.add_argument("--lat-count", type=int, default=2_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--wide", action="store_true", help="also the wide topic")
+    parser.add_argument("--wide-clients", type=int, default=1000)
+    parser.add_argument("--wide-count", type=int, default=200)
+    parser.add_argument("--wide-rate", type=float, default=50.0)
     parser.add_argument("--keep", action="store_true", help="keep the temporary dir (logs)")
     asyncio.run(run(parser.parse_args()))
 

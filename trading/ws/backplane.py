@@ -1,5 +1,5 @@
 """The Redis backplane: broker pushes of one process reach the WebSocket subscribers of every
-other process (docs/deployment.md; research: shared/research/scale-out.md §2–§3).
+other process (issue 15; the pitfalls are those the scale-out research found in redis-py 8.1).
 
 One Redis pub/sub channel per account (``trading:acct:<account>``), SUBSCRIBEd only while this
 process has local subscribers of that account, and one control channel per process. Why each
