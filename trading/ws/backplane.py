@@ -114,6 +114,8 @@ class Backplane:
         self.control = PREFIX + b"ctl:" + uuid.uuid4().hex.encode()
         self._holds: dict[str, int] = {}
         self._locks: dict[bytes, asyncio.Lock] = {}
+        """One per account channel ever followed here (bounded by the accounts), never
+        dropped: a task still waiting on a dropped lock would race one on its successor."""
         self._sent: set[bytes] = set()
         """Account channels SUBSCRIBEd on the current connection (not UNSUBSCRIBEd since)."""
         self._waiters: dict[bytes, asyncio.Future[None]] = {}
@@ -251,8 +253,6 @@ class Backplane:
                     await self._pubsub.unsubscribe(channel)
             except ERRORS as exc:  # the reader sees the drop and reconciles after it
                 log.warning("Redis (un)subscribe of %s failed: %s", channel.decode(), exc)
-        if not lock.locked() and not wanted and channel not in self._sent:
-            self._locks.pop(channel, None)
 
     async def _reconcile(self) -> None:
         """After a reconnect: SUBSCRIBE what is held and missing, UNSUBSCRIBE what redis-py
