@@ -210,6 +210,25 @@ async def test_after_a_redis_restart_subscribers_get_a_fresh_snapshot_and_pushes
                 seen.append(inner(await recv(ws))["id"])
 
 
+async def test_a_killed_pubsub_connection_resubscribes_and_sends_fresh_snapshots(
+    make_client: MakeClient, redis_server: RedisServer
+) -> None:
+    """Redis stays up, only the subscriber connections die (CLIENT KILL TYPE pubsub)."""
+    a, b = await make_client(), await make_client()
+    resting = await place(b, limit_order(Side.BUY, 1, 200.0))
+    await published(b, 1)
+    async with b.ws_connect(WS) as ws:
+        await sub(ws, "orders", {"accountId": "A"})
+        redis_server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        frame = await recv(ws, timeout=5.0)
+        assert inner(frame)["id"] == resting
+        await until(lambda: numsub(redis_server) == 1)
+        pushed = await place(a, limit_order(Side.BUY, 2, 201.0))
+        (frame,) = await updates(ws, 1)
+        assert inner(frame)["id"] == pushed
+        assert await drain(ws, 0.3) == []
+
+
 async def test_a_redis_outage_never_fails_or_stalls_an_order(
     make_client: MakeClient, redis_server: RedisServer
 ) -> None:
