@@ -410,7 +410,7 @@ async def run(args: argparse.Namespace) -> None:
             )
             results: dict[str, dict[str, list[float]]] = {"local1": {}, "redis2": {}}
             rec: list[float] = []
-            for rep in range(args.reps):
+            for rep in range(0 if args.wide_only else args.reps):
                 order = (local1, redis2) if rep % 2 == 0 else (redis2, local1)
                 for cfg in order:
                     figures = await narrow(session, cfg, args.count)
@@ -424,14 +424,14 @@ async def run(args: argparse.Namespace) -> None:
                 print(json.dumps({"rep": rep + 1, "recovery_ms": rec[-1]}))
                 await asyncio.sleep(1.0)  # publisher/back-off settle before the next round
             wide_res: dict[str, list[float]] = {"local1": [], "redis2": [], "redis2_total": []}
-            if args.wide:
+            if args.wide or args.wide_only:
                 for s in wide_servers.values():
                     s.workdir.mkdir()
                     s.start()
                 for s in wide_servers.values():
                     await wait_ready(session, s)
                 wl, wa, wb = wide_servers["WL"], wide_servers["WA"], wide_servers["WB"]
-                for rep in range(args.reps):
+                for rep in range(args.wide_reps or args.reps):
                     names = ("local1", "redis2") if rep % 2 == 0 else ("redis2", "local1")
                     for name in names:
                         if name == "local1":
@@ -453,9 +453,23 @@ async def run(args: argparse.Namespace) -> None:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    lo, re_ = results["local1"], results["redis2"]
     cmd = " ".join(["python", "scripts/bench_backplane.py", *sys.argv[1:]])
     print(f"\n$ {cmd}")
+    if not args.wide_only:
+        print_narrow(args, results, rec)
+    if args.wide or args.wide_only:
+        w1, w2 = wide_res["local1"], wide_res["redis2"]
+        print(f"wide: {args.wide_clients} subscribers of one account (local1: one process; "
+              f"redis2: half on A, half on B), {args.wide_count} pushes at {args.wide_rate:g}/s "
+              f"made on A; server CPU µs / delivered msg: local1 {median(w1)}, redis2 "
+              f"{median(w2)}, ratio {statistics.median(w2) / statistics.median(w1):.2f}× "
+              "(goal ≤ 1.25×)")  # fmt: skip
+
+
+def print_narrow(
+    args: argparse.Namespace, results: dict[str, dict[str, list[float]]], rec: list[float]
+) -> None:
+    lo, re_ = results["local1"], results["redis2"]
     print(f"narrow: {args.accounts} accounts x 1 subscriber, {args.count} pushes back-to-back; "
           f"{args.reps} interleaved reps, median [min–max]")  # fmt: skip
     print("| figure | local1 | redis2 (A pushes, B serves) | ratio | goal |")
@@ -469,17 +483,11 @@ async def run(args: argparse.Namespace) -> None:
     added50 = statistics.median(re_["p50_ms"]) - statistics.median(lo["p50_ms"])
     added99 = statistics.median(re_["p99_ms"]) - statistics.median(lo["p99_ms"])
     print(f"| latency p50 ms at {args.lat_rate:g}/s | {median(lo['p50_ms'])} | "
-          f"{median(re_['p50_ms'])} | +{added50:.2f} ms | ≤ +1.5 ms |")  # fmt: skip
+          f"{median(re_['p50_ms'])} | {added50:+.2f} ms | ≤ +1.5 ms |")  # fmt: skip
     print(f"| latency p99 ms | {median(lo['p99_ms'])} | {median(re_['p99_ms'])} | "
-          f"+{added99:.2f} ms | ≤ +6 ms |")  # fmt: skip
+          f"{added99:+.2f} ms | ≤ +6 ms |")  # fmt: skip
     print(f"| Redis restart → every subscriber's fresh snapshot, ms | – | {median(rec)} | "
           f"| ≤ 100 ms |")  # fmt: skip
-    if args.wide:
-        w1, w2 = wide_res["local1"], wide_res["redis2"]
-        print(f"| wide: {args.wide_clients} subscribers of one account, {args.wide_count} pushes "
-              f"at {args.wide_rate:g}/s; server CPU µs / delivered msg | {median(w1)} | "
-              f"{median(w2)} (2 processes) | "
-              f"{statistics.median(w2) / statistics.median(w1):.2f}× | ≤ 1.25× |")  # fmt: skip
 
 
 def main() -> None:
@@ -490,6 +498,8 @@ def main() -> None:
     parser.add_argument("--lat-count", type=int, default=2_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--wide", action="store_true", help="also the wide topic")
+    parser.add_argument("--wide-only", action="store_true", help="only the wide topic")
+    parser.add_argument("--wide-reps", type=int, default=0, help="default: --reps")
     parser.add_argument("--wide-clients", type=int, default=1000)
     parser.add_argument("--wide-count", type=int, default=200)
     parser.add_argument("--wide-rate", type=float, default=50.0)
