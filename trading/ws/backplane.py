@@ -15,16 +15,14 @@ part is the way it is:
   the command; the reader resolves a future when Redis confirms, and a snapshot is read only
   after that, so no push can fall between the snapshot and the subscription.
 - **A control channel** subscribed first: the connection exists before any account channel
-  (``get_message`` refuses to read before), and its re-confirmation after a dropped
+  (redis-py refuses to read before), and its re-confirmation after a dropped
   connection is how a reconnect is noticed.
 - **One reader task**: per-channel order is Redis' PUBLISH order, kept by never spawning a
   task per message; dispatch only queues frames (the hub never awaits a socket).
-- **Publishing never blocks**: :meth:`Backplane.publish` appends to a bounded queue; one
-  publisher task sends everything pending in one pipeline per wake (order per channel kept:
-  one connection), each flush bounded by ``redis_timeout_s``. A failed or timed-out flush, or
-  a full queue, drops the pushes (counted, logged) and marks their accounts: once a flush
-  succeeds again an empty message on each marked channel tells every subscribing process to
-  send fresh snapshots (pub/sub is at-most-once; a snapshot repairs a gap).
+- **Publishing never blocks** (:mod:`trading.ws.publisher`): a bounded queue, one task that
+  sends everything pending per wake on one connection (order per channel kept), many
+  PUBLISHes per script call, each flush bounded by ``redis_timeout_s``; dropped pushes are
+  counted and repaired by fresh snapshots (pub/sub is at-most-once; a snapshot repairs a gap).
 - **Reconnect**: redis-py re-SUBSCRIBEs what it remembers when its connection comes back, but
   it forgets failed subscribes and remembers unsubscribes that failed during the outage; the
   backplane reconciles wanted against subscribed, waits for the confirmations and then calls
@@ -38,9 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,37 +44,16 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
+from trading.ws.publisher import ACCOUNT_PREFIX, ERRORS, PREFIX, RESYNC, Publisher, channel_of
 from trading.ws.remote import BackplaneCounters
 
 log = logging.getLogger(__name__)
-
-PREFIX = b"trading:"
-ACCOUNT_PREFIX = PREFIX + b"acct:"
-RESYNC = b""
-"""The message that asks every subscribing process for fresh snapshots of the account (a
-publisher dropped pushes of it); a real push is never empty."""
-
-PUBLISH_MANY = "for i = 1, #KEYS do redis.call('PUBLISH', KEYS[i], ARGV[i]) end return #KEYS"
-"""Many PUBLISHes as one command: redis-py's cost is per command and reply (about 25 µs of
-publisher CPU each, pipelined or not), Redis' for a PUBLISH inside a script about 1 µs."""
-SCRIPT_CHUNK = 256
-"""PUBLISHes per script call: Redis runs a script atomically, so a long one would delay
-every other client of it."""
-FLUSH_MAX = 4096
-"""Pushes per flush: a backlog is sent in several flushes, each within ``timeout_s``."""
 
 OnMessage = Callable[[str, bytes], None]
 """Called by the reader with an account and the bytes published for it, in Redis' order."""
 OnResync = Callable[[list[str]], Awaitable[None]]
 """Send fresh snapshots to every local subscriber of these accounts (pushes may be lost)."""
-
-ERRORS = (RedisError, OSError, TimeoutError)
-
-
-def channel_of(account: str) -> bytes:
-    return ACCOUNT_PREFIX + account.encode()
 
 
 class Backplane:
@@ -105,7 +80,6 @@ class Backplane:
         self._subscriber = Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._pubsub: PubSub = self._subscriber.pubsub()
         self._timeout = timeout_s
-        self._queue_size = queue_size
         self._linger = linger_s
         self._retry = retry_s
         self._on_message = on_message
@@ -123,15 +97,14 @@ class Backplane:
         self._lingering: dict[bytes, asyncio.TimerHandle] = {}
         self._connected = False
         self._started = asyncio.Event()
-        self._pending: deque[tuple[str, bytes]] = deque()
-        self._dirty: set[str] = set()
-        """Accounts whose pushes were dropped: their channels get a RESYNC once Redis is back."""
-        self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
-        self._publisher: asyncio.Task[None] | None = None
+        self._publisher = Publisher(
+            self._redis, self.counters, timeout_s=timeout_s, queue_size=queue_size,
+            retry_s=retry_s,
+        )  # fmt: skip
+        self._publishing: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
-        self._failing = False
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -141,7 +114,7 @@ class Backplane:
         their pushes (and fresh snapshots) from when it is reachable."""
         loop = asyncio.get_running_loop()
         self._reader = loop.create_task(self._read_loop(), name="backplane-reader")
-        self._publisher = loop.create_task(self._publish_loop(), name="backplane-publisher")
+        self._publishing = loop.create_task(self._publisher.run(), name="backplane-publisher")
         try:
             async with asyncio.timeout(self._timeout):
                 await self._started.wait()
@@ -149,7 +122,7 @@ class Backplane:
             log.warning("Redis backplane not reachable yet; retrying every %s s", self._retry)
 
     async def close(self) -> None:
-        tasks = [t for t in (self._reader, self._publisher, self._resync) if t is not None]
+        tasks = [t for t in (self._reader, self._publishing, self._resync) if t is not None]
         tasks += self._tasks
         for task in tasks:
             task.cancel()
@@ -372,72 +345,7 @@ class Backplane:
 
     def publish(self, account: str, data: bytes) -> None:
         """Queue a push of ``account`` (never waits; a full queue drops it, counted)."""
-        if len(self._pending) >= self._queue_size:
-            self.counters.dropped += 1
-            self._dirty.add(account)
-            self._report_failure("publish queue full")
-            return
-        self._pending.append((account, data))
-        self._wake.set()
-
-    async def _publish_loop(self) -> None:
-        with contextlib.suppress(*ERRORS):  # connected before the first push needs it
-            async with asyncio.timeout(self._timeout):
-                await self._redis.ping()
-        while True:
-            if self._dirty and not self._pending:
-                with contextlib.suppress(TimeoutError):  # retry the RESYNCs from time to time
-                    async with asyncio.timeout(self._retry):
-                        await self._wake.wait()
-            else:
-                await self._wake.wait()
-            self._wake.clear()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        take = min(len(self._pending), FLUSH_MAX)
-        batch = [self._pending.popleft() for _ in range(take)]
-        if self._pending:
-            self._wake.set()  # the rest in the next flush, each bounded by timeout_s
-        dirty = list(self._dirty)
-        if not batch and not dirty:
-            return
-        # first the RESYNCs: the fresh snapshot then precedes the pushes after it
-        channels = [channel_of(account) for account in dirty]
-        channels += [channel_of(account) for account, _ in batch]
-        payloads = [RESYNC] * len(dirty) + [data for _, data in batch]
-        pipe = self._redis.pipeline(transaction=False)
-        for i in range(0, len(channels), SCRIPT_CHUNK):
-            keys = channels[i : i + SCRIPT_CHUNK]
-            if len(keys) == 1:
-                pipe.publish(keys[0], payloads[i])
-            else:  # one command and one reply for many PUBLISHes (in order)
-                pipe.eval(PUBLISH_MANY, len(keys), *keys, *payloads[i : i + SCRIPT_CHUNK])
-        started = time.monotonic()
-        try:
-            async with asyncio.timeout(self._timeout):
-                await pipe.execute()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # whatever it was, the server goes on (pitfall 4)
-            self.counters.dropped += len(batch)
-            self._dirty.update(account for account, _ in batch)
-            self._report_failure(f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc))
-            return
-        self.counters.published += len(batch)
-        self._dirty.difference_update(dirty)
-        if self._failing:
-            self._failing = False
-            log.warning(
-                "Redis takes publishes again (%.0f ms); %d accounts get fresh snapshots",
-                (time.monotonic() - started) * 1000, len(dirty),
-            )  # fmt: skip
-
-    def _report_failure(self, why: str) -> None:
-        """Log the first failure of a run of them (the counter has the rest)."""
-        if not self._failing:
-            self._failing = True
-            log.warning("Redis backplane publish failed, pushes dropped: %s", why)
+        self._publisher.publish(account, data)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
