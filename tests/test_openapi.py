@@ -450,6 +450,7 @@ def test_hidden_and_infrastructure_routes_are_not_documented(tmp_path: Path) -> 
     for hidden in (
         "/api/v1/broker/debug/reset",
         "/api/v1/__bench/publish",
+        "/api/v1/__bench/broker",
         "/api/v1/__bench/stats",
         "/api/v1/ws",
         "/api/v1/openapi.json",

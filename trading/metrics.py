@@ -36,10 +36,11 @@ from prometheus_client.registry import Collector
 from trading.broker.events import BrokerEvent, Executed, OrderChanged
 from trading.broker.service import BrokerService
 from trading.errors import Handler
-from trading.keys import BROKER, HUB, STREAM
+from trading.keys import BROKER, HUB, REMOTE, STREAM
 from trading.market.stream import MarketStream
 from trading.specs.operation import operation
 from trading.ws.hub import Hub
+from trading.ws.remote import BackplaneCounters
 
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
@@ -99,6 +100,9 @@ class Metrics:
     def observe_streaming(self, hub: Hub, stream: MarketStream) -> None:
         self.registry.register(_StreamingCollector(hub, stream))
 
+    def observe_backplane(self, counters: BackplaneCounters) -> None:
+        self.registry.register(_BackplaneCollector(counters))
+
 
 class _StreamingCollector(Collector):
     """Hub and market-stream figures, read when Prometheus scrapes."""
@@ -152,6 +156,38 @@ class _StreamingCollector(Collector):
         yield watched
 
 
+class _BackplaneCollector(Collector):
+    """The Redis backplane's counters (``TRADING_REDIS_URL`` only), read when scraped."""
+
+    def __init__(self, counters: BackplaneCounters) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        c = self._counters
+        counters = (
+            ("trading_backplane_publishes", "Broker pushes Redis accepted", c.published),
+            (
+                "trading_backplane_drops",
+                "Broker pushes lost before Redis took them (full queue, failed or timed-out "
+                "publish); their accounts' subscribers get fresh snapshots",
+                c.dropped,
+            ),
+            ("trading_backplane_received", "Broker pushes received from Redis", c.received),
+            (
+                "trading_backplane_resyncs",
+                "Rounds of fresh snapshots after a Redis reconnect or a peer's dropped pushes",
+                c.resyncs,
+            ),
+            (
+                "trading_backplane_reconnects",
+                "Times the Redis pub/sub connection came back after it dropped",
+                c.reconnects,
+            ),
+        )
+        for name, doc, value in counters:
+            yield CounterMetricFamily(name, doc, value=value)
+
+
 def route_template(request: web.Request) -> str:
     """The canonical form of the matched resource, never the path a client sent."""
     route = request.match_info.route
@@ -195,6 +231,8 @@ def setup_metrics(app: web.Application) -> None:
     metrics = app[METRICS]
     metrics.observe_streaming(app[HUB], app[STREAM])
     metrics.observe_broker(app[BROKER])
+    if REMOTE in app:
+        metrics.observe_backplane(app[REMOTE].counters)
     handler = operation("getMetrics", tag="health", summary="Prometheus metrics", hidden=True)(
         make_aiohttp_handler(metrics.registry)
     )

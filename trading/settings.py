@@ -251,6 +251,15 @@ class Settings(BaseSettings):
     redis_timeout_s: Seconds = Field(0.5, ge=0.01, le=30)
     """How long a publish to the backplane may take before it counts as lost (clients then get
     a fresh snapshot): a Redis outage never stalls the server."""
+    redis_publish_queue: int = Field(10_000, ge=1, le=1_000_000)
+    """Broker pushes waiting for the backplane's publisher; beyond, a push is dropped (counted)
+    and the subscribers of its account get a fresh snapshot once Redis takes publishes again."""
+    redis_linger_s: Seconds = Field(1.0, ge=0, le=60)
+    """How long an account's channel stays subscribed after its last local subscriber left (a
+    client flapping a topic costs no SUBSCRIBE/UNSUBSCRIBE pair each time)."""
+    redis_retry_s: Seconds = Field(0.02, ge=0.001, le=5)
+    """Pause between attempts to reach Redis again after its connection dropped: subscribers
+    get their fresh snapshot within about this after Redis is back."""
     pg_keepalive_s: int = Field(5, ge=1, le=3600)
     """TCP keepalive idle/interval (and user timeout) of PostgreSQL sessions: a host that
     vanished loses the fill evaluator's lock within a few times this."""

@@ -10,13 +10,16 @@ import asyncio
 import gc
 import statistics
 import time
+from decimal import Decimal
 
 import pydantic
 from aiohttp import web
 
 from trading.api.io import json_response, model_response, parse_body
+from trading.broker.events import EquityChanged
+from trading.broker.state import Equity
 from trading.errors import RequestValidationError, error_item
-from trading.keys import HUB, MUTED, STREAM
+from trading.keys import BROKER_PUSH, HUB, MUTED, STREAM
 from trading.models.base import WireModel
 from trading.models.ws import StreamingStats
 from trading.specs.operation import operation
@@ -99,6 +102,34 @@ async def bench_publish(request: web.Request) -> web.Response:
                 "max": calls[-1] * 1e3,
             },
         }
+    )
+
+
+class BenchBroker(WireModel):
+    accounts: list[str] = pydantic.Field(min_length=1, max_length=100_000)
+    rate: float = pydantic.Field(gt=0)
+    count: int = pydantic.Field(ge=1, le=10_000_000)
+
+
+@bench_routes.post("/api/v1/__bench/broker")
+@operation("benchBroker", tag="bench", summary="Benchmark: broker pushes", hidden=True)
+async def bench_broker(request: web.Request) -> web.Response:
+    """Push ``count`` equity updates round-robin over ``accounts`` at ``rate``, as commits
+    (with a version): through the backplane when it is configured, else the local path.
+    ``equity`` is the wall clock at publish in microseconds, ``balance`` the sequence number."""
+    body = await parse_body(request, BenchBroker)
+    push = request.app[BROKER_PUSH]
+    zero = Decimal(0)
+    start = time.perf_counter()
+    for i in range(body.count):
+        delay = start + i / body.rate - time.perf_counter()
+        if delay > 0 or i % 64 == 0:
+            await asyncio.sleep(max(delay, 0.0))
+        equity = Equity(Decimal(time.time_ns() // 1000), Decimal(i), zero, zero, zero)
+        push(body.accounts[i % len(body.accounts)], [EquityChanged(equity)], i + 1)
+    elapsed = time.perf_counter() - start
+    return json_response(
+        {"published": body.count, "elapsed_s": elapsed, "achieved_rate": body.count / elapsed}
     )
 
 

@@ -8,7 +8,7 @@ they meet the hub.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.errors import StorageError, UnknownAccount
@@ -80,7 +80,7 @@ class QuotesFeed:
         start([quote_item(text, quote) for text, quote in snapshot])
 
 
-def _snapshot(route: str, state: CommittedState) -> list[Item]:
+def snapshot_items(route: str, state: CommittedState) -> list[Item]:
     """What a broker route's subscriber gets first: the current state it then follows, in
     the very shapes its events have (:func:`event_payload`)."""
     events: list[BrokerEvent] = []
@@ -121,10 +121,25 @@ Owned = Callable[[str], Collection[str]]
 """The account ids a user owns (keys mode)."""
 
 
+class Upstream(Protocol):
+    """Where pushes of other processes come from (the Redis backplane), per account."""
+
+    def hold(self, account: str) -> None:
+        """One more local subscriber of the account: its pushes must reach this process."""
+        ...
+
+    def release(self, account: str) -> None: ...
+
+    async def ready(self, account: str) -> None:
+        """Return once the pushes of a held account reach this process."""
+        ...
+
+
 class AccountTopicIndex:
     """The live topics of each account, per route, so a broker event reaches its account's
     subscribers alone, at a cost that does not grow with other accounts' topics. Executions
-    topics may name a ``symbol``: only that symbol's fills go there."""
+    topics may name a ``symbol``: only that symbol's fills go there. With a backplane
+    (``upstream``), an account is held there while it has topics here."""
 
     def __init__(
         self, resolve: Resolve, catalog: SymbolCatalog, owned: Owned | None = None
@@ -134,6 +149,7 @@ class AccountTopicIndex:
         self._owned = owned
         self._topics: dict[str, dict[str, dict[str, Filter]]] = {}
         self._where: dict[str, tuple[str, str]] = {}
+        self.upstream: Upstream | None = None
 
     def add(self, route: str, topic: str, request: Any) -> None:
         account = self.resolve(request.accountId)
@@ -142,7 +158,12 @@ class AccountTopicIndex:
         if symbol:
             spec = self._catalog.lookup(symbol)
             wanted = (spec.name if spec else NO_SYMBOL,)
-        self._topics.setdefault(account, {}).setdefault(route, {})[topic] = wanted
+        routes = self._topics.get(account)
+        if routes is None:
+            routes = self._topics[account] = {}
+            if self.upstream is not None:
+                self.upstream.hold(account)
+        routes.setdefault(route, {})[topic] = wanted
         self._where[topic] = (account, route)
 
     def may_follow(self, caller: str | None, account: str) -> bool:
@@ -162,9 +183,18 @@ class AccountTopicIndex:
             del routes[route]
         if not routes:
             del self._topics[account]
+            if self.upstream is not None:
+                self.upstream.release(account)
 
     def topics(self, account: str, route: str) -> dict[str, Filter]:
         return self._topics.get(account, {}).get(route, {})
+
+    def followed(self, account: str) -> bool:
+        """Whether the account has a topic here."""
+        return account in self._topics
+
+    def accounts(self) -> list[str]:
+        return list(self._topics)
 
     def following_marks(self) -> list[str]:
         """Accounts with a subscriber of equity, P&L or margin (marked between commits)."""
@@ -202,15 +232,38 @@ class AccountFeed(AccountTopics):
         self._index.remove(topic)
 
     async def attach(self, topic: str, request: Any, start: Start) -> None:
+        account = self._index.resolve(request.accountId)
+        upstream = self._index.upstream
+        if upstream is None:
+            await self._attach(account, lambda state: start(snapshot_items(self._route, state)))
+            return
+        # the account's channel is subscribed (and Redis confirmed it) before the snapshot is
+        # read, so a push of another process is either in the snapshot (its version is not
+        # newer: skipped) or arrives after it; held meanwhile, then by the topic (activate)
+        upstream.hold(account)
         try:
-            await self._broker.subscribe_with_snapshot(
-                self._index.resolve(request.accountId),
-                lambda state: start(_snapshot(self._route, state)),
+            await upstream.ready(account)
+            await self._attach(
+                account,
+                lambda state: start(snapshot_items(self._route, state), since_of(state)),
             )
+        finally:
+            upstream.release(account)
+
+    async def _attach(self, account: str, start: Callable[[CommittedState], None]) -> None:
+        try:
+            await self._broker.subscribe_with_snapshot(account, start)
         except StorageError as exc:
             raise FeedUnavailable(f"Broker state unavailable: {exc.detail}") from None
         except UnknownAccount as exc:
             raise FeedUnavailable(exc.detail) from None
+
+
+def since_of(state: CommittedState) -> int | None:
+    """What pushes a subscriber starting from ``state`` skips: those of its version or older.
+    Version 0 is an account no commit has stamped yet: nothing to skip (and a store that
+    stamps no versions pushes every commit as version 0, which must not be skipped)."""
+    return state.version or None
 
 
 def event_route(event: BrokerEvent) -> str:
@@ -273,6 +326,11 @@ class BrokerPublisher:
             ):
                 continue
             self._hub.publish(route, topic, payload)
+
+    def batch(self, account: str, events: list[BrokerEvent], version: int | None) -> None:
+        """The events of one commit, as :meth:`__call__` gets them one by one."""
+        for event in events:
+            self(account, event)
 
 
 def account_index(settings: Settings, broker: BrokerService) -> AccountTopicIndex:

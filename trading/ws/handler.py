@@ -231,9 +231,9 @@ def _dispatch(
         reply(False, problem, topic)
         return None
 
-    def start(snapshot: list[Item]) -> None:
+    def start(snapshot: list[Item], since: int | None = None) -> None:
         conn.hold()  # the reply and the snapshot are the answer, written together
-        hub.subscribe(conn, route.name, topic, request)
+        hub.subscribe(conn, route.name, topic, request, since)
         reply(True, "Subscribed", topic)
         for item in snapshot:
             conn.send(protocol.update(route.name, topic, item),

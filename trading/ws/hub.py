@@ -9,7 +9,7 @@ listens.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,8 +33,14 @@ class Subscriber(Protocol):
 
 Item = dict[str, Any]
 """The payload of one ``<route>.update``."""
-Start = Callable[[list[Item]], None]
-"""Registers the subscription, answers ``ok`` and queues the given snapshot items, at once."""
+
+
+class Start(Protocol):
+    def __call__(self, snapshot: list[Item], since: int | None = None) -> None:
+        """Register the subscription, answer ``ok`` and queue the snapshot items, at once.
+        ``since``: the version the snapshot is (pushes of that version or older are in it
+        and are not sent: :meth:`Hub.publish`)."""
+        ...
 
 
 class FeedUnavailable(Exception):
@@ -79,6 +85,9 @@ class Counters:
 class Hub:
     def __init__(self) -> None:
         self._topics: dict[str, set[Subscriber]] = {}
+        self._since: dict[str, dict[Subscriber, int]] = {}
+        """Per topic, subscribers whose snapshot is a version that later pushes may still
+        precede (the backplane: a push and a snapshot read in another process race)."""
         self._feeds: dict[str, Feed] = {}
         self.connections: set[Subscriber] = set()
         self.counters = Counters()
@@ -91,13 +100,36 @@ class Hub:
 
     # -- subscriptions ------------------------------------------------------------------------
 
-    def subscribe(self, conn: Subscriber, route: str, topic: str, request: StrictRequest) -> None:
+    def subscribe(
+        self,
+        conn: Subscriber,
+        route: str,
+        topic: str,
+        request: StrictRequest,
+        since: int | None = None,
+    ) -> None:
+        """``since``: the version of the snapshot the subscriber got; pushes published with
+        a version up to it are not sent to it (they are in the snapshot)."""
         subscribers = self._topics.get(topic)
         if subscribers is None:
             subscribers = self._topics[topic] = set()
             self._feeds[route].activate(topic, request)
         subscribers.add(conn)
         conn.topics.add(topic)
+        self._set_since(topic, conn, since)
+
+    def _set_since(self, topic: str, conn: Subscriber, since: int | None) -> None:
+        if since is not None:
+            self._since.setdefault(topic, {})[conn] = since
+        else:
+            self._forget_since(topic, conn)
+
+    def _forget_since(self, topic: str, conn: Subscriber) -> None:
+        since = self._since.get(topic)
+        if since is not None:
+            since.pop(conn, None)
+            if not since:
+                del self._since[topic]
 
     def unsubscribe(self, conn: Subscriber, topic: str) -> None:
         conn.topics.discard(topic)
@@ -105,6 +137,8 @@ class Hub:
         if subscribers is None:
             return
         subscribers.discard(conn)
+        if self._since:
+            self._forget_since(topic, conn)
         if not subscribers:
             del self._topics[topic]
             self._feeds[topic.partition(":")[0]].deactivate(topic)
@@ -121,16 +155,58 @@ class Hub:
 
     # -- fan-out ------------------------------------------------------------------------------
 
-    def publish(self, route: str, topic: str, item: dict[str, Any]) -> int:
-        """Queue one ``<route>.update`` for every subscriber of ``topic``; returns how many."""
+    def publish(
+        self, route: str, topic: str, item: dict[str, Any], version: int | None = None
+    ) -> int:
+        """Queue one ``<route>.update`` for every subscriber of ``topic``; returns how many.
+        ``version``: the account version of a broker push from the backplane; a subscriber
+        whose snapshot already is that version (or newer) skips it."""
         subscribers = self._topics.get(topic)
         if not subscribers:
             return 0
         data = protocol.update(route, topic, item)
         key = protocol.coalesce_key(route, topic, item)
         source = None if key is None else (route, topic, item)
+        skip = self._skipping(topic, version) if version is not None and self._since else None
+        if skip:
+            sent = 0
+            for conn in subscribers:
+                if conn not in skip:
+                    conn.send(data, key, source)
+                    sent += 1
+            return sent
         for conn in subscribers:
             conn.send(data, key, source)
+        return len(subscribers)
+
+    def _skipping(self, topic: str, version: int) -> set[Subscriber] | None:
+        """The subscribers of ``topic`` whose snapshot contains ``version``; the others have
+        passed their snapshot: forgotten (pushes of one account arrive in commit order)."""
+        since = self._since.get(topic)
+        if since is None:
+            return None
+        skip = {conn for conn, seen in since.items() if version <= seen}
+        if len(skip) < len(since):
+            for conn in [c for c in since if c not in skip]:
+                del since[conn]
+            if not since:
+                del self._since[topic]
+        return skip
+
+    def resend(self, route: str, topic: str, snapshot: list[Item], since: int | None) -> int:
+        """Queue a fresh snapshot to every subscriber of ``topic`` (after pushes may have been
+        lost), serialized once; pushes up to ``since`` are then skipped as on subscribe."""
+        subscribers = self._topics.get(topic)
+        if not subscribers:
+            return 0
+        frames = [
+            (protocol.update(route, topic, item), protocol.coalesce_key(route, topic, item))
+            for item in snapshot
+        ]
+        for conn in subscribers:
+            for data, key in frames:
+                conn.send(data, key)
+            self._set_since(topic, conn, since)
         return len(subscribers)
 
     def stats(self) -> StreamingStats:

@@ -8,7 +8,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
 
-from trading.keys import AUTH, BROKER, FLUSHER, HUB, MARKET, MUTED, SETTINGS, STREAM
+from trading.broker.service import BatchListener
+from trading.keys import (
+    AUTH,
+    BROKER,
+    BROKER_PUSH,
+    FLUSHER,
+    HUB,
+    MARKET,
+    MUTED,
+    REMOTE,
+    SETTINGS,
+    STREAM,
+)
 from trading.market.source import Bars, Quote
 from trading.market.stream import EmitBar, MarketStream
 from trading.ws import handler
@@ -28,6 +40,7 @@ from trading.ws.feeds import (
 from trading.ws.guard import KEY_SOCKETS, KeySockets
 from trading.ws.hub import Hub
 from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
+from trading.ws.remote import RemoteBroker
 
 SHUTDOWN_FLUSH_S = 0.2
 """At a graceful shutdown, how long queued frames may drain before the sockets are closed."""
@@ -66,7 +79,19 @@ def setup_streaming(app: web.Application) -> None:
     index = account_index(settings, broker)
     for route in ACCOUNT_ROUTES:
         hub.register_feed(route, AccountFeed(route, broker, index))
-    broker.listen(BrokerPublisher(hub, index))
+    push: BatchListener
+    if settings.redis_url is None:
+        local = BrokerPublisher(hub, index)
+        broker.listen(local)
+        push = local.batch
+    else:  # several processes: commits reach every process's topics through Redis
+        remote = RemoteBroker(hub, index, broker)
+        broker.listen_batches(remote.on_batch)
+        push = remote.on_batch
+        app[REMOTE] = remote
+        app.cleanup_ctx.append(_backplane_lifetime)
+    if settings.bench:
+        app[BROKER_PUSH] = push
     broker.followed = index.following_marks
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
     app[HUB] = hub
@@ -78,6 +103,34 @@ def setup_streaming(app: web.Application) -> None:
     app.add_routes(handler.routes)
     app.on_shutdown.append(_shutdown)
     app.cleanup_ctx.append(_stream_lifetime)
+
+
+async def _backplane_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Connect before serving (bounded: a Redis outage does not stop the server); close after
+    the sockets (on_shutdown runs before any cleanup)."""
+    from trading.ws.backplane import Backplane  # Redis is loaded only when configured
+
+    settings, remote = app[SETTINGS], app[REMOTE]
+    assert settings.redis_url is not None
+    backplane = Backplane(
+        settings.redis_url.get_secret_value(),
+        timeout_s=settings.redis_timeout_s,
+        queue_size=settings.redis_publish_queue,
+        linger_s=settings.redis_linger_s,
+        retry_s=settings.redis_retry_s,
+        on_message=remote.dispatch,
+        on_resync=remote.resync,
+        counters=remote.counters,
+    )
+    remote.publish = backplane.publish
+    remote.index.upstream = backplane
+    await backplane.start()
+    try:
+        yield
+    finally:
+        remote.index.upstream = None
+        remote.publish = None
+        await backplane.close()
 
 
 async def _stream_lifetime(app: web.Application) -> AsyncIterator[None]:
