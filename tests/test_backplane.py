@@ -308,7 +308,7 @@ class NoFeed:
     def deactivate(self, topic: str) -> None:
         return None
 
-    def attach(self, topic: str, request: Any, start: Any) -> None:
+    def attach(self, topic: str, request: Any, start: Any, caller: str | None) -> None:
         return None
 
 

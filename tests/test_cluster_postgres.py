@@ -62,7 +62,7 @@ async def test_two_hosts_share_the_broker_and_its_pushes(
                 order_id = (await resp.json())["orderId"]
             pushed = await recv(ws, timeout=5)  # placed on one, pushed by two
             assert pushed["type"] == "orders.update"
-            assert pushed["payload"]["id"] == order_id
+            assert pushed["payload"]["payload"]["id"] == order_id
             async with http.get(two.origin + ORDERS) as resp:
                 assert order_id in [o["id"] for o in await resp.json()]
             async with http.delete(f"{two.origin}{ORDERS}/{order_id}") as resp:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import json
 import logging
 import os
 import select
@@ -33,7 +34,7 @@ import pytest
 from tests.clusterproc import Cluster, alive, children, client_ports
 from tests.realservers import RedisServer
 from tests.serverproc import REPO, Server, free_port, run_cli, server_env
-from tests.wsclient import WS, subscribe
+from tests.wsclient import WS, drain, subscribe, updates
 from trading import cluster
 from trading.broker import sqlite_file
 from trading.broker.sqlite_file import StartupError
@@ -485,3 +486,49 @@ def test_the_compose_file_parses_and_its_api_settings_are_valid() -> None:
         assert settings.redis_url is not None
         ports.update(api["ports"])
     assert len(ports) == len(apis), "each host on its own published port"
+
+
+# --- the broker across workers (broker.md §21) ------------------------------------------------
+
+
+async def test_an_order_placed_on_one_worker_is_pushed_to_clients_on_every_worker(
+    running: Cluster,
+) -> None:
+    """A client on each worker follows DEMO-ACCOUNT's orders; orders placed over connections
+    of both workers reach both clients once each, in order, and every worker answers them."""
+    pids = running.wait_workers(2)
+    grouped = connections_by_worker(running, 24)
+    assert set(grouped) == pids
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        sockets = [await session.ws_connect(running.origin + WS) for _ in range(16)]
+        by_worker = {
+            pid: ws
+            for pid in pids
+            for ws in sockets
+            if ws.get_extra_info("sockname")[1] in client_ports(pid, running.port)
+        }
+        assert set(by_worker) == pids, "a socket on each worker"
+        for ws in by_worker.values():
+            await subscribe(ws, "orders", {"accountId": "DEMO-ACCOUNT"})
+        placed = []
+        for pid, conns in grouped.items():  # two orders through each worker
+            for _ in range(2):
+                body = json.dumps({"symbol": "AAPL", "type": 1, "side": 1, "qty": 1,
+                                   "limitPrice": 1})  # fmt: skip
+                conns[0].request("POST", "/api/v1/broker/orders", body,
+                                 {"Content-Type": "application/json"})  # fmt: skip
+                response = conns[0].getresponse()
+                assert response.status == 200, (pid, response.read())
+                placed.append(json.loads(response.read())["orderId"])
+        for pid, ws in by_worker.items():
+            pushed = [f["payload"]["payload"]["id"] for f in await updates(ws, len(placed), 5)]
+            assert pushed == placed, pid  # every order once, in commit order
+            assert await drain(ws) == []  # and nothing twice
+        for conns in grouped.values():  # every worker answers every order
+            status, raw = get(conns[0], "/api/v1/broker/orders")
+            assert status == 200
+            assert set(placed) <= {o["id"] for o in json.loads(raw)}
+        await asyncio.gather(*(ws.close() for ws in sockets))
+    for conns in grouped.values():
+        for conn in conns:
+            conn.close()

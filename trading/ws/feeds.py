@@ -58,7 +58,9 @@ class BarsFeed:
     def deactivate(self, topic: str) -> None:
         self._stream.unwatch(topic)
 
-    def attach(self, topic: str, request: BarsSubscriptionRequest, start: Start) -> None:
+    def attach(
+        self, topic: str, request: BarsSubscriptionRequest, start: Start, caller: str | None
+    ) -> None:
         start([bar_item(self._stream.current_bar(request.symbol, request.resolution))])
 
 
@@ -75,7 +77,9 @@ class QuotesFeed:
     def deactivate(self, topic: str) -> None:
         self._stream.unwatch(topic)
 
-    def attach(self, topic: str, request: QuoteDataSubscriptionRequest, start: Start) -> None:
+    def attach(
+        self, topic: str, request: QuoteDataSubscriptionRequest, start: Start, caller: str | None
+    ) -> None:
         snapshot = self._stream.quote_snapshot(request.symbols, request.fast_symbols)
         start([quote_item(text, quote) for text, quote in snapshot])
 
@@ -166,6 +170,11 @@ class AccountTopicIndex:
         routes.setdefault(route, {})[topic] = wanted
         self._where[topic] = (account, route)
 
+    @property
+    def owns(self) -> bool:
+        """Keys mode: accounts have owners, and only an owner may follow one."""
+        return self._owned is not None
+
     def may_follow(self, caller: str | None, account: str) -> bool:
         """Off mode (no ownership): any accountId. Keys mode: only the caller's accounts."""
         if self._owned is None:
@@ -221,7 +230,10 @@ class AccountFeed(AccountTopics):
         """In keys mode the account must be one of the caller's; another user's is refused
         exactly like one that does not exist (broker.md §20)."""
         problem = super().check(request, caller)
-        if problem is None and not self._index.may_follow(caller, request.accountId):
+        # with other processes, one may have opened it a moment ago: attach checks it then,
+        # on the stored state (the service's subscribe_with_snapshot(owner=))
+        followable = self._broker.shared or self._index.may_follow(caller, request.accountId)
+        if problem is None and not followable:
             return f"Account {request.accountId} not found"
         return problem
 
@@ -231,11 +243,14 @@ class AccountFeed(AccountTopics):
     def deactivate(self, topic: str) -> None:
         self._index.remove(topic)
 
-    async def attach(self, topic: str, request: Any, start: Start) -> None:
+    async def attach(self, topic: str, request: Any, start: Start, caller: str | None) -> None:
         account = self._index.resolve(request.accountId)
+        owner = caller if self._index.owns else None
         upstream = self._index.upstream
         if upstream is None:
-            await self._attach(account, lambda state: start(snapshot_items(self._route, state)))
+            await self._attach(
+                account, owner, lambda state: start(snapshot_items(self._route, state))
+            )
             return
         # the account's channel is subscribed (and Redis confirmed it) before the snapshot is
         # read, so a push of another process is either in the snapshot (its version is not
@@ -245,14 +260,18 @@ class AccountFeed(AccountTopics):
             await upstream.ready(account)
             await self._attach(
                 account,
+                owner,
                 lambda state: start(snapshot_items(self._route, state), since_of(state)),
             )
         finally:
             upstream.release(account)
 
-    async def _attach(self, account: str, start: Callable[[CommittedState], None]) -> None:
+    async def _attach(
+        self, account: str, owner: str | None, start: Callable[[CommittedState], None]
+    ) -> None:
+        """``owner``: keys mode, the caller, who must own the account (on the stored state)."""
         try:
-            await self._broker.subscribe_with_snapshot(account, start)
+            await self._broker.subscribe_with_snapshot(account, start, owner=owner)
         except StorageError as exc:
             raise FeedUnavailable(f"Broker state unavailable: {exc.detail}") from None
         except UnknownAccount as exc:
@@ -345,7 +364,7 @@ class BrokerConnectionFeed(AccountTopics):
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
-    def attach(self, topic: str, request: Any, start: Start) -> None:
+    def attach(self, topic: str, request: Any, start: Start, caller: str | None) -> None:
         start([connection_status(self._clock, connected=True)])
 
 

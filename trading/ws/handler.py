@@ -224,7 +224,8 @@ def _dispatch(
     if not broker_allowed and route.tag == protocol.BROKER_TAG:
         reply(False, ANONYMOUS_BROKER, topic)
         return None
-    problem = feed.check(request, conn.principal.user_id if conn.principal else None)
+    caller = conn.principal.user_id if conn.principal else None
+    problem = feed.check(request, caller)
     if problem is None and topic not in conn.topics and len(conn.topics) >= max_subscriptions:
         problem = f"Subscription limit reached ({max_subscriptions})"
     if problem is not None:
@@ -239,7 +240,7 @@ def _dispatch(
             conn.send(protocol.update(route.name, topic, item),
                       protocol.coalesce_key(route.name, topic, item))  # fmt: skip
 
-    pending = feed.attach(topic, request, start)
+    pending = feed.attach(topic, request, start, caller)
     if pending is None:
         return None
 

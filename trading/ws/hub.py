@@ -63,7 +63,9 @@ class Feed(Protocol):
         """The topic lost its last subscriber."""
         ...
 
-    def attach(self, topic: str, request: Any, start: Start) -> Awaitable[None] | None:
+    def attach(
+        self, topic: str, request: Any, start: Start, caller: str | None
+    ) -> Awaitable[None] | None:
         """Call ``start`` once with the topic's snapshot, at an instant when that snapshot is
         the source's current state and no update of it is still to come, so the first live
         update follows the snapshot without a gap or a repeat.
