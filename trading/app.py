@@ -26,7 +26,6 @@ from trading.auth.authenticator import Authenticator
 from trading.auth.middleware import auth_middleware
 from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
-from trading.broker.pg_store import PgStore
 from trading.broker.service import BrokerService
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE, Store
@@ -114,10 +113,11 @@ def create_app(settings: Settings | None = None) -> web.Application:
 def broker_store(settings: Settings) -> BrokerStore:
     """Where the broker keeps its state: the PostgreSQL of ``TRADING_DATABASE_URL`` (several
     hosts), else SQLite in the data dir (a cluster's workers share the supervisor's lock)."""
-    if settings.database_url is not None:
-        return PgStore(
-            settings.database_url.get_secret_value(), keepalive_s=settings.pg_keepalive_s
-        )
+    if settings.database_url is not None:  # imported here: SQLite loads no PostgreSQL driver
+        from trading.broker.pg_store import PgStore
+
+        url = settings.database_url.get_secret_value()
+        return PgStore(url, keepalive_s=settings.pg_keepalive_s)
     return Store(settings.data_dir / DB_FILE, lock_fd=settings.data_dir_lock_fd)
 
 

@@ -17,14 +17,16 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from trading.auth.principal import Principal
 from trading.auth.ratelimit import RateLimiter
 from trading.auth.registry import Registry
 from trading.auth.sessions import SessionClaims, SessionSigner, session_secret
-from trading.auth.shared_tickets import RedisTickets
 from trading.auth.tickets import TicketBook
+
+if TYPE_CHECKING:
+    from trading.auth.shared_tickets import RedisTickets
 from trading.auth.userstore import KeyRow, SessionRow, Snapshot, UserRow, UserStore
 from trading.settings import Settings
 
@@ -46,16 +48,14 @@ class Authenticator:
         self._registry = Registry()
         self._signer: SessionSigner | None = None
         self.tickets = TicketBook(settings.ws_ticket_ttl_s, self._clock.now)
-        self._shared_tickets = (
-            None
-            if settings.redis_url is None
-            else RedisTickets(
+        self._shared_tickets: RedisTickets | None = None
+        """A cluster's workers share tickets through Redis (any worker may take the upgrade)."""
+        if settings.redis_url is not None:  # imported here: a lone server loads no Redis client
+            self._shared_tickets = RedisTickets(
                 settings.redis_url.get_secret_value(),
                 settings.ws_ticket_ttl_s,
                 settings.redis_timeout_s,
             )
-        )
-        """A cluster's workers share tickets through Redis (any worker may take the upgrade)."""
         self.rest_limits = RateLimiter(
             settings.rate_limit_rest_per_s, settings.rate_limit_rest_burst
         )

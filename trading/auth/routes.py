@@ -14,7 +14,7 @@ from trading.api.io import model_response, parse_body
 from trading.auth.middleware import too_many, unauthorized
 from trading.auth.principal import DEMO_ACCOUNT, AccountView, Principal
 from trading.auth.sessions import COOKIE_NAME
-from trading.auth.shared_tickets import TicketStoreDown
+from trading.auth.tickets import TicketStoreDown
 from trading.errors import ApiError
 from trading.keys import ACCOUNTS, AUTH, PRINCIPAL, SETTINGS
 from trading.models.auth import LoginRequest, Me, MessageResponse, UserInfo, WsTicket

@@ -17,12 +17,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from trading.auth.principal import Principal
+from trading.auth.tickets import TicketStoreDown
 
 PREFIX = "trading:ticket:"
-
-
-class TicketStoreDown(Exception):
-    """Redis did not answer: a ticket can neither be issued nor redeemed now (HTTP 503)."""
 
 
 def _name(ticket: str) -> str:

@@ -14,6 +14,11 @@ from collections.abc import Callable
 from trading.auth.principal import Principal
 
 
+class TicketStoreDown(Exception):
+    """The shared ticket store (Redis, in a cluster: trading/auth/shared_tickets.py) did not
+    answer: a ticket can neither be issued nor redeemed now (HTTP 503)."""
+
+
 class TicketBook:
     def __init__(self, ttl_s: float, clock: Callable[[], float]) -> None:
         self.ttl_s = ttl_s

@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, hdrs, web
 from trading.auth.authenticator import Authenticator
 from trading.auth.middleware import Unauthenticated, principal_of, unauthorized
 from trading.auth.principal import Principal
-from trading.auth.shared_tickets import TicketStoreDown
+from trading.auth.tickets import TicketStoreDown
 from trading.errors import error_response
 from trading.security import write_origin_allowed
 from trading.ws.connection import Connection

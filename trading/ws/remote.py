@@ -7,13 +7,16 @@ Redis client: a default-mode server never loads one.
 A commit is encoded **once** (orjson): ``[account, version, [[route, payload], ...]]``, the
 payloads exactly as the local path sends them (:func:`~trading.ws.feeds.event_payload`). Every
 process, the committing one included, pushes it to its local topics when it comes back from
-Redis, so all subscribers see one order: Redis'. Price marks (``version`` None: equity, P&L
-and margin between commits) are computed by every process from the deterministic market and
-never go through Redis.
+Redis, so all subscribers see one order: Redis'. Two processes' publishes of one account may
+cross on the way (commit v5 here, v6 there, v6 published first): a push older than one already
+dispatched is not applied; its subscribers get a fresh snapshot instead. Price marks
+(``version`` None: equity, P&L and margin between commits) are computed by every process from
+the deterministic market and never go through Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +54,7 @@ class BackplaneCounters:
     received: int = 0
     """Pushes the reader received (and dispatched)."""
     resyncs: int = 0
-    """Rounds of fresh snapshots (after a reconnect, or a peer's dropped pushes)."""
+    """Rounds of fresh snapshots (after a reconnect, a peer's dropped pushes, a late push)."""
     reconnects: int = 0
     """Times the pub/sub connection came back after it dropped."""
     subscribes: int = 0
@@ -74,6 +77,9 @@ class RemoteBroker:
         self.counters = BackplaneCounters()
         self.publish: Publish | None = None
         """The backplane's :meth:`~trading.ws.backplane.Backplane.publish` (set once built)."""
+        self._latest: dict[str, int] = {}
+        """The newest version dispatched per followed account (late pushes are found here)."""
+        self._resyncing: set[asyncio.Task[None]] = set()
 
     def on_batch(self, account: str, events: list[BrokerEvent], version: int | None) -> None:
         """The broker's batch listener: a commit goes to Redis, a price mark stays here."""
@@ -87,8 +93,19 @@ class RemoteBroker:
         """A push from Redis: to this account's local topics, each update serialized once
         per topic; an executions topic with a symbol gets that symbol's fills alone."""
         if not self.index.followed(account):  # lingering channel: nobody here any more
+            self._latest.pop(account, None)
             return
         _, version, updates = orjson.loads(data)
+        late = version < self._latest.get(account, 0)
+        if late:
+            # Two processes committed this account one after the other, and the later commit's
+            # push arrived first. Its states (an order, a position, equity) would go back in
+            # time: the subscribers get the stored state afresh instead, and only the late
+            # push's executions, which no snapshot holds.
+            updates = [u for u in updates if u[0] == EXECUTIONS]
+            self._resync_soon(account)
+        else:
+            self._latest[account] = version
         hub, index = self._hub, self.index
         for route, payload in updates:
             topics = index.topics(account, route)
@@ -99,6 +116,12 @@ class RemoteBroker:
                 if wanted is not None and wanted[0] != symbol:
                     continue
                 hub.publish(route, topic, payload, version)
+
+    def _resync_soon(self, account: str) -> None:
+        self.counters.resyncs += 1
+        task = asyncio.get_running_loop().create_task(self.resync([account]))
+        self._resyncing.add(task)
+        task.add_done_callback(self._resyncing.discard)
 
     async def resync(self, accounts: list[str]) -> None:
         """Fresh snapshots (read from the store: authoritative) to every local subscriber of
