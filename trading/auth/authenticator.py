@@ -51,6 +51,8 @@ class Authenticator:
         self._shared_tickets: RedisTickets | None = None
         """A cluster's workers share tickets through Redis (any worker may take the upgrade)."""
         if settings.redis_url is not None:  # imported here: a lone server loads no Redis client
+            from trading.auth.shared_tickets import RedisTickets
+
             self._shared_tickets = RedisTickets(
                 settings.redis_url.get_secret_value(),
                 settings.ws_ticket_ttl_s,

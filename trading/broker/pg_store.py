@@ -27,7 +27,7 @@ import psycopg
 
 from trading.broker import history, pg_schema, rows
 from trading.broker.accounts import AccountInfo
-from trading.broker.errors import StaleAccount, StorageError
+from trading.broker.errors import StorageError
 from trading.broker.history import HistoryQuery
 from trading.broker.pg_db import PgDb
 from trading.broker.pg_leader import EVALUATOR_KEY, HOLDS_LOCK
@@ -35,7 +35,7 @@ from trading.broker.pg_session import PgSessions
 from trading.broker.rows import Snapshot
 from trading.broker.sqlite_file import PROBE_WRITE, StartupError
 from trading.broker.storage import Versioned
-from trading.broker.store import EVALUATOR, _account_write
+from trading.broker.store import _account_write, write_batch
 
 NEXT_COMMIT = "UPDATE broker_clock SET commit_seq = commit_seq + 1 RETURNING commit_seq"
 
@@ -136,19 +136,7 @@ class PgStore(PgSessions):
             seq: int = db.execute(NEXT_COMMIT).fetchone()[0]
             if leader and db.execute(HOLDS_LOCK, EVALUATOR_KEY).fetchone()[0] != 1:
                 raise StorageError(f"this session lost the evaluator lock on {self.where}")
-            stale = [
-                account
-                for account, version in expected
-                if db.execute(rows.STAMP_ACCOUNT, (seq, account, version)).rowcount != 1
-            ]
-            if stale:
-                raise StaleAccount(stale)
-            for one in writes:
-                one(_sqlite_like(db))
-            if evaluated is not None:
-                db.execute(
-                    "UPDATE broker_clock SET evaluated = ?, evaluator = ?", (evaluated, EVALUATOR)
-                )
+            write_batch(_sqlite_like(db), seq, expected, writes, evaluated)
             return seq
 
         session = self._tx_on or ("leader" if leader else "main")

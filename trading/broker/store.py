@@ -200,19 +200,7 @@ class Store:
 
         def write(db: sqlite3.Connection) -> int:
             seq = _next_commit(db)
-            stale = [
-                account
-                for account, version in expected
-                if db.execute(rows.STAMP_ACCOUNT, (seq, account, version)).rowcount != 1
-            ]
-            if stale:
-                raise StaleAccount(stale)
-            for one in writes:
-                one(db)
-            if evaluated is not None:
-                db.execute(
-                    "UPDATE broker_clock SET evaluated = ?, evaluator = ?", (evaluated, EVALUATOR)
-                )
+            write_batch(db, seq, expected, writes, evaluated)
             return seq
 
         return await self._run(lambda db: self._write(db, write))
@@ -329,6 +317,32 @@ class Store:
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._close_sync)
         self._executor.shutdown(wait=True)
+
+
+AccountWrite = Callable[[sqlite3.Connection], None]
+
+
+def write_batch(
+    db: sqlite3.Connection,
+    seq: int,
+    expected: Sequence[tuple[str, int]],
+    writes: Sequence[AccountWrite],
+    evaluated: int | None,
+) -> None:
+    """The body of every commit, on either store's connection (the PostgreSQL one through its
+    adapter), numbered ``seq``: every account still at the version this process read (else
+    :class:`StaleAccount`, and the caller rolls back), its rows, the fill clock and who keeps it."""
+    stale = [
+        account
+        for account, version in expected
+        if db.execute(rows.STAMP_ACCOUNT, (seq, account, version)).rowcount != 1
+    ]
+    if stale:
+        raise StaleAccount(stale)
+    for one in writes:
+        one(db)
+    if evaluated is not None:
+        db.execute("UPDATE broker_clock SET evaluated = ?, evaluator = ?", (evaluated, EVALUATOR))
 
 
 def _next_commit(db: sqlite3.Connection) -> int:
