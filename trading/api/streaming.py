@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import statistics
 import time
 from decimal import Decimal
@@ -111,6 +112,12 @@ class BenchBroker(WireModel):
     count: int = pydantic.Field(ge=1, le=10_000_000)
 
 
+_versions = itertools.count(10**15)
+"""The synthetic commits' versions: above any stored version, so no subscriber's snapshot
+holds them, and rising over every call, as commits' do (a benchmark server makes no real
+commits after them)."""
+
+
 @bench_routes.post("/api/v1/__bench/broker")
 @operation("benchBroker", tag="bench", summary="Benchmark: broker pushes", hidden=True)
 async def bench_broker(request: web.Request) -> web.Response:
@@ -126,7 +133,7 @@ async def bench_broker(request: web.Request) -> web.Response:
         if delay > 0 or i % 64 == 0:
             await asyncio.sleep(max(delay, 0.0))
         equity = Equity(Decimal(time.time_ns() // 1000), Decimal(i), zero, zero, zero)
-        push(body.accounts[i % len(body.accounts)], [EquityChanged(equity)], i + 1)
+        push(body.accounts[i % len(body.accounts)], [EquityChanged(equity)], next(_versions))
     elapsed = time.perf_counter() - start
     return json_response(
         {"published": body.count, "elapsed_s": elapsed, "achieved_rate": body.count / elapsed}
