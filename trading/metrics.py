@@ -175,7 +175,8 @@ class _BackplaneCollector(Collector):
             ("trading_backplane_received", "Broker pushes received from Redis", c.received),
             (
                 "trading_backplane_resyncs",
-                "Rounds of fresh snapshots after a Redis reconnect or a peer's dropped pushes",
+                "Rounds of fresh snapshots after a Redis reconnect, a peer's dropped pushes or a "
+                "push that arrived after a newer one",
                 c.resyncs,
             ),
             (
