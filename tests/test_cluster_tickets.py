@@ -21,17 +21,27 @@ from tests.wsclient import WS, request
 from trading.app import create_app
 from trading.broker import sqlite_file
 from trading.clock import ManualClock
+from trading.settings import Settings
+
+
+def worker_settings(
+    tmp_path: Path, clock: ManualClock, redis_server: RedisServer, **changes: Any
+) -> Settings:
+    """Keys mode as a worker of ``serve --workers 2`` runs it: the data dir's lock taken here
+    (the supervisor's) and inherited, one Redis."""
+    lock = sqlite_file.lock_data_dir(tmp_path / "data")
+    return broker_settings(
+        tmp_path, clock, auth="keys", admin_key=ADMIN, workers=2,
+        redis_url=redis_server.url, data_dir_lock_fd=lock, **changes,
+    )  # fmt: skip
 
 
 async def test_a_ticket_from_one_worker_opens_one_socket_on_another(
     tmp_path: Path, redis_server: RedisServer, aiohttp_client: Any, trading_clock: ManualClock
 ) -> None:
-    data = tmp_path / "data"
-    lock = sqlite_file.lock_data_dir(data)
-    settings = broker_settings(
-        tmp_path, trading_clock, auth="keys", admin_key=ADMIN, workers=2,
-        redis_url=redis_server.url, data_dir_lock_fd=lock, auth_refresh_s=0.05,
-    )  # fmt: skip
+    settings = worker_settings(tmp_path, trading_clock, redis_server, auth_refresh_s=0.05)
+    lock = settings.data_dir_lock_fd
+    assert lock is not None
     a = await aiohttp_client(create_app(settings))  # each worker has its own copy of the fd
     b = await aiohttp_client(create_app(settings.replace(data_dir_lock_fd=os.dup(lock))))
     alice = await new_user(a, "alice")
@@ -55,12 +65,7 @@ async def test_a_ticket_from_one_worker_opens_one_socket_on_another(
 async def test_a_ticket_while_redis_is_down_is_a_503_naming_it(
     tmp_path: Path, redis_server: RedisServer, aiohttp_client: Any, trading_clock: ManualClock
 ) -> None:
-    data = tmp_path / "data"
-    lock = sqlite_file.lock_data_dir(data)
-    settings = broker_settings(
-        tmp_path, trading_clock, auth="keys", admin_key=ADMIN, workers=2,
-        redis_url=redis_server.url, data_dir_lock_fd=lock, redis_timeout_s=0.2,
-    )  # fmt: skip
+    settings = worker_settings(tmp_path, trading_clock, redis_server, redis_timeout_s=0.2)
     a = await aiohttp_client(create_app(settings))
     alice = await new_user(a, "alice")
     redis_server.kill()

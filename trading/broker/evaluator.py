@@ -33,8 +33,6 @@ class Evaluator:
         self._resume_at: int | None = None
         self.pending_second: int | None = None
         """The second the last :meth:`run` evaluated up to (stored with its changes)."""
-        self.last_second: int | None = None
-        """The second the last committed tick evaluated up to (what a successor resumes at)."""
 
     def restore(self, books: Mapping[str, Book]) -> None:
         """Index the working orders of ``books`` afresh. The remembered seconds are forgotten
@@ -98,4 +96,3 @@ class Evaluator:
         self._evaluated.update(self._pending)
         self._pending = {}
         self._resume_at = None
-        self.last_second = self.pending_second
