@@ -98,9 +98,10 @@ async def loop(
     )
 
 
-async def wait_ready(base: str) -> None:
+async def wait_ready(base: str, tries: int = 200) -> None:
+    """Poll the health route every 50 ms, ``tries`` times at most."""
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        for _ in range(tries):
             try:
                 async with session.get(base + "/api/v1/health") as resp:
                     if resp.status == 200:
