@@ -20,6 +20,7 @@ from trading.api import (
     streaming,
     udf,
 )
+from trading.api.history import setup_history
 from trading.auth import admin as auth_admin
 from trading.auth import routes as auth_routes
 from trading.auth.authenticator import Authenticator
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     market_config = settings.market_config()
     factory = settings.market_factory or SyntheticMarket
     app[MARKET] = factory(market_config)
+    setup_history(app)
     app[BROKER] = broker_service(settings, app[MARKET])
     app.cleanup_ctx.append(_broker_lifetime)
     if auth is not None:

@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_INTRADAY_DEPTH)
     )
     max_bars: int = Field(20_000, ge=1, le=1_000_000)
+    # issue 16, area bars: the serialized-segment cache of history answers
+    # (trading/wire/bar_bytes.py) and the threads that compute cold history off the loop
+    bars_cache_bytes: int = Field(64 * 2**20, ge=0, le=2**40)
+    """Bytes of serialized final bars kept for ``/datafeed/bars`` and ``/udf/history``
+    (bytes, offsets and labels counted; 0: no cache, every answer computed)."""
+    bars_threads: int = Field(1, ge=0, le=64)
+    """Worker threads for cold history (segments to build); 0 computes it on the event loop."""
     tick_interval_s: Seconds = Field(1.0, ge=0.001, le=60)
     ready_stall_s: Seconds | None = Field(None, gt=0, le=86_400)
     """Readiness fails when the fill loop or the market stream has not ticked for this long

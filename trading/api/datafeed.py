@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from trading.api.io import json_response, model_response, models_response, parse_body, parse_query
-from trading.errors import ApiError
-from trading.keys import MARKET, SETTINGS
+from trading.api.history import history_body
+from trading.api.io import model_response, models_response, parse_body, parse_query
+from trading.errors import ApiError, json_bytes_response
+from trading.keys import MARKET
 from trading.market.resolution import Resolution
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.models.market import (
@@ -28,11 +29,11 @@ from trading.models.queries import GetBarsQuery, SearchQuery, SymbolPath
 from trading.security import read_only
 from trading.specs.operation import operation
 from trading.timefmt import iso_ms
+from trading.wire.bar_bytes import Shape
 from trading.wire.market import (
     QUOTE_ITEMS,
     SEARCH_RESULTS,
     SYMBOL_NOT_FOUND,
-    bar_dicts,
     datafeed_configuration,
     quote_items,
     search_results,
@@ -115,15 +116,16 @@ async def get_bars(request: web.Request) -> web.Response:
     query = parse_query(request, GetBarsQuery)
     market = request.app[MARKET]
     spec = require_symbol(market.catalog, query.symbol)
-    history = market.history(
+    body = await history_body(
+        request,
+        Shape.REST,
         spec,
         Resolution(query.resolution),
         ms_to_s_ceil(query.from_time),
         ms_to_s_ceil(query.to_time),
         query.count_back or 0,
-        limit=request.app[SETTINGS].max_bars,
     )
-    return json_response({"bars": bar_dicts(history.bars), "no_data": history.no_data})
+    return json_bytes_response(body)
 
 
 @routes.post(f"{PREFIX}/quotes")

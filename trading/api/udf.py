@@ -11,16 +11,15 @@ import functools
 import math
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import numpy as np
 from aiohttp import web
 
+from trading.api.history import history_body
 from trading.api.io import json_response, model_response, models_response
-from trading.keys import MARKET, SETTINGS
+from trading.errors import json_bytes_response
+from trading.keys import MARKET
 from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import parse_resolution
-from trading.market.source import History
 from trading.models.market import (
     SearchSymbolResultItem,
     UdfConfiguration,
@@ -37,6 +36,7 @@ from trading.models.queries import (
     UdfSymbolsQuery,
 )
 from trading.specs.operation import Content, operation
+from trading.wire.bar_bytes import Shape
 from trading.wire.market import (
     SEARCH_RESULTS,
     quote_items,
@@ -91,28 +91,6 @@ def int_param(request: web.Request, name: str, default: int | None = None) -> in
     if not _INTEGER.fullmatch(raw):
         raise UdfRequestError(f"Invalid parameter {name}: expected an integer, got {raw[:32]!r}")
     return int(raw)
-
-
-def history_payload(history: History) -> dict[str, Any]:
-    """Columns in seconds, or ``no_data`` with ``nextTime``.
-
-    orjson writes numpy arrays natively but only C-contiguous ones, hence the (usually no-op)
-    ``ascontiguousarray`` on columns a source may hand out as views.
-    """
-    bars = history.bars
-    if len(bars) == 0:
-        if history.next_time is None:
-            return {"s": "no_data"}
-        return {"s": "no_data", "nextTime": history.next_time}
-    return {
-        "s": "ok",
-        "t": np.ascontiguousarray(bars.time),
-        "o": bars.prices(bars.open),
-        "h": bars.prices(bars.high),
-        "l": bars.prices(bars.low),
-        "c": bars.prices(bars.close),
-        "v": np.ascontiguousarray(bars.volume),
-    }
 
 
 @routes.get(f"{PREFIX}/config")
@@ -189,10 +167,8 @@ async def udf_history(request: web.Request) -> web.Response:
     spec = market.catalog.lookup(symbol)
     if spec is None:
         raise UdfRequestError(UNKNOWN_SYMBOL)
-    history = market.history(
-        spec, resolution, start, end, count_back, limit=request.app[SETTINGS].max_bars
-    )
-    return json_response(history_payload(history))
+    body = await history_body(request, Shape.UDF, spec, resolution, start, end, count_back)
+    return json_bytes_response(body)
 
 
 @routes.get(f"{PREFIX}/quotes")

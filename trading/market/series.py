@@ -17,6 +17,7 @@ Completed pieces are cached (LRU); correctness never depends on the caches.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,7 +37,7 @@ from trading.market.resolution import (
     ny_ordinal,
     period_start,
 )
-from trading.market.source import Bars, History, Quote, Touch
+from trading.market.source import Bars, History, Quote, Touch, Window
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
 K = TypeVar("K", bound=Hashable)
@@ -94,22 +95,34 @@ def make_quote(
 
 
 class _LRU(Generic[K, V]):
-    """A small least-recently-used cache of computed (immutable) pieces of the series."""
+    """A small least-recently-used cache of computed (immutable) pieces of the series.
+
+    Thread-safe: the API computes cold history in a worker thread while the event loop reads
+    quotes. The lock guards the bookkeeping only, never ``compute``: two threads missing the
+    same key both compute it (the same value, the pieces are pure) rather than wait.
+    """
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: K, compute: Callable[[], V]) -> V:
-        try:
-            self._data.move_to_end(key)
-            return self._data[key]
-        except KeyError:
-            value = compute()
+        with self._lock:
+            value = self._data.get(key, _MISSING)
+            if value is not _MISSING:
+                self._data.move_to_end(key)
+                return value  # type: ignore[return-value]
+        value = compute()
+        with self._lock:
             self._data[key] = value
+            self._data.move_to_end(key)
             if len(self._data) > self._size:
                 self._data.popitem(last=False)
-            return value
+        return value
+
+
+_MISSING = object()
 
 
 def _aggregate(parts: list[Agg]) -> Agg:
@@ -184,8 +197,32 @@ class SyntheticMarket:
         count_back: int = 0,
         limit: int | None = None,
     ) -> History:
+        window = self.window(symbol, resolution, start, end, count_back, limit)
+        if len(window.labels) == 0:
+            return History(
+                bars=Bars.empty(symbol.pricescale),
+                no_data=window.no_data,
+                next_time=window.next_time,
+            )
+        bars = self._bars(symbol, resolution, window.labels, window.at)
+        return History(bars=bars, no_data=False, next_time=None)
+
+    # -- WindowedSource -----------------------------------------------------------------------
+
+    def window(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int = 0,
+        limit: int | None = None,
+    ) -> Window:
         now_s = math.floor(self.now())
         labels = self._labels(resolution, now_s)
+        # the last label is the forming bar: every bar before it is complete (and, being a
+        # pure function of seed, symbol and time, final)
+        final_before = int(labels[-1]) if len(labels) else now_s
         bound = 2**62
         start, end = max(-bound, min(start, bound)), max(-bound, min(end, bound))
         stop = int(np.searchsorted(labels, end, side="left"))  # labels < end
@@ -195,15 +232,19 @@ class SyntheticMarket:
             first = int(np.searchsorted(labels, start, side="left"))
         if limit is not None:
             first = max(first, stop - limit)
-        older = int(np.searchsorted(labels, start, side="left")) - 1
         if first >= stop:
-            return History(
-                bars=Bars.empty(symbol.pricescale),
+            older = int(np.searchsorted(labels, start, side="left")) - 1
+            return Window(
+                labels=labels[:0],
                 no_data=stop == 0,
                 next_time=int(labels[older]) if older >= 0 else None,
+                final_before=final_before,
+                at=now_s,
             )
-        bars = self._bars(symbol, resolution, labels[first:stop], now_s)
-        return History(bars=bars, no_data=False, next_time=None)
+        return Window(labels[first:stop], False, None, final_before, now_s)
+
+    def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: I64, at: int) -> Bars:
+        return self._bars(symbol, resolution, labels, at)
 
     def touch(self, symbol: SymbolSpec, second: int) -> Touch:
         prices, _ = self._second_cols(symbol.name, second - second % 60)

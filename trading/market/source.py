@@ -8,7 +8,7 @@ Prices travel as integer ticks (``price = ticks / pricescale``) so that aggregat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +54,53 @@ class History:
     """True only when nothing is available before the query's end (REST ``no_data``)."""
     next_time: int | None
     """Label (seconds) of the most recent available bar older than the query's start."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which bars a history query selects, decided before any bar is computed.
+
+    ``labels`` are the selected bar times (seconds, ascending, possibly empty); every bar
+    labelled below ``final_before`` is complete and can never change, so a cache may keep it
+    (what is at or after it, the forming bar, moves with the clock). ``at`` is the second the
+    selection was made: :meth:`WindowedSource.bars` computes the forming bar at that instant,
+    so a window and its bars are one snapshot even while the clock runs.
+    """
+
+    labels: IntArray
+    no_data: bool
+    next_time: int | None
+    final_before: int
+    at: int
+
+
+@runtime_checkable
+class WindowedSource(Protocol):
+    """A source that can select bars without computing them and say which are final.
+
+    Optional: the serialized-bar cache of the API (``trading/wire/bar_bytes.py``) uses it when
+    the source offers it, and otherwise serves :meth:`MarketSource.history` uncached. An
+    imported or replayed history only has to say up to where its bars are final; nothing here
+    assumes the synthetic market.
+    """
+
+    def window(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int = 0,
+        limit: int | None = None,
+    ) -> Window:
+        """The selection :meth:`MarketSource.history` would answer (same arguments, same
+        rules), as labels only."""
+        ...
+
+    def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: IntArray, at: int) -> Bars:
+        """The bars of ``labels``, a non-empty contiguous run of the labels of a
+        :class:`Window` taken at ``at`` (a forming bar among them is computed at ``at``)."""
+        ...
 
 
 @dataclass(frozen=True)

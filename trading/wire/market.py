@@ -8,7 +8,9 @@ same QuoteData items (the WebSocket ``quotes`` route uses :func:`quote_data` too
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter
 
 from trading.market.resolution import INTRADAY_RESOLUTIONS, SUPPORTED_RESOLUTIONS
@@ -193,3 +195,23 @@ def bar_dicts(bars: Bars) -> list[BarDict]:
         {"time": t, "open": o, "high": h, "low": lo, "close": c, "volume": v}
         for t, o, h, lo, c, v in columns
     ]
+
+
+UDF_COLUMNS = ("t", "o", "h", "l", "c", "v")
+"""The UDF history columns, in the order they are written (udf.md §5)."""
+
+
+def udf_columns(bars: Bars) -> dict[str, Any]:
+    """UDF history columns as numpy arrays (times in seconds), written by orjson natively.
+
+    orjson writes numpy arrays only when C-contiguous, hence the (usually no-op)
+    ``ascontiguousarray`` on columns a source may hand out as views.
+    """
+    return {
+        "t": np.ascontiguousarray(bars.time),
+        "o": bars.prices(bars.open),
+        "h": bars.prices(bars.high),
+        "l": bars.prices(bars.low),
+        "c": bars.prices(bars.close),
+        "v": np.ascontiguousarray(bars.volume),
+    }

@@ -1,0 +1,361 @@
+"""History answers spliced from cached, already serialized segments of final bars (issue 16).
+
+A bar before the source's :attr:`~trading.market.source.Window.final_before` can never change,
+so its JSON can never change either. The REST ``/datafeed/bars`` and UDF ``/history`` bodies
+are therefore assembled from bytes:
+
+- **Segments.** The final bars of one symbol × resolution × shape are grouped in cells of
+  :data:`SEGMENT_BARS` nominal bar lengths on the label axis (``label // span``; intraday labels
+  are multiples of the resolution since the epoch, so the cells are stable however the
+  window moves). A cell is serialized once, exactly as the uncached answer would write those
+  bars (the same :func:`~trading.wire.market.bar_dicts` / :func:`~trading.wire.market.udf_columns`
+  through orjson), and kept with the byte offset of every bar, so a range may start or end
+  anywhere inside it. The cell holding the newest final bars is rebuilt when it no longer
+  covers what a request needs (once a minute at 1-minute bars).
+- **The forming bar** (labels at or after ``final_before``) is never cached: it is computed
+  for the request's instant and serialized alone, then spliced after the segments.
+- **Bound.** Segments live in one LRU bounded by bytes (``TRADING_BARS_CACHE_BYTES``; the
+  serialized bytes, offsets and labels are counted); 0 turns the cache off and every answer is
+  computed as before.
+- **Off the loop.** Building a missing segment is CPU work of milliseconds to hundreds of
+  milliseconds (a cold 60-minute year). It runs in a small thread pool
+  (``TRADING_BARS_THREADS``; numpy releases the GIL in its array loops), so other clients and
+  WebSocket pushes are not held up; warm answers are spliced on the loop.
+
+The market domain knows nothing of this: it only says, through
+:class:`~trading.market.source.WindowedSource`, which bars a query selects and which are final.
+A source without that interface is served uncached.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import orjson
+
+from trading.market.resolution import DAY_S, Resolution
+from trading.market.source import (
+    Bars,
+    History,
+    IntArray,
+    MarketSource,
+    Window,
+    WindowedSource,
+)
+from trading.market.symbols import SymbolSpec
+from trading.wire.market import UDF_COLUMNS, bar_dicts, udf_columns
+
+SEGMENT_BARS = 512
+"""Nominal bars per cached segment: few enough slices per 10 000-bar answer (about 20), small
+enough that the newest, growing segment is cheap to rebuild."""
+
+_NOMINAL_S = {Resolution.D1: DAY_S, Resolution.W1: 7 * DAY_S, Resolution.MN1: 31 * DAY_S}
+_SEGMENT_OVERHEAD = 512  # bytes of Python objects per segment, counted in the budget
+
+
+def segment_span(resolution: Resolution) -> int:
+    """Seconds of label axis per segment cell."""
+    step = resolution.seconds if resolution.is_intraday else _NOMINAL_S[resolution]
+    return step * SEGMENT_BARS
+
+
+class Shape(enum.Enum):
+    """The two JSON shapes of a history answer."""
+
+    REST = "rest"  # {"bars":[{time(ms),open,high,low,close,volume},...],"no_data":false}
+    UDF = "udf"  # {"s":"ok","t":[...],"o":[...],...,"v":[...]}
+
+
+# What surrounds the elements of each column of a non-empty answer, as orjson writes it.
+_OPENERS = {
+    Shape.REST: (b'{"bars":[',),
+    Shape.UDF: tuple(
+        (b'{"s":"ok","' if i == 0 else b'],"') + name.encode() + b'":['
+        for i, name in enumerate(UDF_COLUMNS)
+    ),
+}
+_CLOSERS = {Shape.REST: b'],"no_data":false}', Shape.UDF: b"]}"}
+_BRACE, _COMMA = ord("{"), ord(",")
+
+
+def uncached_body(shape: Shape, history: History) -> bytes:
+    """The answer as the routes wrote it before this cache (and still do without it)."""
+    if shape is Shape.REST:
+        return orjson.dumps({"bars": bar_dicts(history.bars), "no_data": history.no_data})
+    bars = history.bars
+    if len(bars) == 0:
+        if history.next_time is None:
+            return orjson.dumps({"s": "no_data"})
+        return orjson.dumps({"s": "no_data", "nextTime": history.next_time})
+    return orjson.dumps({"s": "ok", **udf_columns(bars)}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _empty_body(shape: Shape, window: Window) -> bytes:
+    pricescale = 1  # no bar: no price to scale
+    history = History(Bars.empty(pricescale), window.no_data, window.next_time)
+    return uncached_body(shape, history)
+
+
+@dataclass(frozen=True)
+class Elements:
+    """Serialized elements of one or more columns of a run of bars, with their offsets.
+
+    ``offsets[c][i]`` is where element ``i`` of column ``c`` starts in ``data[c]``; a last
+    entry ``len(data[c]) + 1`` marks the end as if a comma followed, so elements ``i..j`` are
+    ``data[c][offsets[c][i] : offsets[c][j] - 1]``.
+    """
+
+    data: tuple[bytes, ...]
+    offsets: tuple[IntArray, ...]
+
+    @classmethod
+    def of(cls, shape: Shape, bars: Bars) -> Elements:
+        if shape is Shape.REST:
+            data = orjson.dumps(bar_dicts(bars))[1:-1]
+            buf = np.frombuffer(data, dtype=np.uint8)
+            # a bar object nests nothing and holds no string: each "{" starts one
+            starts = np.flatnonzero(buf == _BRACE)
+            return cls((data,), (np.append(starts, len(data) + 1),))
+        datas, offsets = [], []
+        for column in udf_columns(bars).values():
+            data = orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+            buf = np.frombuffer(data, dtype=np.uint8)
+            commas = np.flatnonzero(buf == _COMMA) + 1
+            datas.append(data)
+            offsets.append(np.concatenate(([0], commas, [len(data) + 1])))
+        return cls(tuple(datas), tuple(offsets))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(d) for d in self.data) + sum(o.nbytes for o in self.offsets)
+
+    def slices(self, i: int, j: int) -> tuple[memoryview, ...]:
+        """Elements ``i..j-1`` of every column, without copying."""
+        return tuple(
+            memoryview(d)[int(o[i]) : int(o[j]) - 1]
+            for d, o in zip(self.data, self.offsets, strict=True)
+        )
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The serialized final bars of one cell: their labels and their elements."""
+
+    labels: IntArray
+    elements: Elements
+
+    @property
+    def nbytes(self) -> int:
+        return self.elements.nbytes + self.labels.nbytes + _SEGMENT_OVERHEAD
+
+    def index(self, first: int, last: int, count: int) -> int | None:
+        """Where the run of ``count`` labels ``first..last`` starts in this segment, or None
+        when the segment does not hold all of it (built before those bars were final)."""
+        i = int(np.searchsorted(self.labels, first))
+        j = i + count
+        if j > len(self.labels) or int(self.labels[i]) != first or int(self.labels[j - 1]) != last:
+            return None
+        return i
+
+
+SegmentKey: TypeAlias = tuple[str, Resolution, Shape, int]
+
+
+class SegmentCache:
+    """Segments by (symbol, resolution, shape, cell), least recently used first out, bounded
+    by the bytes they hold. Thread-safe (segments are built in the worker threads)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._data: OrderedDict[SegmentKey, Segment] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        """Bytes held now (never above the budget)."""
+        return self._used
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: SegmentKey) -> Segment | None:
+        with self._lock:
+            segment = self._data.get(key)
+            if segment is not None:
+                self._data.move_to_end(key)
+            return segment
+
+    def put(self, key: SegmentKey, segment: Segment) -> None:
+        size = segment.nbytes
+        if size > self.budget:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._used -= old.nbytes
+            self._data[key] = segment
+            self._used += size
+            while self._used > self.budget:
+                _, evicted = self._data.popitem(last=False)
+                self._used -= evicted.nbytes
+
+
+@dataclass
+class _Piece:
+    """One run of the answer's bars: cached (``segment`` and ``i``) or still to serialize."""
+
+    labels: IntArray
+    final: bool
+    cell: int = 0
+    segment: Segment | None = None
+    i: int = 0
+    elements: Elements | None = None
+
+    def index_in(self, segment: Segment) -> int | None:
+        return segment.index(int(self.labels[0]), int(self.labels[-1]), len(self.labels))
+
+    def slices(self) -> tuple[memoryview, ...]:
+        if self.segment is not None:
+            return self.segment.elements.slices(self.i, self.i + len(self.labels))
+        assert self.elements is not None
+        return self.elements.slices(0, len(self.labels))
+
+
+class Answer:
+    """One history answer in the making: :meth:`complete` does the CPU work (in a worker
+    thread when :attr:`cold`), :attr:`body` is then the JSON."""
+
+    def __init__(self, cold: bool, work: Callable[[], bytes]) -> None:
+        self.cold = cold
+        """Whether completing it builds segments or computes uncached history (milliseconds
+        or more); otherwise only the forming bar is left, from cached pieces of the series."""
+        self._work = work
+        self._body: bytes | None = None
+
+    def complete(self) -> None:
+        self._body = self._work()
+
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            raise RuntimeError("Answer.complete() has not run")
+        return self._body
+
+
+class BarBytes:
+    """REST and UDF history bodies of one market source, from cached segments."""
+
+    def __init__(self, source: MarketSource, budget: int) -> None:
+        self._source = source
+        self._windowed = source if budget > 0 and isinstance(source, WindowedSource) else None
+        self.cache = SegmentCache(budget)
+
+    def answer(
+        self,
+        shape: Shape,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int,
+        limit: int | None,
+    ) -> Answer:
+        """The answer to a history query (same arguments as ``MarketSource.history``); cheap
+        until :meth:`Answer.complete`."""
+        source = self._windowed
+        if source is None:
+            return Answer(
+                True,
+                lambda: uncached_body(
+                    shape, self._source.history(symbol, resolution, start, end, count_back, limit)
+                ),
+            )
+        window = source.window(symbol, resolution, start, end, count_back, limit)
+        if len(window.labels) == 0:
+            body = _empty_body(shape, window)
+            return Answer(False, lambda: body)
+        pieces = self._plan(shape, symbol, resolution, window)
+        todo = [p for p in pieces if p.segment is None]
+
+        def work() -> bytes:
+            self._fill(source, shape, symbol, resolution, window, todo)
+            return _assemble(shape, pieces)
+
+        return Answer(any(p.final for p in todo), work)
+
+    def _plan(
+        self, shape: Shape, symbol: SymbolSpec, resolution: Resolution, window: Window
+    ) -> list[_Piece]:
+        labels = window.labels
+        k = int(np.searchsorted(labels, window.final_before))  # labels[:k] are final
+        pieces: list[_Piece] = []
+        if k:
+            final = labels[:k]
+            cells = final // segment_span(resolution)
+            cuts = (np.flatnonzero(cells[1:] != cells[:-1]) + 1).tolist()
+            for a, b in zip([0, *cuts], [*cuts, k], strict=True):
+                run = final[a:b]
+                cell = int(cells[a])
+                segment = self.cache.get((symbol.name, resolution, shape, cell))
+                piece = _Piece(run, final=True, cell=cell)
+                if segment is not None:
+                    i = piece.index_in(segment)
+                    if i is not None:
+                        piece.segment, piece.i = segment, i
+                pieces.append(piece)
+        if k < len(labels):
+            pieces.append(_Piece(labels[k:], final=False))
+        return pieces
+
+    def _fill(
+        self,
+        source: WindowedSource,
+        shape: Shape,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        window: Window,
+        todo: list[_Piece],
+    ) -> None:
+        """Serialize what the plan could not take from the cache (worker thread or loop)."""
+        span = segment_span(resolution)
+        for piece in todo:
+            if piece.final:
+                # the whole cell as far as it is final, so later requests find it complete
+                lo = piece.cell * span
+                hi = min(lo + span, window.final_before)
+                labels = source.window(symbol, resolution, lo, hi).labels
+                if len(labels):
+                    segment = Segment(
+                        labels.copy(),
+                        Elements.of(shape, source.bars(symbol, resolution, labels, window.at)),
+                    )
+                    i = piece.index_in(segment)
+                    if i is not None:
+                        self.cache.put((symbol.name, resolution, shape, piece.cell), segment)
+                        piece.segment, piece.i = segment, i
+                        continue
+            # the forming bar, or a run the source no longer lists the same way (its clock
+            # moved back meanwhile): exactly these bars, uncached
+            bars = source.bars(symbol, resolution, piece.labels, window.at)
+            piece.elements = Elements.of(shape, bars)
+
+
+def _assemble(shape: Shape, pieces: list[_Piece]) -> bytes:
+    """One copy of every byte: the openers, each column's runs comma-joined, the closer."""
+    runs = [p.slices() for p in pieces]
+    parts: list[bytes | memoryview] = []
+    for column, opener in enumerate(_OPENERS[shape]):
+        parts.append(opener)
+        for n, run in enumerate(runs):
+            if n:
+                parts.append(b",")
+            parts.append(run[column])
+    parts.append(_CLOSERS[shape])
+    return b"".join(parts)
