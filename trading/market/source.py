@@ -99,7 +99,10 @@ class WindowedSource(Protocol):
 
     def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: IntArray, at: int) -> Bars:
         """The bars of ``labels``, a non-empty contiguous run of the labels of a
-        :class:`Window` taken at ``at`` (a forming bar among them is computed at ``at``)."""
+        :class:`Window` taken at ``at`` (a forming bar among them is computed at ``at``).
+
+        A function of its arguments: the API serializes the forming bar once per second and
+        serves those bytes to every request of that second."""
         ...
 
 

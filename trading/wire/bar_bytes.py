@@ -56,6 +56,7 @@ SEGMENT_BARS = 512
 enough that the newest, growing segment is cheap to rebuild."""
 
 _NOMINAL_S = {Resolution.D1: DAY_S, Resolution.W1: 7 * DAY_S, Resolution.MN1: 31 * DAY_S}
+_FORMING_KEYS = 4096  # forming bars remembered (one per symbol × resolution × shape)
 _SEGMENT_OVERHEAD = 512  # bytes of Python objects per segment, counted in the budget
 
 
@@ -104,7 +105,8 @@ def _empty_body(shape: Shape, window: Window) -> bytes:
 
 @dataclass(frozen=True)
 class Elements:
-    """Serialized elements of one or more columns of a run of bars, with their offsets.
+    """Serialized elements of the columns of a run of ``count`` bars (REST: one column of bar
+    objects; UDF: six), with their offsets when a sub-run may be taken.
 
     ``offsets[c][i]`` is where element ``i`` of column ``c`` starts in ``data[c]``; a last
     entry ``len(data[c]) + 1`` marks the end as if a comma followed, so elements ``i..j`` are
@@ -112,59 +114,78 @@ class Elements:
     """
 
     data: tuple[bytes, ...]
-    offsets: tuple[IntArray, ...]
+    count: int
+    offsets: tuple[IntArray, ...] | None
 
     @classmethod
-    def of(cls, shape: Shape, bars: Bars) -> Elements:
+    def of(cls, shape: Shape, bars: Bars, *, offsets: bool = True) -> Elements:
+        """The elements of ``bars`` as the uncached answer writes them; without ``offsets``
+        only the whole run can be taken (the forming bar)."""
         if shape is Shape.REST:
-            data = orjson.dumps(bar_dicts(bars))[1:-1]
-            buf = np.frombuffer(data, dtype=np.uint8)
-            # a bar object nests nothing and holds no string: each "{" starts one
-            starts = np.flatnonzero(buf == _BRACE)
-            return cls((data,), (np.append(starts, len(data) + 1),))
-        datas, offsets = [], []
-        for column in udf_columns(bars).values():
-            data = orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
-            buf = np.frombuffer(data, dtype=np.uint8)
-            commas = np.flatnonzero(buf == _COMMA) + 1
-            datas.append(data)
-            offsets.append(np.concatenate(([0], commas, [len(data) + 1])))
-        return cls(tuple(datas), tuple(offsets))
+            datas = [orjson.dumps(bar_dicts(bars))[1:-1]]
+        else:
+            datas = [
+                orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
+                for column in udf_columns(bars).values()
+            ]
+        if not offsets:
+            return cls(tuple(datas), len(bars), None)
+        # a bar object nests nothing and holds no string: each "{" starts one; in a column
+        # of numbers each comma ends one
+        mark, shift = (_BRACE, 0) if shape is Shape.REST else (_COMMA, 1)
+        ends = []
+        for data in datas:
+            found = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == mark) + shift
+            first = [] if shape is Shape.REST else [0]
+            ends.append(np.concatenate((first, found, [len(data) + 1])).astype(np.int64))
+        return cls(tuple(datas), len(bars), tuple(ends))
 
     @property
     def nbytes(self) -> int:
-        return sum(len(d) for d in self.data) + sum(o.nbytes for o in self.offsets)
+        offsets = sum(o.nbytes for o in self.offsets) if self.offsets is not None else 0
+        return sum(len(d) for d in self.data) + offsets
 
-    def slices(self, i: int, j: int) -> tuple[memoryview, ...]:
+    def slices(self, i: int, j: int) -> tuple[bytes | memoryview, ...]:
         """Elements ``i..j-1`` of every column, without copying."""
+        if i == 0 and j == self.count:
+            return self.data
+        assert self.offsets is not None
         return tuple(
             memoryview(d)[int(o[i]) : int(o[j]) - 1]
             for d, o in zip(self.data, self.offsets, strict=True)
         )
 
 
-@dataclass(frozen=True)
 class Segment:
     """The serialized final bars of one cell: their labels and their elements."""
 
-    labels: IntArray
-    elements: Elements
+    __slots__ = ("count", "elements", "first", "labels", "last", "nbytes")
 
-    @property
-    def nbytes(self) -> int:
-        return self.elements.nbytes + self.labels.nbytes + _SEGMENT_OVERHEAD
+    def __init__(self, labels: IntArray, elements: Elements) -> None:
+        self.labels = labels
+        self.elements = elements
+        self.count = len(labels)
+        self.first, self.last = int(labels[0]), int(labels[-1])
+        self.nbytes = elements.nbytes + labels.nbytes + _SEGMENT_OVERHEAD
 
     def index(self, first: int, last: int, count: int) -> int | None:
         """Where the run of ``count`` labels ``first..last`` starts in this segment, or None
         when the segment does not hold all of it (built before those bars were final)."""
+        if first == self.first and last == self.last and count == self.count:
+            return 0  # the usual case: a whole segment inside the answer
         i = int(np.searchsorted(self.labels, first))
         j = i + count
-        if j > len(self.labels) or int(self.labels[i]) != first or int(self.labels[j - 1]) != last:
+        if j > self.count or int(self.labels[i]) != first or int(self.labels[j - 1]) != last:
             return None
         return i
 
 
-SegmentKey: TypeAlias = tuple[str, Resolution, Shape, int]
+SegmentKey: TypeAlias = tuple[str, str, str, int]
+"""(symbol, resolution value, shape value, cell)."""
+
+
+def _key(symbol: SymbolSpec, resolution: Resolution, shape: Shape, cell: int) -> SegmentKey:
+    return (symbol.name, resolution.value, shape.value, cell)
 
 
 class SegmentCache:
@@ -185,12 +206,15 @@ class SegmentCache:
     def __len__(self) -> int:
         return len(self._data)
 
-    def get(self, key: SegmentKey) -> Segment | None:
+    def get_many(self, keys: list[SegmentKey]) -> list[Segment | None]:
+        """The segments of ``keys`` (None where absent), all under one lock."""
+        data = self._data
         with self._lock:
-            segment = self._data.get(key)
-            if segment is not None:
-                self._data.move_to_end(key)
-            return segment
+            found = [data.get(key) for key in keys]
+            for key, segment in zip(keys, found, strict=True):
+                if segment is not None:
+                    data.move_to_end(key)
+        return found
 
     def put(self, key: SegmentKey, segment: Segment) -> None:
         size = segment.nbytes
@@ -207,21 +231,30 @@ class SegmentCache:
                 self._used -= evicted.nbytes
 
 
-@dataclass
 class _Piece:
-    """One run of the answer's bars: cached (``segment`` and ``i``) or still to serialize."""
+    """One run of the answer's bars (labels ``first..last``): cached (``segment`` from ``i``)
+    or still to serialize (``elements``)."""
 
-    labels: IntArray
-    final: bool
-    cell: int = 0
-    segment: Segment | None = None
-    i: int = 0
-    elements: Elements | None = None
+    __slots__ = ("cell", "elements", "final", "first", "i", "labels", "last", "segment")
 
-    def index_in(self, segment: Segment) -> int | None:
-        return segment.index(int(self.labels[0]), int(self.labels[-1]), len(self.labels))
+    def __init__(self, labels: IntArray, first: int, last: int, final: bool, cell: int) -> None:
+        self.labels, self.first, self.last = labels, first, last
+        self.final, self.cell = final, cell
+        self.segment: Segment | None = None
+        self.i = 0
+        self.elements: Elements | None = None
 
-    def slices(self) -> tuple[memoryview, ...]:
+    def take(self, segment: Segment | None) -> bool:
+        """Use ``segment`` if it holds this run."""
+        if segment is None:
+            return False
+        i = segment.index(self.first, self.last, len(self.labels))
+        if i is None:
+            return False
+        self.segment, self.i = segment, i
+        return True
+
+    def slices(self) -> tuple[bytes | memoryview, ...]:
         if self.segment is not None:
             return self.segment.elements.slices(self.i, self.i + len(self.labels))
         assert self.elements is not None
@@ -256,6 +289,9 @@ class BarBytes:
         self._source = source
         self._windowed = source if budget > 0 and isinstance(source, WindowedSource) else None
         self.cache = SegmentCache(budget)
+        # the forming bar of each (symbol, resolution, shape) as last serialized, with the
+        # labels and the second it was computed for: requests within one second share it
+        self._forming: dict[SegmentKey, tuple[int, int, int, Elements]] = {}
 
     def answer(
         self,
@@ -298,20 +334,27 @@ class BarBytes:
         pieces: list[_Piece] = []
         if k:
             final = labels[:k]
-            cells = final // segment_span(resolution)
-            cuts = (np.flatnonzero(cells[1:] != cells[:-1]) + 1).tolist()
-            for a, b in zip([0, *cuts], [*cuts, k], strict=True):
-                run = final[a:b]
-                cell = int(cells[a])
-                segment = self.cache.get((symbol.name, resolution, shape, cell))
-                piece = _Piece(run, final=True, cell=cell)
-                if segment is not None:
-                    i = piece.index_in(segment)
-                    if i is not None:
-                        piece.segment, piece.i = segment, i
+            span = segment_span(resolution)
+            first_cell, last_cell = int(final[0]) // span, int(final[-1]) // span
+            cells = list(range(first_cell, last_cell + 1))
+            bounds = np.searchsorted(final, np.asarray(cells[1:], dtype=np.int64) * span)
+            starts, stops = [0, *bounds.tolist()], [*bounds.tolist(), k]
+            firsts = final[starts].tolist()
+            lasts = final[np.asarray(stops) - 1].tolist()
+            # the keys of _key(), written out: str keys hash cheaper than enums
+            name, res, form = symbol.name, resolution.value, shape.value
+            found = self.cache.get_many([(name, res, form, cell) for cell in cells])
+            for a, b, first, last, cell, segment in zip(
+                starts, stops, firsts, lasts, cells, found, strict=True
+            ):
+                if a == b:
+                    continue  # a cell with no bar (a gap in the source's labels)
+                piece = _Piece(final[a:b], first, last, True, cell)
+                piece.take(segment)
                 pieces.append(piece)
         if k < len(labels):
-            pieces.append(_Piece(labels[k:], final=False))
+            fresh = labels[k:]
+            pieces.append(_Piece(fresh, int(fresh[0]), int(fresh[-1]), False, 0))
         return pieces
 
     def _fill(
@@ -336,15 +379,22 @@ class BarBytes:
                         labels.copy(),
                         Elements.of(shape, source.bars(symbol, resolution, labels, window.at)),
                     )
-                    i = piece.index_in(segment)
-                    if i is not None:
-                        self.cache.put((symbol.name, resolution, shape, piece.cell), segment)
-                        piece.segment, piece.i = segment, i
+                    if piece.take(segment):
+                        self.cache.put(_key(symbol, resolution, shape, piece.cell), segment)
                         continue
             # the forming bar, or a run the source no longer lists the same way (its clock
             # moved back meanwhile): exactly these bars, uncached
+            key = _key(symbol, resolution, shape, 0)
+            memo = None if piece.final else self._forming.get(key)
+            if memo is not None and memo[:3] == (piece.first, piece.last, window.at):
+                piece.elements = memo[3]
+                continue
             bars = source.bars(symbol, resolution, piece.labels, window.at)
-            piece.elements = Elements.of(shape, bars)
+            piece.elements = Elements.of(shape, bars, offsets=False)
+            if not piece.final:
+                if len(self._forming) >= _FORMING_KEYS:
+                    self._forming.clear()  # symbols × resolutions × shapes: rarely reached
+                self._forming[key] = (piece.first, piece.last, window.at, piece.elements)
 
 
 def _assemble(shape: Shape, pieces: list[_Piece]) -> bytes:
