@@ -367,34 +367,68 @@ class BarBytes:
         todo: list[_Piece],
     ) -> None:
         """Serialize what the plan could not take from the cache (worker thread or loop)."""
-        span = segment_span(resolution)
-        for piece in todo:
+        group: list[_Piece] = []
+        for piece in todo:  # runs of consecutive missing cells: one call to the source each
             if piece.final:
-                # the whole cell as far as it is final, so later requests find it complete
-                lo = piece.cell * span
-                hi = min(lo + span, window.final_before)
-                labels = source.window(symbol, resolution, lo, hi).labels
-                if len(labels):
-                    segment = Segment(
-                        labels.copy(),
-                        Elements.of(shape, source.bars(symbol, resolution, labels, window.at)),
-                    )
-                    if piece.take(segment):
-                        self.cache.put(_key(symbol, resolution, shape, piece.cell), segment)
-                        continue
-            # the forming bar, or a run the source no longer lists the same way (its clock
-            # moved back meanwhile): exactly these bars, uncached
-            key = _key(symbol, resolution, shape, 0)
-            memo = None if piece.final else self._forming.get(key)
-            if memo is not None and memo[:3] == (piece.first, piece.last, window.at):
-                piece.elements = memo[3]
+                if group and piece.cell != group[-1].cell + 1:
+                    self._build(source, shape, symbol, resolution, window, group)
+                    group = []
+                group.append(piece)
+        if group:
+            self._build(source, shape, symbol, resolution, window, group)
+        for piece in todo:
+            if piece.segment is None:
+                self._serialize(source, shape, symbol, resolution, window, piece)
+
+    def _build(
+        self,
+        source: WindowedSource,
+        shape: Shape,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        window: Window,
+        group: list[_Piece],
+    ) -> None:
+        """Segments of consecutive cells, each as far as it is final (so later requests find
+        it whole), from one call to the source (its generation is vectorised over a range)."""
+        span = segment_span(resolution)
+        lo = group[0].cell * span
+        hi = min((group[-1].cell + 1) * span, window.final_before)
+        labels = source.window(symbol, resolution, lo, hi).labels
+        if len(labels) == 0:
+            return
+        bars = source.bars(symbol, resolution, labels, window.at)
+        edges = np.searchsorted(labels, np.asarray([p.cell * span for p in group[1:]], np.int64))
+        bounds = [0, *edges.tolist(), len(labels)]
+        for piece, a, b in zip(group, bounds, bounds[1:], strict=False):
+            if a == b:
                 continue
-            bars = source.bars(symbol, resolution, piece.labels, window.at)
-            piece.elements = Elements.of(shape, bars, offsets=False)
-            if not piece.final:
-                if len(self._forming) >= _FORMING_KEYS:
-                    self._forming.clear()  # symbols × resolutions × shapes: rarely reached
-                self._forming[key] = (piece.first, piece.last, window.at, piece.elements)
+            segment = Segment(labels[a:b].copy(), Elements.of(shape, bars.slice(a, b)))
+            if piece.take(segment):
+                self.cache.put(_key(symbol, resolution, shape, piece.cell), segment)
+
+    def _serialize(
+        self,
+        source: WindowedSource,
+        shape: Shape,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        window: Window,
+        piece: _Piece,
+    ) -> None:
+        """Exactly these bars, uncached: the forming bar (serialized once per second), or a
+        run the source no longer lists the same way (its clock was set back meanwhile)."""
+        key = _key(symbol, resolution, shape, 0)
+        memo = None if piece.final else self._forming.get(key)
+        if memo is not None and memo[:3] == (piece.first, piece.last, window.at):
+            piece.elements = memo[3]
+            return
+        bars = source.bars(symbol, resolution, piece.labels, window.at)
+        piece.elements = Elements.of(shape, bars, offsets=False)
+        if not piece.final:
+            if len(self._forming) >= _FORMING_KEYS:
+                self._forming.clear()  # symbols × resolutions × shapes: rarely reached
+            self._forming[key] = (piece.first, piece.last, window.at, piece.elements)
 
 
 def _assemble(shape: Shape, pieces: list[_Piece]) -> bytes:
