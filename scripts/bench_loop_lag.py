@@ -4,7 +4,8 @@ Starts a fresh ``python -m trading serve`` (nothing cached), then fires 16 concu
 history requests (UDF ``/history``, full intraday depth of 16 distinct symbol × resolution
 pairs: 60/30/15/5-minute bars, up to ``TRADING_MAX_BARS`` each) while a **probe** measures how
 long the server takes to answer its cheapest route, ``GET /api/v1/udf/time``, one request at a
-time, every 2 ms. The server has no loop-lag sampler of its own (trading/metrics.py has none),
+time on a 2 ms schedule (while an answer is late, every slot it covers counts with its own
+delay: no coordinated omission). The server has no loop-lag sampler of its own (trading/metrics.py has none),
 and a probe is what another client experiences: a probe answer that waits means the loop was
 blocked. The probe runs in its own process (plain blocking ``http.client``, keep-alive) so
 that the load generator reading megabytes of answers cannot delay it on the client side.
@@ -39,6 +40,7 @@ SYMBOLS = ("AAPL", "GOOGL", "MSFT", "AMZN", "IBM", "JPM")
 RESOLUTIONS = ("60", "30", "15", "5")
 BURST = 16
 GOAL_MS = 50.0
+INTERVAL_S = 0.002
 
 
 def burst_paths(now_s: int) -> list[str]:
@@ -48,16 +50,25 @@ def burst_paths(now_s: int) -> list[str]:
 
 
 def probe(port: int, seconds: float) -> None:
-    """Child process: sequential GET /udf/time for ``seconds``; prints [[t, latency], ...]."""
+    """Child process: GET /udf/time on a fixed 2 ms schedule for ``seconds``; prints
+    ``[[epoch of slot, delay s], ...]`` with one entry per **slot**: while an answer is late,
+    every slot that passes is recorded with its own delay (answer time minus slot), so a loop
+    blocked for 1 s counts as 500 late samples, not as one (no coordinated omission)."""
     conn = http.client.HTTPConnection("127.0.0.1", port)
     samples = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
+    offset = time.time() - time.perf_counter()
+    slot = time.perf_counter()
+    end = slot + seconds
+    while slot < end:
+        now = time.perf_counter()
+        if now < slot:
+            time.sleep(slot - now)
         conn.request("GET", "/api/v1/udf/time")
         conn.getresponse().read()
-        samples.append((time.time(), time.perf_counter() - t0))
-        time.sleep(0.002)
+        done = time.perf_counter()
+        while slot <= done:
+            samples.append((slot + offset, done - slot))
+            slot += INTERVAL_S
     print(json.dumps(samples))
 
 
