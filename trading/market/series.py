@@ -186,6 +186,7 @@ class SyntheticMarket:
         self._minutes: _LRU[tuple[str, int], tuple[int, Ohlcv]] = _LRU(256)
         self._day_bars: _LRU[tuple[str, int, int], tuple[I64, Ohlcv]] = _LRU(4096)
         self._seconds: _LRU[tuple[str, int], tuple[I64, I64]] = _LRU(1024)
+        self._label_memo: dict[Resolution, tuple[tuple[int, int], I64]] = {}
 
     # -- MarketSource -------------------------------------------------------------------------
 
@@ -275,8 +276,23 @@ class SyntheticMarket:
     # -- labels -------------------------------------------------------------------------------
 
     def _labels(self, resolution: Resolution, now_s: int) -> I64:
-        """Labels of every available bar, ascending; the last one is the forming bar."""
+        """Labels of every available bar, ascending; the last one is the forming bar.
+
+        They change only when a new bar starts, so the last grid of each resolution is kept
+        (read-only: windows hand out slices of it) and a history request is a searchsorted.
+        """
         today = ny_ordinal(now_s)
+        step = resolution.seconds
+        key = (today, now_s - now_s % step if step else 0)
+        memo = self._label_memo.get(resolution)
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        labels = self._label_grid(resolution, today, now_s)
+        labels.flags.writeable = False
+        self._label_memo[resolution] = (key, labels)
+        return labels
+
+    def _label_grid(self, resolution: Resolution, today: int, now_s: int) -> I64:
         if resolution.is_intraday:
             step = resolution.seconds
             first = ny_day_start(today - self._depth[resolution.minutes])

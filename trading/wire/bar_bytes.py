@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 
 from trading.market.resolution import DAY_S, Resolution
@@ -62,8 +63,10 @@ _SEGMENT_OVERHEAD = 512  # bytes of Python objects per segment, counted in the b
 
 def segment_span(resolution: Resolution) -> int:
     """Seconds of label axis per segment cell."""
-    step = resolution.seconds if resolution.is_intraday else _NOMINAL_S[resolution]
-    return step * SEGMENT_BARS
+    return _SPANS[resolution]
+
+
+_SPANS = {r: (r.seconds if r.is_intraday else _NOMINAL_S[r]) * SEGMENT_BARS for r in Resolution}
 
 
 class Shape(enum.Enum):
@@ -115,7 +118,7 @@ class Elements:
 
     data: tuple[bytes, ...]
     count: int
-    offsets: tuple[IntArray, ...] | None
+    offsets: tuple[npt.NDArray[np.int32], ...] | None
 
     @classmethod
     def of(cls, shape: Shape, bars: Bars, *, offsets: bool = True) -> Elements:
@@ -137,7 +140,8 @@ class Elements:
         for data in datas:
             found = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == mark) + shift
             first = [] if shape is Shape.REST else [0]
-            ends.append(np.concatenate((first, found, [len(data) + 1])).astype(np.int64))
+            # int32: a segment is far below 2 GiB, and offsets are a third of a UDF segment
+            ends.append(np.concatenate((first, found, [len(data) + 1])).astype(np.int32))
         return cls(tuple(datas), len(bars), tuple(ends))
 
     @property
@@ -336,20 +340,18 @@ class BarBytes:
             final = labels[:k]
             span = segment_span(resolution)
             first_cell, last_cell = int(final[0]) // span, int(final[-1]) // span
-            cells = list(range(first_cell, last_cell + 1))
-            bounds = np.searchsorted(final, np.asarray(cells[1:], dtype=np.int64) * span)
-            starts, stops = [0, *bounds.tolist()], [*bounds.tolist(), k]
-            firsts = final[starts].tolist()
-            lasts = final[np.asarray(stops) - 1].tolist()
+            cells = range(first_cell, last_cell + 1)
+            bounds: list[int] = []
+            if last_cell > first_cell:
+                edges = np.arange(first_cell + 1, last_cell + 1, dtype=np.int64) * span
+                bounds = final.searchsorted(edges).tolist()
             # the keys of _key(), written out: str keys hash cheaper than enums
             name, res, form = symbol.name, resolution.value, shape.value
             found = self.cache.get_many([(name, res, form, cell) for cell in cells])
-            for a, b, first, last, cell, segment in zip(
-                starts, stops, firsts, lasts, cells, found, strict=True
-            ):
+            for a, b, cell, segment in zip([0, *bounds], [*bounds, k], cells, found, strict=True):
                 if a == b:
                     continue  # a cell with no bar (a gap in the source's labels)
-                piece = _Piece(final[a:b], first, last, True, cell)
+                piece = _Piece(final[a:b], int(final[a]), int(final[b - 1]), True, cell)
                 piece.take(segment)
                 pieces.append(piece)
         if k < len(labels):
