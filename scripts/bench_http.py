@@ -69,8 +69,13 @@ def workloads(now_ms: int) -> list[Workload]:
     ]
 
 
-# First request for the data in a fresh process: UDF history 10 000 bars, goal ≤ 5 ms.
-COLD = ("UDF history 10000 × 1m", 5.0)
+# First request for the data in a fresh process, in this order (the first is the very first
+# request after start): UDF history 10 000 bars, goal ≤ 5 ms; the others for scale.
+COLD: tuple[tuple[str, float | None], ...] = (
+    ("UDF history 10000 × 1m", 5.0),
+    ("bars 10000 × 1m (REST)", None),
+    ("bars 401 × 1D (REST)", None),
+)
 
 
 def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -125,9 +130,10 @@ async def rounds(
         for k, base in bases.items()
     }
     try:
-        cold_name, cold_goal = COLD
-        cold_path = next(w.path for w in loads if w.name == cold_name)
-        cold_ms = await one(sessions["ours"], cold_path) * 1e3
+        cold_ms = {}
+        for cold_name, _ in COLD:
+            cold_path = next(w.path for w in loads if w.name == cold_name)
+            cold_ms[cold_name] = await one(sessions["ours"], cold_path) * 1e3
         for _ in range(args.repeat):
             for w in loads:
                 for side in ("ours", "minimal"):
@@ -160,17 +166,21 @@ async def rounds(
                 "met": met,
             }
         )
-    rows.append(
-        {
-            "workload": f"{cold_name}, cold",
-            "metric": "first request after start, wall ms",
-            "ours": round(cold_ms, 2),
-            "minimal": None,
-            "ratio": None,
-            "goal": f"≤ {cold_goal} ms",
-            "met": cold_ms <= cold_goal,
-        }
-    )
+    for n, (cold_name, cold_goal) in enumerate(COLD):
+        ms = cold_ms[cold_name]
+        rows.append(
+            {
+                "workload": f"{cold_name}, cold",
+                "metric": "first request after start, wall ms"
+                if n == 0
+                else "first request for that data, wall ms",
+                "ours": round(ms, 2),
+                "minimal": None,
+                "ratio": None,
+                "goal": "" if cold_goal is None else f"≤ {cold_goal} ms",
+                "met": None if cold_goal is None else ms <= cold_goal,
+            }
+        )
     return rows
 
 

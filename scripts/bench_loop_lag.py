@@ -5,9 +5,9 @@ history requests (UDF ``/history``, full intraday depth of 16 distinct symbol ×
 pairs: 60/30/15/5-minute bars, up to ``TRADING_MAX_BARS`` each) while a **probe** measures how
 long the server takes to answer its cheapest route, ``GET /api/v1/udf/time``, one request at a
 time on a 2 ms schedule (while an answer is late, every slot it covers counts with its own
-delay: no coordinated omission). The server has no loop-lag sampler of its own (trading/metrics.py has none),
-and a probe is what another client experiences: a probe answer that waits means the loop was
-blocked. The probe runs in its own process (plain blocking ``http.client``, keep-alive) so
+delay: no coordinated omission). The server has no loop-lag sampler of its own
+(trading/metrics.py has none), and a probe is what another client experiences: a probe answer
+that waits means the loop was blocked. The probe runs in its own process (plain blocking ``http.client``, keep-alive) so
 that the load generator reading megabytes of answers cannot delay it on the client side.
 
 Lag = probe latency minus the idle probe latency (median before the burst). Each run starts a
