@@ -7,8 +7,9 @@ long the server takes to answer its cheapest route, ``GET /api/v1/udf/time``, on
 time on a 2 ms schedule (while an answer is late, every slot it covers counts with its own
 delay: no coordinated omission). The server has no loop-lag sampler of its own
 (trading/metrics.py has none), and a probe is what another client experiences: a probe answer
-that waits means the loop was blocked. The probe runs in its own process (plain blocking ``http.client``, keep-alive) so
-that the load generator reading megabytes of answers cannot delay it on the client side.
+that waits means the loop was blocked. The probe runs in its own process (plain blocking
+``http.client``, keep-alive) so that the load generator reading megabytes of answers cannot
+delay it on the client side.
 
 Lag = probe latency minus the idle probe latency (median before the burst). Each run starts a
 new server; the figures are medians over ``--repeat`` runs. The same burst is also run with
