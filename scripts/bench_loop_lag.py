@@ -13,10 +13,12 @@ delay it on the client side.
 
 Lag = probe latency minus the idle probe latency (median before the burst). Each run starts a
 new server; the figures are medians over ``--repeat`` runs. The same burst is also run with
-``TRADING_BARS_THREADS=0`` (cold history computed on the loop, as before issue 16) for scale.
+``TRADING_BARS_THREADS=0`` (cold history computed on the loop) for scale, and with ``--tree``
+against another checkout's server (e.g. the tree before issue 16).
 
     .venv/bin/python scripts/bench_loop_lag.py                  # medians of 5
     .venv/bin/python scripts/bench_loop_lag.py --quick --json /tmp/lag.json
+    .venv/bin/python scripts/bench_loop_lag.py --tree /path/to/checkout-before   # + before
 """
 
 from __future__ import annotations
@@ -73,25 +75,29 @@ def probe(port: int, seconds: float) -> None:
     print(json.dumps(samples))
 
 
-def start_server(port: int, data_dir: str, threads: int | None) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, data_dir: str, threads: int | None, tree: Path
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ, TRADING_PORT=str(port), TRADING_DATA_DIR=data_dir)
     env.setdefault("TRADING_LOG_LEVEL", "INFO")
     if threads is not None:
         env["TRADING_BARS_THREADS"] = str(threads)
     return subprocess.Popen(
-        [sys.executable, "-m", "trading", "serve"],
+        [sys.executable, "-m", "trading", "serve"],  # -m: the package of the cwd, ``tree``
         env=env,
-        cwd=ROOT,
+        cwd=tree,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-async def one_run(threads: int | None, idle_s: float = 1.0) -> tuple[float, float, float]:
+async def one_run(
+    threads: int | None, tree: Path = ROOT, idle_s: float = 1.0
+) -> tuple[float, float, float]:
     """(lag p99 ms, lag max ms, burst wall s) of one fresh server."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-lag-") as data_dir:
-        server = start_server(port, data_dir, threads)
+        server = start_server(port, data_dir, threads, tree)
         try:
             await wait_ready(f"http://127.0.0.1:{port}", tries=1200)
             prober = await asyncio.create_subprocess_exec(
@@ -130,18 +136,23 @@ async def one_run(threads: int | None, idle_s: float = 1.0) -> tuple[float, floa
     return p99, during[-1], wall
 
 
-async def measure(repeat: int) -> list[dict[str, object]]:
-    runs: dict[str, list[tuple[float, float, float]]] = {"default": [], "on the loop": []}
-    for _ in range(repeat):  # interleaved: both see the same neighbourhood
+async def measure(repeat: int, tree: Path | None) -> list[dict[str, object]]:
+    labels = {"default": "TRADING_BARS_THREADS=1 (default)", "on the loop": "THREADS=0"}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in labels}
+    if tree is not None:
+        labels["tree"] = f"tree {tree}"
+        runs["tree"] = []
+    for _ in range(repeat):  # interleaved: all see the same neighbourhood
         runs["default"].append(await one_run(None))
         runs["on the loop"].append(await one_run(0))
+        if tree is not None:  # an older checkout: no TRADING_BARS_THREADS there
+            runs["tree"].append(await one_run(None, tree))
     rows: list[dict[str, object]] = []
     for name, results in runs.items():
         p99 = statistics.median(r[0] for r in results)
         worst = statistics.median(r[1] for r in results)
         wall = statistics.median(r[2] for r in results)
-        label = "TRADING_BARS_THREADS=1 (default)" if name == "default" else "THREADS=0"
-        workload = f"16 cold intraday histories, {label}"
+        workload = f"16 cold intraday histories, {labels[name]}"
         goal = name == "default"
         rows += [
             {
@@ -150,7 +161,7 @@ async def measure(repeat: int) -> list[dict[str, object]]:
                 "ours": round(p99, 1),
                 "minimal": None,
                 "ratio": None,
-                "goal": f"≤ {GOAL_MS:.0f} ms" if goal else "(before issue 16, for scale)",
+                "goal": f"≤ {GOAL_MS:.0f} ms" if goal else "(for scale)",
                 "met": p99 <= GOAL_MS if goal else None,
             },
             {
@@ -180,13 +191,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="fresh servers per setting")
     parser.add_argument("--quick", action="store_true", help="3 runs per setting")
     parser.add_argument("--json", type=Path, help="also write the rows here (bench_all.py)")
+    parser.add_argument(
+        "--tree", type=Path, help="also run the server of this checkout (a before figure)"
+    )
     parser.add_argument("--probe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=5.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe is not None:
         probe(args.probe, args.seconds)
         return
-    rows = asyncio.run(measure(3 if args.quick else args.repeat))
+    rows = asyncio.run(measure(3 if args.quick else args.repeat, args.tree))
     for r in rows:
         mark = {True: "met", False: "NOT met", None: ""}[r["met"]]  # type: ignore[index]
         print(f"{r['workload']!s:58} {r['metric']!s:40} {r['ours']:>8}  {r['goal']} {mark}")
