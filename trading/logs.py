@@ -26,7 +26,6 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from trading.errors import Handler
 from trading.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -55,16 +54,16 @@ def request_id_for(header: str | None) -> str:
     return f"{_PROCESS_TOKEN}-{next(_SEQUENCE):x}"
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def start_request(request: web.Request) -> None:
+    """Give the request its id, first thing (every log line of the request carries it)."""
     request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
     request[REQUEST_ID_KEY] = request_id
     REQUEST_ID.set(request_id)  # this request's own task: nothing to reset
-    return await handler(request)
 
 
-async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every response, WebSocket upgrades and errors included."""
+def echo_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Part of the ``on_response_prepare`` hook: every response, WebSocket upgrades and errors
+    included."""
     request_id = request.get(REQUEST_ID_KEY)
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
