@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -39,7 +39,9 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     root.setLevel(level)
 
 
-def _configure(log_format: str, workers: int) -> tuple[logging.Handler, io.StringIO]:
+def _configure(
+    log_format: Literal["text", "json"], workers: int
+) -> tuple[logging.Handler, io.StringIO]:
     configure_logging(
         Settings.model_construct(  # only the fields configure_logging reads
             log_format=log_format, workers=workers, log_level="INFO"
@@ -76,7 +78,7 @@ def _line(
 
 _TOKEN = st.text(st.sampled_from("abcXYZ019-._:@+=/"), min_size=1, max_size=20)
 _SEGMENT = st.text(st.sampled_from("abcXYZ019-._"), min_size=1, max_size=12)
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
 
 
 @settings(
@@ -95,7 +97,7 @@ _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 def test_direct_and_logging_paths_write_the_same_line(
     installed: None,
     monkeypatch: pytest.MonkeyPatch,
-    log_format: str,
+    log_format: Literal["text", "json"],
     workers: int,
     path: str,
     query: dict[str, str],
