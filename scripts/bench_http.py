@@ -39,6 +39,7 @@ class Workload:
     concurrency: int
     goal_ratio: float | None = None
     goal_us: float | None = None
+    status: int = 200
 
 
 def workloads(now_ms: int) -> list[Workload]:
@@ -65,6 +66,18 @@ def workloads(now_ms: int) -> list[Workload]:
             f"/api/v1/udf/history?symbol=MSFT&resolution=1&from=0&to={now_s}&countback=10000",
             16,
             goal_us=1000,
+        ),
+        # --- small routes (issue 16: each ≤ 1.5× the minimal server, default settings) ---
+        Workload("versions", "/api/v1/versions", 32, goal_ratio=1.5),
+        Workload("resolve symbol", "/api/v1/datafeed/resolve/AAPL", 32, goal_ratio=1.5),
+        Workload("broker orders (none)", "/api/v1/broker/orders", 32, goal_ratio=1.5),
+        Workload("404 unknown path", "/api/v1/no-such-route", 32, goal_ratio=1.5, status=404),
+        Workload(
+            "422 bad query",
+            "/api/v1/datafeed/search?user_input=A&max_results=x",
+            32,
+            goal_ratio=1.5,
+            status=422,
         ),
     ]
 
@@ -138,7 +151,7 @@ async def rounds(
             for w in loads:
                 for side in ("ours", "minimal"):
                     result = await loop(
-                        sessions[side], w.path, args.requests, w.concurrency, pids[side]
+                        sessions[side], w.path, args.requests, w.concurrency, pids[side], w.status
                     )
                     cpu.setdefault((w.name, side), []).append(result.cpu_us)
     finally:

@@ -65,17 +65,22 @@ def workloads(now_ms: int) -> dict[str, str]:
     }
 
 
-async def one(session: aiohttp.ClientSession, url: str) -> float:
+async def one(session: aiohttp.ClientSession, url: str, expect: int = 200) -> float:
     t0 = time.perf_counter()
     async with session.get(url) as resp:
         await resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"{url}: HTTP {resp.status}")
+        if resp.status != expect:
+            raise RuntimeError(f"{url}: HTTP {resp.status}, expected {expect}")
     return time.perf_counter() - t0
 
 
 async def loop(
-    session: aiohttp.ClientSession, url: str, requests: int, concurrency: int, pid: int
+    session: aiohttp.ClientSession,
+    url: str,
+    requests: int,
+    concurrency: int,
+    pid: int,
+    expect: int = 200,
 ) -> Result:
     latencies: list[float] = []
     remaining = requests
@@ -84,7 +89,7 @@ async def loop(
         nonlocal remaining
         while remaining > 0:
             remaining -= 1
-            latencies.append(await one(session, url))
+            latencies.append(await one(session, url, expect))
 
     cpu0, t0 = cpu_seconds(pid), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -28,10 +28,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from trading.api import meta
 from trading.market.resolution import Resolution
 from trading.market.series import SyntheticMarket
 from trading.market.symbols import SymbolCatalog
 from trading.settings import Settings
+from trading.wire.market import symbol_info
 
 # What the benchmarks ask for (bench_http.py WORKLOADS): intraday depth of the default
 # settings bounds how many 1-minute bars exist at all.
@@ -76,8 +78,8 @@ def precompute(settings: Settings) -> dict[tuple[str, str], Series]:
     return out
 
 
-def json(body: Any) -> web.Response:
-    return web.Response(body=orjson.dumps(body), content_type="application/json")
+def json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def make_app(series: dict[tuple[str, str], Series]) -> web.Application:
@@ -110,6 +112,34 @@ def make_app(series: dict[tuple[str, str], Series]) -> web.Application:
         s = series[(q["symbol"], q["resolution"])]
         first, stop = s.window(int(q["from"]), int(q["to"]), int(q.get("countback", 0)))
         return json({"s": "ok", **{k: col[first:stop] for k, col in s.udf.items()}})
+
+    # --- small routes (bench_http.py's second block): the service's bodies, made once -----
+    versions = meta.METADATA.model_dump(mode="json")
+    catalog = SymbolCatalog()
+    resolved = {s.name: symbol_info(s).model_dump(mode="json") for s in catalog.symbols}
+
+    @routes.get("/api/v1/versions")
+    async def get_versions(request: web.Request) -> web.Response:
+        return json(versions)
+
+    @routes.get("/api/v1/datafeed/resolve/{symbol}")
+    async def resolve(request: web.Request) -> web.Response:
+        return json(resolved[request.match_info["symbol"]])
+
+    @routes.get("/api/v1/broker/orders")
+    async def orders(request: web.Request) -> web.Response:
+        return json([])
+
+    @routes.get("/api/v1/no-such-route")
+    async def not_found(request: web.Request) -> web.Response:
+        return json({"detail": "Not Found"}, 404)
+
+    @routes.get("/api/v1/datafeed/search")
+    async def search(request: web.Request) -> web.Response:
+        detail = [{"type": "int_parsing", "loc": ["query", "max_results"],
+                   "msg": "Input should be a valid integer, unable to parse string as an integer",
+                   "input": request.query.get("max_results")}]  # fmt: skip
+        return json({"detail": detail}, 422)
 
     app = web.Application()
     app.add_routes(routes)

@@ -24,26 +24,17 @@ from trading.api.history import setup_history
 from trading.auth import admin as auth_admin
 from trading.auth import routes as auth_routes
 from trading.auth.authenticator import Authenticator
-from trading.auth.middleware import auth_middleware
 from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.service import BrokerService
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE, Store
-from trading.cors import cors_middleware
-from trading.errors import error_middleware
+from trading.front import front_middleware, prepare_response
 from trading.http_server import handler_args
 from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SETTINGS
-from trading.logs import echo_request_id, request_id_middleware
 from trading.market.series import SyntheticMarket
 from trading.market.source import MarketSource
-from trading.metrics import METRICS, Metrics, metrics_middleware, setup_metrics
-from trading.security import (
-    HostPolicy,
-    host_middleware,
-    setup_security,
-    write_protection_middleware,
-)
+from trading.metrics import METRICS, Metrics, setup_metrics
 from trading.settings import Settings
 from trading.web import setup_web
 from trading.ws.setup import setup_streaming
@@ -58,28 +49,15 @@ def create_app(settings: Settings | None = None) -> web.Application:
     # issue 14: keys mode only; off mode builds no users file and no auth middleware at all
     auth = Authenticator(settings) if settings.auth == "keys" else None
     app = web.Application(
-        middlewares=[
-            request_id_middleware,  # first: every log line of the request carries its id
-            metrics_middleware(metrics),  # sees the final status of every answer
-            # issue 11 (trading/security.py): the Host check runs first, before anything else
-            host_middleware(HostPolicy(settings.allowed_hosts, settings.host)),
-            cors_middleware(settings.cors_origins),
-            write_protection_middleware(settings.cors_origins),
-            error_middleware,
-            # inside error_middleware (a failure here still answers JSON), after the CSRF and
-            # host checks; before routing's slash redirects, so /broker/x/ is refused too
-            *([auth_middleware(auth)] if auth is not None else []),
-            web.normalize_path_middleware(
-                append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
-            ),
-        ],
+        # one pass for the request id, metrics, Host check, CORS, CSRF, JSON errors, keys-mode
+        # credentials and slash redirects, in that order (trading/front.py)
+        middlewares=[front_middleware(settings, metrics, auth)],
         client_max_size=settings.http_max_body_bytes,
         handler_args=handler_args(settings),
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app.on_response_prepare.append(echo_request_id)
-    setup_security(app)
+    app.on_response_prepare.append(prepare_response)
     market_config = settings.market_config()
     factory = settings.market_factory or SyntheticMarket
     app[MARKET] = factory(market_config)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from aiohttp import hdrs, web
 
-from trading.errors import Handler
 from trading.logs import REQUEST_ID_HEADER
 
 ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
@@ -19,36 +18,46 @@ EXPOSED_HEADERS = f"{REQUEST_ID_HEADER}, {hdrs.RETRY_AFTER}"
 request id to quote in a bug report, and when to retry a 503."""
 
 
-def cors_middleware(allowed: Sequence[str]) -> web.middleware:  # type: ignore[valid-type]
-    any_origin = "*" in allowed
+class CorsPolicy:
+    """The CORS answer of this server: preflights, and the headers added to every answer a
+    page on another origin may read. Applied by :func:`trading.front.front_middleware`: the
+    preflight is answered before the write protection and the handler, the headers are added
+    to every answer from inside (refusals and JSON errors included, not the Host check's 421)."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        origin = request.headers.get(hdrs.ORIGIN)
-        preflight = (
+    def __init__(self, allowed: Sequence[str]) -> None:
+        self.allowed = frozenset(allowed)
+        self.any_origin = "*" in self.allowed
+
+    @staticmethod
+    def is_preflight(request: web.Request) -> bool:
+        return (
             request.method == hdrs.METH_OPTIONS
             and hdrs.ACCESS_CONTROL_REQUEST_METHOD in request.headers
         )
-        if preflight:
-            response: web.StreamResponse = web.Response(status=200)
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOWED_METHODS
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(
-                hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "*"
-            )
-            response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
-        else:
-            response = await handler(request)
-        if origin is None or response.prepared:
-            return response
-        if any_origin:
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
-        elif origin in allowed:
-            response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
-            response.headers[hdrs.VARY] = hdrs.ORIGIN
-        else:
-            return response
-        if not preflight:
-            response.headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSED_HEADERS
+
+    @staticmethod
+    def preflight_response(request: web.Request) -> web.Response:
+        """200 with the methods and headers a browser may use (its origin is added after)."""
+        response = web.Response(status=200)
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOWED_METHODS
+        response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = request.headers.get(
+            hdrs.ACCESS_CONTROL_REQUEST_HEADERS, "*"
+        )
+        response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
         return response
 
-    return middleware
+    def add_headers(self, response: web.StreamResponse, origin: str, preflight: bool) -> None:
+        """The ``Access-Control-*`` headers for a request from ``origin`` (none for an origin
+        that is not allowed; nothing once the response was sent, e.g. a WebSocket)."""
+        if response.prepared:
+            return
+        headers = response.headers
+        if self.any_origin:
+            headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = "*"
+        elif origin in self.allowed:
+            headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+            headers[hdrs.VARY] = hdrs.ORIGIN
+        else:
+            return
+        if not preflight:
+            headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSED_HEADERS

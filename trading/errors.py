@@ -1,8 +1,9 @@
 """JSON errors everywhere: ``{"detail": ...}`` bodies as FastAPI's clients expect (rest.md §1).
 
 Handlers raise :class:`ApiError` (a refused but well-formed request) or
-:class:`RequestValidationError` (422 with one item per offending field); the middleware turns
-those, aiohttp's own HTTP exceptions and any bug into JSON. No HTML page ever leaves the app.
+:class:`RequestValidationError` (422 with one item per offending field); :func:`error_answer`
+(applied by :func:`trading.front.front_middleware`) turns those, aiohttp's own HTTP exceptions
+and any bug into JSON. No HTML page ever leaves the app.
 """
 
 from __future__ import annotations
@@ -113,41 +114,39 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await _answer_errors(request, handler)
-    if request.content.exception() is not None and not response.prepared:
-        # The body stream broke (bad gzip, broken chunking): the HTTP parser of this connection
-        # is lost, so answer and close. Marking the stream finished also stops aiohttp from
-        # reading the rest of the body after the answer, which re-raised the decode error and
-        # logged it as an "Unhandled exception" although the client already had its 4xx.
-        request.content.feed_eof()
-        response.force_close()
-    return response
-
-
-async def _answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except RequestValidationError as exc:
+def error_answer(request: web.Request, exc: Exception) -> web.Response | None:
+    """The JSON answer to what a handler raised, or None for what must travel on: redirects
+    and other HTTP exceptions below 400 (aiohttp answers those itself). Called from inside
+    the ``except`` clause that caught ``exc`` (the traceback of a bug is logged from it)."""
+    if isinstance(exc, RequestValidationError):
         return error_response(422, exc.errors)
-    except ApiError as exc:
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.detail)
-    except StorageError as exc:
+    if isinstance(exc, StorageError):
         # the database refused the write (disk full, read-only, deleted): nothing was stored,
         # and the next request retries it; a client can try again later
         return error_response(503, exc.detail, {"Retry-After": "5"})
-    except web.RequestPayloadError as exc:
+    if isinstance(exc, web.RequestPayloadError):
         # a handler read a body that cannot be decoded as sent (JSON bodies: api.io, 422)
         return error_response(400, f"Request body could not be read: {payload_problem(exc)}")
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            return None
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         detail = _phrase(exc.status)
         if exc.status not in (404, 405) and exc.text and not exc.text.startswith(f"{exc.status}"):
             detail = exc.text
         return error_response(exc.status, detail, headers)
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Internal Server Error")
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "Internal Server Error")
+
+
+def close_if_body_broken(request: web.Request, response: web.StreamResponse) -> None:
+    """After the answer to a request whose body stream broke (bad gzip, broken chunking): the
+    HTTP parser of this connection is lost, so answer and close. Marking the stream finished
+    also stops aiohttp from reading the rest of the body after the answer, which re-raised the
+    decode error and logged it as an "Unhandled exception" although the client already had
+    its 4xx."""
+    if request.content.exception() is not None and not response.prepared:
+        request.content.feed_eof()
+        response.force_close()

@@ -17,16 +17,17 @@ import contextvars
 import datetime as dt
 import itertools
 import logging
+import os
 import re
 import secrets
 import sys
+import time as _time
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from trading.errors import Handler
 from trading.settings import Settings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -55,16 +56,16 @@ def request_id_for(header: str | None) -> str:
     return f"{_PROCESS_TOKEN}-{next(_SEQUENCE):x}"
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def start_request(request: web.Request) -> None:
+    """Give the request its id, first thing (every log line of the request carries it)."""
     request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
     request[REQUEST_ID_KEY] = request_id
     REQUEST_ID.set(request_id)  # this request's own task: nothing to reset
-    return await handler(request)
 
 
-async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every response, WebSocket upgrades and errors included."""
+def echo_request_id(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Part of the ``on_response_prepare`` hook: every response, WebSocket upgrades and errors
+    included."""
     request_id = request.get(REQUEST_ID_KEY)
     if request_id is not None:
         response.headers[REQUEST_ID_HEADER] = request_id
@@ -82,8 +83,20 @@ def logged_path(request: web.BaseRequest) -> str:
                                               if name in request.query}))  # fmt: skip
 
 
+ACCESS_MESSAGE = '%s "%s %s" %s %s %.1fms'
+"""The access line's message: remote, method, path, status, bytes, duration."""
+
+
 class AccessLogger(AbstractAccessLogger):
-    """One INFO line per request on ``aiohttp.access``, with the fields as record extras."""
+    """One INFO line per request on ``aiohttp.access``, with the fields as record extras.
+
+    The line is the same whichever way it is written. When the record could only reach the
+    handler :func:`configure_logging` installed, unchanged (no other handler or filter on the
+    way, the standard record factory), the formatter renders the line from the fields and it
+    is written to that handler's stream directly: building a ``LogRecord`` (the caller's frame
+    looked up, thread and process names read) and passing it through the logging machinery
+    cost more than the rest of a small request's answer. Anything else (a test's log capture,
+    an operator's extra handler) takes the ordinary ``logger.info`` path."""
 
     @property
     def enabled(self) -> bool:
@@ -101,17 +114,64 @@ class AccessLogger(AbstractAccessLogger):
             "user_agent": request.headers.get("User-Agent"),
             "request_id": response.headers.get(REQUEST_ID_HEADER),
         }
-        self.logger.info(
-            '%s "%s %s" %s %s %.1fms',
+        args = (
             fields["remote"], fields["method"], fields["path"], fields["status"],
             fields["bytes"], fields["duration_ms"],
-            extra=fields,
         )  # fmt: skip
+        handler = _direct_handler(self.logger)
+        if handler is not None and handler.lock is not None:
+            formatter = handler.formatter
+            assert isinstance(formatter, TextFormatter | JsonFormatter)
+            try:
+                line = formatter.line(
+                    _time.time(), logging.getLevelName(logging.INFO), self.logger.name,
+                    os.getpid(), ACCESS_MESSAGE % args, fields,
+                )  # fmt: skip
+                with handler.lock:  # as StreamHandler.emit, under Handler.handle's lock
+                    handler.stream.write(line + handler.terminator)
+                    handler.flush()
+                return
+            except Exception:  # the logging path below reports it (Handler.handleError)
+                pass
+        self.logger.info(ACCESS_MESSAGE, *args, extra=fields)
+
+
+_INSTALLED: list[logging.StreamHandler[Any]] = []
+"""The root handler :func:`configure_logging` installed (none before it ran)."""
+
+
+def _direct_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """The installed handler, when an INFO record of ``logger`` would reach it and only it,
+    with nothing on the way that could drop or change the record."""
+    if not _INSTALLED or logging.getLogRecordFactory() is not logging.LogRecord:
+        return None
+    handler = _INSTALLED[0]
+    if handler.filters or handler.level > logging.INFO:
+        return None
+    if not isinstance(handler.formatter, TextFormatter | JsonFormatter):
+        return None
+    current: logging.Logger | None = logger
+    if logger.disabled:
+        return None
+    while current is not None:
+        if current.filters:
+            return None
+        if current.handlers and (current.parent is not None or current.handlers != [handler]):
+            return None
+        if not current.propagate:
+            return None if current.parent is not None else handler
+        current = current.parent
+    return handler
 
 
 def _utc(created: float) -> str:
     stamp = dt.datetime.fromtimestamp(created, dt.UTC)
     return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's own fields (``extra=``), in the order they were given."""
+    return {key: value for key, value in vars(record).items() if key not in _RECORD_FIELDS}
 
 
 class JsonFormatter(logging.Formatter):
@@ -123,38 +183,92 @@ class JsonFormatter(logging.Formatter):
         self._with_pid = with_pid
 
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": _utc(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if self._with_pid:
-            out["pid"] = record.process
-        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
-        if request_id is not None:
-            out["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in _RECORD_FIELDS and key not in out:
-                out[key] = value
+        out = self._object(
+            record.created, record.levelname, record.name, record.process, record.getMessage(),
+            _extras(record),
+        )  # fmt: skip
         if record.exc_info:
             out["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             out["stack_info"] = record.stack_info
         return orjson.dumps(out, default=str).decode()
 
+    def line(
+        self, created: float, level: str, name: str, process: int | None, message: str,
+        extras: dict[str, Any],
+    ) -> str:  # fmt: skip
+        """A record's line from its parts (no traceback): the access log's direct path."""
+        out = self._object(created, level, name, process, message, extras)
+        return orjson.dumps(out, default=str).decode()
+
+    def _object(
+        self, created: float, level: str, name: str, process: int | None, message: str,
+        extras: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        out: dict[str, Any] = {
+            "time": _utc(created),
+            "level": level,
+            "logger": name,
+            "message": message,
+        }
+        if self._with_pid:
+            out["pid"] = process
+        request_id = extras.get("request_id") or REQUEST_ID.get()
+        if request_id is not None:
+            out["request_id"] = request_id
+        for key, value in extras.items():
+            if key not in out:
+                out[key] = value
+        return out
+
 
 class TextFormatter(logging.Formatter):
-    """The human format, with `` [request_id]`` when the record belongs to a request, and the
-    process id after the logger's name when several processes share the log."""
+    """The human format, ``2026-01-02 10:00:00,123 INFO logger: message``, with
+    `` [request_id]`` when the record belongs to a request, and the process id after the
+    logger's name when several processes share the log. The time is logging's default
+    (local time, milliseconds after a comma); its text is made once per second."""
 
     def __init__(self, *, with_pid: bool = False) -> None:
-        pid = "[%(process)d]" if with_pid else ""
-        super().__init__(f"%(asctime)s %(levelname)s %(name)s{pid}: %(message)s")
+        super().__init__()
+        self._with_pid = with_pid
+        self._second = -1
+        self._second_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        record.message = record.getMessage()
+        text = self._head(record.created, record.levelname, record.name, record.process)
+        text += record.message
+        # the traceback and stack as logging.Formatter.format appends them
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text = (text if text[-1:] == "\n" else text + "\n") + record.exc_text
+        if record.stack_info:
+            text = (text if text[-1:] == "\n" else text + "\n") + self.formatStack(
+                record.stack_info
+            )
+        return self._with_request_id(text, getattr(record, "request_id", None))
+
+    def line(
+        self, created: float, level: str, name: str, process: int | None, message: str,
+        extras: dict[str, Any],
+    ) -> str:  # fmt: skip
+        """A record's line from its parts (no traceback): the access log's direct path."""
+        text = self._head(created, level, name, process) + message
+        return self._with_request_id(text, extras.get("request_id"))
+
+    def _head(self, created: float, level: str, name: str, process: int | None) -> str:
+        second = int(created)
+        if second != self._second:
+            self._second_text = _time.strftime(self.default_time_format, self.converter(created))
+            self._second = second
+        msecs = int((created - second) * 1000)
+        pid = f"[{process}]" if self._with_pid else ""
+        return f"{self._second_text},{msecs:03d} {level} {name}{pid}: "
+
+    @staticmethod
+    def _with_request_id(text: str, request_id: str | None) -> str:
+        request_id = request_id or REQUEST_ID.get()
         return f"{text} [{request_id}]" if request_id else text
 
 
@@ -171,6 +285,7 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
+    _INSTALLED[:] = [handler]
 
 
 def access_log_args(settings: Settings) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Metrics are an operating concern, so they live on the wiring side: the domain
 (``trading.market``, ``trading.broker``) imports nothing from here and no exporter. What this
 module observes, it observes from outside:
 
-- HTTP requests: a middleware, labelled by the route's *template* (``/api/v1/udf/symbols``,
+- HTTP requests: :meth:`Metrics.observe_request`, from the front middleware
+  (trading/front.py), labelled by the route's *template* (``/api/v1/udf/symbols``,
   ``/api/v1/broker/orders/{order_id}``), never the raw path, so the series stay bounded;
   requests no route matched are ``route="unmatched"``.
 - WebSocket: the hub's own counters and sizes (:meth:`Hub.stats`), read at scrape time by a
@@ -20,9 +21,7 @@ apps independent: tests build many in one process, and two would otherwise colli
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -35,7 +34,6 @@ from prometheus_client.registry import Collector
 
 from trading.broker.events import BrokerEvent, Executed, OrderChanged
 from trading.broker.service import BrokerService
-from trading.errors import Handler
 from trading.keys import BROKER, HUB, REMOTE, STREAM
 from trading.market.stream import MarketStream
 from trading.specs.operation import operation
@@ -46,6 +44,11 @@ METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_CHILDREN_CACHED = 4096
+"""Most (method, route, status) label sets whose metric children are kept at hand."""
+_Inc = Callable[[], None]
+_Observe = Callable[[float], None]
+
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -86,6 +89,30 @@ class Metrics:
             buckets=COMMIT_BUCKETS,
             registry=registry,
         )
+
+        self._http_children: dict[tuple[str, str, str], tuple[_Inc, _Observe]] = {}
+
+    def observe_request(self, request: web.Request, status: int, seconds: float) -> None:
+        """Count one answered request and its duration, by its route's template.
+
+        The labelled children are kept per (method, route, status): ``labels()`` costs more
+        than the count itself (a lock, a tuple, a dict lookup, for each of the two metrics).
+        The key set is the one prometheus-client keeps anyway; past
+        ``HTTP_CHILDREN_CACHED`` (a client can send any method name) ``labels()`` is called
+        as before, so the cache stays bounded."""
+        method, route = request.method, route_template(request)
+        key = (method, route, str(status))
+        children = self._http_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(*key).inc,
+                self.http_duration.labels(method, route).observe,
+            )
+            if len(self._http_children) < HTTP_CHILDREN_CACHED:
+                self._http_children[key] = children
+        inc, observe = children
+        inc()
+        observe(seconds)
 
     def observe_broker(self, broker: BrokerService) -> None:
         def on_event(account: str, event: BrokerEvent) -> None:
@@ -196,31 +223,6 @@ def route_template(request: web.Request) -> str:
     if resource is None or request.match_info.http_exception is not None:
         return UNMATCHED
     return resource.canonical
-
-
-def metrics_middleware(metrics: Metrics) -> web.middleware:  # type: ignore[valid-type]
-    requests, duration = metrics.http_requests, metrics.http_duration
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:  # redirects raised past the error middleware
-            status = exc.status
-            raise
-        except asyncio.CancelledError:  # the client went away first (nginx's 499)
-            status = 499
-            raise
-        finally:
-            route = route_template(request)
-            requests.labels(request.method, route, str(status)).inc()
-            duration.labels(request.method, route).observe(time.perf_counter() - started)
-
-    return middleware
 
 
 METRICS = web.AppKey("metrics", Metrics)

@@ -4,13 +4,13 @@ A page the user visits on any site can make the browser send requests to
 ``http://127.0.0.1:8000``. Three rules keep such a page from acting on the user's account, and
 one keeps the pages of this server from being abused inside another site's frame:
 
-* **Host check** (:func:`host_middleware`, DNS rebinding). A rebinding domain
+* **Host check** (:meth:`HostPolicy.refusal`, DNS rebinding). A rebinding domain
   (``evil.example`` resolving to 127.0.0.1 after the page loaded) makes the attacker's page
   *same-origin* with this server, so neither CORS nor the origin check below would stop it.
   The one thing the browser cannot fake is the ``Host`` header: it names the attacker's
   domain. Requests whose ``Host`` is not in ``TRADING_ALLOWED_HOSTS`` (plus the bind address)
   get 421 before any handler runs.
-* **Write protection** (:func:`write_protection_middleware`, CSRF). A browser sends a
+* **Write protection** (:func:`write_refusal`, CSRF). A browser sends a
   cross-origin POST *without asking first* (no CORS preflight) only when its body is a form or
   ``text/plain``; every other state-changing request (PUT, DELETE, a JSON POST) is preflighted,
   so the server sees its ``Origin`` and can refuse it. So every POST and PUT to a
@@ -23,7 +23,7 @@ one keeps the pages of this server from being abused inside another site's frame
   a preflight; reads (GET, read-only POSTs) stay open to any origin, as the UDF adapters
   expect. Requests with no ``Origin`` (curl, generated clients, tests) are no browser's
   cross-site requests and pass.
-* **Security headers** (:func:`add_security_headers`, clickjacking, MIME sniffing). Every
+* **Security headers** (:func:`secure`, clickjacking, MIME sniffing). Every
   response forbids framing (``frame-ancestors 'none'`` + ``X-Frame-Options: DENY``: the order
   ticket must not be clickable through an invisible frame), sniffing (``nosniff``), and carries
   a Content-Security-Policy that only allows this server's own scripts, so an injected string
@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 from aiohttp import hdrs, web
 from yarl import URL
 
-from trading.errors import Handler, error_response
+from trading.errors import error_response
 
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", "[::]", ""})
 """Bind addresses meaning "every interface": then any IP-literal ``Host`` is accepted (a
@@ -152,21 +152,15 @@ class HostPolicy:
         name = host_name(header)
         return name in self.names or (self.any_ip and _is_ip_literal(name))
 
-
-def host_middleware(policy: HostPolicy) -> web.middleware:  # type: ignore[valid-type]
-    """421 ``{"detail": ...}`` naming a ``Host`` this server does not answer to. A request
-    without ``Host`` (HTTP/1.0 tools) is no browser's and passes."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """421 ``{"detail": ...}`` naming a ``Host`` this server does not answer to, else None.
+        A request without ``Host`` (HTTP/1.0 tools) is no browser's and passes."""
         header = request.headers.get(hdrs.HOST)
-        if header is not None and not policy.allows(header):
+        if header is not None and not self.allows(header):
             return error_response(
                 421, f"Host {header!r} is not allowed (TRADING_ALLOWED_HOSTS lists the names)"
             )
-        return await handler(request)
-
-    return middleware
+        return None
 
 
 # --- write protection (CSRF) --------------------------------------------------------------
@@ -234,31 +228,27 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json"
 
 
-def write_protection_middleware(cors_origins: Sequence[str]) -> web.middleware:  # type: ignore[valid-type]
+def write_refusal(request: web.Request, cors_origins: Sequence[str]) -> web.Response | None:
     """403 for a state-changing request from an origin we refuse; 415 for a POST/PUT whose
-    body is not declared JSON. Only routes that exist and accept the method are checked, so
-    404/405 answers stay what they were, and :func:`read_only` POSTs are left alone."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not changes_state(request):
-            return await handler(request)
-        origin = request.headers.get(hdrs.ORIGIN)
-        if origin is not None and not write_origin_allowed(request, origin, cors_origins):
-            return error_response(403, f"Origin {origin!r} may not change state here")
-        if (
-            request.method in JSON_BODY_METHODS
-            and not _is_json(request.content_type)
-            and not _bodiless_non_browser(request)
-        ):
-            return error_response(
-                415,
-                f"{request.method} needs Content-Type: application/json"
-                f" (got {request.headers.get(hdrs.CONTENT_TYPE) or 'none'})",
-            )
-        return await handler(request)
-
-    return middleware
+    body is not declared JSON; None when the request may go on. Only routes that exist and
+    accept the method are checked, so 404/405 answers stay what they were, and
+    :func:`read_only` POSTs are left alone."""
+    if not changes_state(request):
+        return None
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is not None and not write_origin_allowed(request, origin, cors_origins):
+        return error_response(403, f"Origin {origin!r} may not change state here")
+    if (
+        request.method in JSON_BODY_METHODS
+        and not _is_json(request.content_type)
+        and not _bodiless_non_browser(request)
+    ):
+        return error_response(
+            415,
+            f"{request.method} needs Content-Type: application/json"
+            f" (got {request.headers.get(hdrs.CONTENT_TYPE) or 'none'})",
+        )
+    return None
 
 
 BROWSER_MARKERS = (hdrs.ORIGIN, "Sec-Fetch-Site", "Sec-Fetch-Mode")
@@ -281,11 +271,6 @@ def _bodiless_non_browser(request: web.Request) -> bool:
 # --- security headers ----------------------------------------------------------------------
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare`` hook: runs for every response, files and WebSockets included."""
-    secure(response)
-
-
 def secure(response: web.StreamResponse) -> None:
     """The security headers of every answer, also the HTTP parser's own (trading/http_server.py),
     which no application hook sees."""
@@ -303,7 +288,3 @@ def secure(response: web.StreamResponse) -> None:
 def forwarded(request: web.Request) -> bool:
     """The request came through a proxy that says so: the peer address is the proxy's."""
     return any(name in request.headers for name in PROXY_HEADERS)
-
-
-def setup_security(app: web.Application) -> None:
-    app.on_response_prepare.append(add_security_headers)

@@ -19,7 +19,7 @@ from trading.auth.authenticator import Authenticator
 from trading.auth.principal import Principal
 from trading.auth.ratelimit import retry_after
 from trading.auth.sessions import COOKIE_NAME
-from trading.errors import Handler, error_response
+from trading.errors import error_response
 from trading.keys import PRINCIPAL
 
 API = "/api/v1"
@@ -78,23 +78,23 @@ def too_many(wait_s: float) -> web.Response:
     )
 
 
-def auth_middleware(auth: Authenticator) -> web.middleware:  # type: ignore[valid-type]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == hdrs.METH_OPTIONS or not needs_credentials(
-            request.path, auth.market_private
-        ):
-            return await handler(request)
-        try:
-            principal = principal_of(request, auth)
-        except Unauthenticated as exc:
-            return unauthorized(exc.missing)
-        if principal is None:
-            return unauthorized(missing=True)
-        wait = auth.rest_limits.check(principal.key_id)
-        if wait > 0:
-            return too_many(wait)
-        request[PRINCIPAL] = principal
-        return await handler(request)
-
-    return middleware
+def credentials_refusal(request: web.Request, auth: Authenticator) -> web.Response | None:
+    """401 or 429 for a request to a path that needs credentials, else None (the principal,
+    when there is one, is then ``request[PRINCIPAL]``). Applied by the front middleware
+    (trading/front.py) inside its error shaping, after the CSRF and host checks, before
+    routing's slash redirects, so ``/broker/x/`` is refused too."""
+    if request.method == hdrs.METH_OPTIONS or not needs_credentials(
+        request.path, auth.market_private
+    ):
+        return None
+    try:
+        principal = principal_of(request, auth)
+    except Unauthenticated as exc:
+        return unauthorized(exc.missing)
+    if principal is None:
+        return unauthorized(missing=True)
+    wait = auth.rest_limits.check(principal.key_id)
+    if wait > 0:
+        return too_many(wait)
+    request[PRINCIPAL] = principal
+    return None
