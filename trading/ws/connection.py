@@ -50,17 +50,27 @@ SLOW_CONSUMER = "Slow consumer"
 CLOSE_TIMEOUT_S = 2.0
 FRAME_HEADER_MAX = 14  # bytes a WebSocket frame header can add to a payload
 ENTRY_OVERHEAD = 96
-"""What a queued frame costs beyond its payload (the entry object, its list slot, the bytes
+"""What a queued frame costs beyond its payload (its list slot, the bytes object's
 header); counted so that many tiny frames are bounded too."""
 
 
-class _Entry:
-    __slots__ = ("data", "exempt", "key")
+class _Answer:
+    """A queued frame exempt from the bound (part of an answer). Live frames are queued as
+    their bare ``bytes``: a fan-out then allocates no object per subscriber, which the garbage
+    collector would count, promote while the batch waits, and traverse in full collections
+    (measured: a few percent of a fan-out's CPU)."""
 
-    def __init__(self, key: Hashable | None, data: bytes, exempt: bool) -> None:
-        self.key = key
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
         self.data = data
-        self.exempt = exempt
+
+
+_Entry = bytes | _Answer
+
+
+def _payload(entry: _Entry) -> bytes:
+    return entry if isinstance(entry, bytes) else entry.data
 
 
 class Flusher:
@@ -185,7 +195,7 @@ class Connection:
             return
         self._live_bytes += cost
         self._live_count += 1
-        self._queue.append(_Entry(key, data, False))
+        self._queue.append(data)
         self._wake()
 
     def _defer(self, deferred: OrderedDict[Hashable, Source], key: Hashable, src: Source) -> None:
@@ -198,7 +208,7 @@ class Connection:
         if key is not None and deferred:
             deferred.pop(key, None)  # the snapshot is newer than the deferred state
         self._exempt_bytes += len(data) + ENTRY_OVERHEAD
-        self._queue.append(_Entry(key, data, True))
+        self._queue.append(_Answer(data))
         self._wake()
 
     def _wake(self) -> None:
@@ -233,12 +243,12 @@ class Connection:
                 return
             self._live_bytes += cost
             self._live_count += 1
-            queue.append(_Entry(key, data, False))
+            queue.append(data)
         self._deferred = None  # empty: give the map back
 
     def _dequeued(self, entry: _Entry) -> None:
-        cost = len(entry.data) + ENTRY_OVERHEAD
-        if entry.exempt:
+        cost = len(_payload(entry)) + ENTRY_OVERHEAD
+        if isinstance(entry, _Answer):
             self._exempt_bytes -= cost
             if not self._exempt_bytes:
                 self._answer_done()
@@ -252,11 +262,11 @@ class Connection:
         queue = self._queue
         live_bytes = exempt_bytes = live_count = 0
         for entry in queue if sent == len(queue) else queue[:sent]:
-            if entry.exempt:
-                exempt_bytes += len(entry.data) + ENTRY_OVERHEAD
-            else:
-                live_bytes += len(entry.data)
+            if isinstance(entry, bytes):
+                live_bytes += len(entry)
                 live_count += 1
+            else:
+                exempt_bytes += len(entry.data) + ENTRY_OVERHEAD
         if sent == len(queue):
             queue.clear()
         else:
@@ -375,14 +385,14 @@ class Connection:
         text = self._flusher.frames.text
         queue = self._queue
         if len(queue) == 1:  # a fan-out's usual case: one update per connection per batch
-            frame = text(queue[0].data)
+            frame = text(_payload(queue[0]))
             if len(frame) <= room:
                 transport.write(frame)
                 self._dequeued_many(1)
             return True
         chunks: list[bytes] = []
         for entry in queue:
-            frame = text(entry.data)
+            frame = text(_payload(entry))
             if len(frame) > room:
                 break
             room -= len(frame)
@@ -398,9 +408,10 @@ class Connection:
         sent = 0
         try:
             for entry in queue:
-                if self._may_block(len(entry.data)):
+                data = _payload(entry)
+                if self._may_block(len(data)):
                     break
-                await ws.send_frame(entry.data, WSMsgType.TEXT)
+                await ws.send_frame(data, WSMsgType.TEXT)
                 sent += 1
         finally:
             if sent:
@@ -419,7 +430,7 @@ class Connection:
                 entry = queue.pop(0)
                 self._dequeued(entry)
                 async with asyncio.timeout(self._send_timeout):
-                    await ws.send_frame(entry.data, WSMsgType.TEXT)
+                    await ws.send_frame(_payload(entry), WSMsgType.TEXT)
                 counters.messages_sent += 1
                 del entry  # don't pin the last frame while the socket drains
             self._set_idle()
