@@ -3,8 +3,10 @@
 # both driven by an independent load generator that is not part of this repository (load.py in
 # $BENCH_DIR), results as JSON lines, medians over repeats via $BENCH_DIR/summarize.py.
 #
-# Every (repeat, workload) runs against a FRESH process of each server, ours first, then the
-# baseline, so the two see the same neighbourhood and no run inherits another's memory.
+# Every (repeat, workload) runs against a FRESH process of each server, the two back to back
+# (ours first in odd repeats, the baseline first in even ones), so the two see the same
+# neighbourhood and no run inherits another's memory. scripts/bench_ws.py runs this with the
+# issue 16 settings and reduces the results to ratios (and --json rows).
 #
 #   scripts/bench_ws.sh                                  # full run (3 repeats, ~15 min)
 #   REPEATS=1 CLIENTS=200 MAX_CONNS=2000 scripts/bench_ws.sh   # quick check
@@ -24,13 +26,19 @@
 #                        servers from that copy, so edits made to the tree during a long run
 #                        cannot change (or break) the code under test; 0: run the tree as is
 #   TREE [the repo]      directory whose trading/ package is "ours" (e.g. an older checkout)
-#   BENCH_DIR [../shared/bench, relative to the repository root]  folder of the load tool
+#   BENCH_DIR [../shared/bench, relative to the repository root, or to the main checkout of
+#             a git worktree]  folder of the load tool
 #   LOAD, SUMMARIZE      paths of load.py / summarize.py [$BENCH_DIR/...]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-BENCH_DIR=${BENCH_DIR:-$PWD/../shared/bench}
+if [[ -z ${BENCH_DIR:-} ]]; then
+    # shared/ sits next to the main checkout; a git worktree elsewhere finds it through that
+    BENCH_DIR=$PWD/../shared/bench
+    common=$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+    if [[ ! -d $BENCH_DIR && -n $common ]]; then BENCH_DIR=$(dirname "$common")/../shared/bench; fi
+fi
 LOAD=${LOAD:-$BENCH_DIR/load.py}
 SUMMARIZE=${SUMMARIZE:-$BENCH_DIR/summarize.py}
 for tool in "$LOAD" "$SUMMARIZE"; do
@@ -146,7 +154,12 @@ for rep in $(seq "$REPEATS"); do
             if [[ -n $variant ]]; then
                 tag=$workload-$([[ $variant == 0 ]] && echo idle || echo "sub$variant")
             fi
-            for server in $SERVERS; do
+            order=($SERVERS)
+            if ((rep % 2 == 0)); then  # alternate who goes first: neither gets the quieter slot
+                order=()
+                for server in $SERVERS; do order=("$server" "${order[@]}"); done
+            fi
+            for server in "${order[@]}"; do
                 log=$OUT/$server-$tag-rep$rep.log
                 start_server "$server" "$log"
                 echo "$(date +%T) rep$rep $tag $server (pid $SERVER_PID)"

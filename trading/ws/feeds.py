@@ -41,7 +41,14 @@ def bar_item(bars: Bars) -> Item:
     return dict(bar_dicts(bars)[0])
 
 
+_UNKNOWN_QUOTE: Item = quote_data("", None).model_dump(mode="json")
+"""The item of an unknown symbol, but for ``n``: built by the model once, so that answering
+a subscribe to made-up symbols (churn) costs a dict copy, not a validation and a dump."""
+
+
 def quote_item(requested: str, quote: Quote | None) -> Item:
+    if quote is None:
+        return {**_UNKNOWN_QUOTE, "n": requested}
     return quote_data(requested, quote).model_dump(mode="json")
 
 

@@ -156,11 +156,14 @@ def encode(message_type: str, payload: Any) -> bytes:
     return orjson.dumps({"type": message_type, "payload": payload})
 
 
+_OK, _ERROR = SubscriptionStatus.OK.value, SubscriptionStatus.ERROR.value
+"""The status strings, read once (an enum member's ``.value`` is a descriptor call)."""
+
+
 def response(route: str, operation: str, ok: bool, message: str, topic: str) -> bytes:
     """A SubscriptionResponse frame. Built as a dict on this hot path (subscribe churn); the
     model defines the shape for the AsyncAPI document and the tests check every frame."""
-    status = SubscriptionStatus.OK if ok else SubscriptionStatus.ERROR
-    body = {"status": status.value, "message": message, "topic": topic}
+    body = {"status": _OK if ok else _ERROR, "message": message, "topic": topic}
     return encode(f"{route}.{operation}.response", body)
 
 
