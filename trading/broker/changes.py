@@ -57,7 +57,16 @@ class Changes:
     def merge(self, later: Changes) -> None:
         """Append what a later mutation of the same command did (desk operations run several
         engine commands and commit them as one): events in order, rows united, flags or-ed.
-        Field by field, so a field added to this class is merged without changing this."""
+        Field by field, so a field added to this class is merged without changing this.
+
+        A later reset deletes every stored row of the account, so the rows that earlier
+        mutations changed need not be written any more: they start again from the reset's
+        (the events are all kept, in order). Only group commit (broker/grouping.py) merges a
+        reset with the commands around it; a desk operation never resets."""
+        if later.reset:
+            for f in fields(self):
+                if f.name != "events":
+                    setattr(self, f.name, getattr(Changes(), f.name))
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(later, f.name)
             if isinstance(mine, list):

@@ -35,13 +35,23 @@ class Marks:
         self._margin: Margin | None = None
         self._pushed = 0.0
 
-    def after_commit(
-        self, book: Book, events: list[BrokerEvent], leverage_changed: bool, now: float
-    ) -> list[BrokerEvent]:
-        """``events`` of a commit, followed by the P&L and margin that moved with it."""
-        out = list(events)
+    @staticmethod
+    def moved(
+        book: Book, events: list[BrokerEvent], leverage_changed: bool, now: float
+    ) -> Moved | None:
+        """The P&L and margin a command left, read at once when it booked money or changed
+        leverage (None otherwise): its commit may come after later commands changed the book
+        (group commit, broker/grouping.py), and a push must show this command's figures."""
         if leverage_changed or any(isinstance(e, EquityChanged) for e in events):
-            out += self._pl_and_margin(book, now)  # not throttled: the figures jumped
+            return _measure(book, now)
+        return None
+
+    def after_commit(self, events: list[BrokerEvent], moved: Moved | None) -> list[BrokerEvent]:
+        """``events`` of a commit, followed by the P&L and margin that moved with it
+        (``moved``: what :meth:`moved` read at the command; not throttled: the figures jumped)."""
+        out = list(events)
+        if moved is not None:
+            out += self._changed(moved)
         for event in events:
             if isinstance(event, EquityChanged):
                 self._equity = event.equity
@@ -62,15 +72,25 @@ class Marks:
         return events
 
     def _pl_and_margin(self, book: Book, now: float) -> list[BrokerEvent]:
+        return self._changed(_measure(book, now))
+
+    def _changed(self, moved: Moved) -> list[BrokerEvent]:
         """``pl`` of each open position and ``margin`` whose value moved since last pushed
         (a closed position's P&L is no longer followed: its close is on ``positions``)."""
-        pl = dict(desk.position_pl(book, now))
+        pl, margin = moved
         events: list[BrokerEvent] = [
             PositionPLChanged(pid, v) for pid, v in pl.items() if self._pl.get(pid) != v
         ]
         self._pl = pl
-        margin = margin_at(book, now)
         if margin != self._margin:
             self._margin = margin
             events.append(MarginChanged(margin))
         return events
+
+
+Moved = tuple[dict[str, Decimal], Margin]
+"""Each open position's P&L and the margin, at one instant."""
+
+
+def _measure(book: Book, now: float) -> Moved:
+    return dict(desk.position_pl(book, now)), margin_at(book, now)

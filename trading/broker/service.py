@@ -4,9 +4,19 @@ fill loop.
 Every account has its own book (an :class:`~trading.broker.engine.Engine`); every call names
 the account it reads or changes, and an account that does not exist is refused like any other
 unknown id (:class:`~trading.broker.errors.UnknownAccount`). Every call takes one lock, so
-requests see a consistent state and never an uncommitted one. A mutation runs in the engine
-(synchronously), is committed to SQLite, and only then are its events handed to the
-listeners with their account (broker.md §10, §12, §20).
+requests see a consistent state. A mutation runs in the engine (synchronously, under the
+lock), is committed, and only then is it answered and are its events handed to the listeners
+with their account (broker.md §10, §12, §20).
+
+One process (the default): commits are grouped (:mod:`trading.broker.grouping`): the lock
+covers the engine only, and one transaction stores every command that ran while the previous
+one was written. Memory may then be ahead of the store, so every read and snapshot first waits,
+under the lock, until nothing is in flight (:meth:`BrokerService._committed`): a read is
+answered from committed state, never from one that could still roll back. Waiting costs a
+read at most the commit in flight; serving reads from a second, committed copy of every book
+would cost every command a copy. Several processes on one store (``shared``): a command keeps
+the store's write lock from its read to its commit (broker.md §21), so it commits alone, as
+before grouping.
 
 The lock and the engine stay inside: readers get copies of committed state, and a streaming
 client that needs "the state now, then every change" asks for exactly that with
@@ -45,6 +55,7 @@ from trading.broker.errors import (
 )
 from trading.broker.evaluator import Evaluator
 from trading.broker.events import BrokerEvent
+from trading.broker.grouping import Group, GroupCommitter
 from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor
 from trading.broker.idempotency import KeyRegistry, Placement
 from trading.broker.instrument import Instrument, instrument
@@ -112,6 +123,8 @@ class BrokerService:
         self._held = Books(self._new_engine, self._keys, self._evaluator)
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
+        self._committer = GroupCommitter(self._write_group, self._group_published,
+                                         self._group_failed)  # fmt: skip
         self._tick = tick_interval_s
         self._listeners: list[Listener] = []
         self._batch_listeners: list[BatchListener] = []
@@ -169,7 +182,7 @@ class BrokerService:
         not that user's: checked on the stored state, so an account another worker opened a
         moment ago is found)."""
         async with self._lock:
-            await self._ensure_committed_state()
+            await self._committed()
             if owner is not None and account not in self._held.owned_ids(owner):
                 raise UnknownAccount(f"Account {account} not found")
             book = self._book(account)
@@ -222,6 +235,7 @@ class BrokerService:
                     await task
         self._task = self._leading = None
         async with self._lock:
+            await self._committer.settled()  # every submitted command answered first
             await self.store.close()
 
     # -- accounts (broker.md §20) ---------------------------------------------------------------
@@ -288,9 +302,17 @@ class BrokerService:
 
     # -- reads (under the lock: never an uncommitted state) --------------------------------
 
+    async def _committed(self, *, sync: bool = True) -> None:
+        """Under the lock: wait until every command already run is committed (or failed and
+        reloaded), so memory holds exactly the committed state; then as
+        :meth:`_ensure_committed_state`. No command can run meanwhile (the lock), so the
+        wait ends with the group in flight and the one behind it."""
+        await self._committer.settled()
+        await self._ensure_committed_state(sync=sync)
+
     async def _read(self, account: str, fn: Callable[[Engine], T]) -> T:
         async with self._lock:
-            await self._ensure_committed_state()
+            await self._committed()
             return fn(self._book(account))
 
     async def orders(self, account: str) -> list[Order]:
@@ -311,7 +333,7 @@ class BrokerService:
     async def orders_history(self, account: str, query: HistoryQuery) -> HistoryPage:
         """One page of final orders, newest first (broker.md §16)."""
         async with self._lock:
-            await self._ensure_committed_state()
+            await self._committed()
             book = self._book(account)
             ids, last = await self.store.history_page(account, query)
             orders = [book.orders[i] for i in ids if i in book.orders]
@@ -334,7 +356,39 @@ class BrokerService:
         """Run one command on ``account`` and commit its changes. ``several``: the command
         runs several engine commands (broker/desk.py); it checks everything first, but should
         a later one still refuse, memory holds the earlier ones, so the committed state is
-        reloaded."""
+        reloaded (after waiting for the commands in flight: a reload must not drop them).
+
+        One process: the command runs under the lock and joins the pending group; it is
+        answered after the commit of that group (:mod:`trading.broker.grouping`), outside
+        the lock, so the next commands run while it is written."""
+        if self.shared:
+            return await self._mutate_alone(account, fn, several=several)
+        async with self._lock:
+            if several:
+                await self._committed(sync=False)
+            else:
+                await self._ensure_committed_state(sync=False)
+            book = self._book(account)
+            now = self.clock.now()
+            try:
+                result, changes = fn(book, now)
+            except Exception:
+                if several:
+                    await self._reload_accounts([account])
+                raise
+            moved = Marks.moved(book, changes.events, bool(changes.leverage), now)
+            done = self._committer.submit([(account, changes, moved)])
+        try:
+            await done
+        except Exception:
+            await self._recover()
+            raise
+        return result
+
+    async def _mutate_alone(self, account: str, fn: Mutation[T], *, several: bool) -> T:
+        """:meth:`_mutate` with other processes on the store: from its read to its commit
+        the command holds the lock and the store's write lock (:meth:`_exclusive`), and is
+        committed alone; a :class:`StaleAccount` runs it again on what is stored now."""
         async with self._lock, self._exclusive():
             for attempt in range(1, STALE_RETRIES + 1):
                 book = self._book(account)
@@ -353,6 +407,72 @@ class BrokerService:
                     continue  # reloaded by _commit: run the command on what is stored now
                 return result
         raise AssertionError("unreachable")
+
+    # -- group commit (one process: broker/grouping.py) -----------------------------------------
+
+    async def _write_group(self, group: Group) -> None:
+        """Store ``group`` in one transaction and stamp its accounts. Runs up to the store's
+        first await in the step that cut the group: the rows are read from the books as they
+        are after exactly the group's commands."""
+        batch = [(a, c, self._book(a), self._held.version(a)) for a, c in group.changes.items()
+                 if c]  # fmt: skip
+        if not batch:  # e.g. an idempotent replay: answered after what is ahead of it
+            return
+        started = time.perf_counter()
+        seq = await self.store.commit(batch)
+        for observe in self.commit_observers:
+            observe(time.perf_counter() - started)
+        self._held.stamp([account for account, *_ in batch], seq)
+        for account, changes in group.changes.items():
+            self._evaluator.follow(account, changes)
+
+    def _group_published(self, group: Group) -> None:
+        """A group's events, command by command, as one batch per account (one version)."""
+        events_of: dict[str, list[BrokerEvent]] = {}
+        for command in group.commands:
+            events = self._marks_of(command.account).after_commit(command.events, command.moved)
+            events_of.setdefault(command.account, []).extend(events)
+        for account, events in events_of.items():
+            self._publish(account, events, self._held.version(account))
+
+    def _group_failed(self, exc: BaseException) -> None:
+        """A group's commit failed (its commands and those behind it get ``exc``): memory
+        holds uncommitted changes until :meth:`_recover` (or the next call) reloads."""
+        if isinstance(exc, StorageError):
+            log.error("broker commit failed, nothing stored: %s", exc.detail)
+        else:
+            log.error("broker commit failed; reloading the last committed state", exc_info=exc)
+        self._stale = exc.detail if isinstance(exc, StorageError) else repr(exc)
+
+    async def _recover(self) -> None:
+        """After a failed group commit, before its error is answered: reload the committed
+        state (unless a command or read did already), as a failed commit always did."""
+        async with self._lock:
+            await self._recover_locked()
+
+    async def _recover_locked(self) -> None:
+        if self._stale is None:
+            return
+        try:
+            await self._reload()
+        except Exception:
+            log.exception("reloading the committed broker state failed")
+            return  # still stale: the next call retries, readiness reports it
+        self._stale = None
+
+    async def _commit_grouped(self, batch: list[tuple[str, Changes]], now: float) -> None:
+        """The fill loop's changes through the group committer (under the lock: they commit
+        alone, and when this returns memory equals the store again)."""
+        items = [(account, changes, Marks.moved(self._book(account), changes.events,
+                                                  bool(changes.leverage), now))
+                 for account, changes in batch if changes]  # fmt: skip
+        if not items:
+            return
+        try:
+            await self._committer.submit(items)
+        except Exception:
+            await self._recover_locked()
+            raise
 
     async def _reload(self) -> None:
         self._held.restore(await self.store.load())
@@ -440,9 +560,8 @@ class BrokerService:
         self._held.stamp([account for account, _ in batch], seq)
         for account, changes in batch:
             self._evaluator.follow(account, changes)
-            events = self._marks_of(account).after_commit(
-                self._book(account), changes.events, bool(changes.leverage), now
-            )
+            moved = Marks.moved(self._book(account), changes.events, bool(changes.leverage), now)
+            events = self._marks_of(account).after_commit(changes.events, moved)
             self._publish(account, events, self._held.version(account))
 
     def _marks_of(self, account: str) -> Marks:
@@ -534,12 +653,17 @@ class BrokerService:
                     self._publish(account, self._marks_of(account).on_tick(book, now), None)
 
     async def _evaluate_fills(self, now: float) -> None:
+        """Under the lock. One process: the fills are decided on committed books only (the
+        commands in flight first), so a failed group never leaves a tick's fills standing."""
+        if not self.shared:
+            await self._committed(sync=False)
         for attempt in range(1, STALE_RETRIES + 1):
             changes = self._evaluator.run(self._held.engines, now)
             try:
-                await self._commit(
-                    changes, now, evaluated=self._evaluator.pending_second if self.shared else None
-                )
+                if self.shared:
+                    await self._commit(changes, now, evaluated=self._evaluator.pending_second)
+                else:
+                    await self._commit_grouped(changes, now)
             except StaleAccount:
                 if attempt == STALE_RETRIES:
                     raise

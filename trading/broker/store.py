@@ -363,13 +363,15 @@ def _account_write(
 ) -> Callable[[sqlite3.Connection], None]:
     """The statements of one account's changes, with every row read now, on the event loop's
     thread (the engine may change the objects again before the store's thread runs)."""
-    created = [(account, *rows.order_row(o)) for o in changes.orders.values()
-               if o.id in changes.created]  # fmt: skip
-    updated = [
+    reset = changes.reset
+    numbered = [o for o in changes.orders.values() if o.id in changes.created]
+    created = [(account, *rows.order_row(o)) for o in numbered]
+    # after a reset only the orders numbered since are stored (those it canceled are deleted)
+    updated = [] if reset else [
         (*rows.order_row(o)[1:], account, o.id)
         for o in changes.orders.values()
         if o.id not in changes.created
-    ]
+    ]  # fmt: skip
     fills = [(account, *rows.fill_row(f)) for f in changes.fills]
     # in opening order (a new position's row id is its place): a set iterates in hash order
     opened = {s: i for i, s in enumerate(book.positions)}
@@ -378,17 +380,16 @@ def _account_write(
     }
     lev_rows = [(account, s, str(book.leverage[s])) for s in changes.leverage if s in book.leverage]
     acc = (*rows.account_totals(book.account), account)
-    write_account = changes.account or bool(created) or bool(fills)
-    reset = changes.reset
-    finals = history.final_rows(account, changes.orders.values())
+    write_account = changes.account or bool(created) or bool(fills) or reset
+    finals = history.final_rows(account, numbered if reset else changes.orders.values())
     keys, expire_before = list(changes.keys), changes.keys_expire_before
 
     def write(db: sqlite3.Connection) -> None:
         if reset:
+            # everything of the account goes; what follows is what commands grouped after
+            # the reset in the same commit did (broker/grouping.py), nothing for a reset alone
             for table in ACCOUNT_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE account = ?", (account,))
-            db.execute(rows.UPDATE_ACCOUNT, acc)
-            return
         if created:
             # a plain INSERT: an id that is already stored fails the whole transaction
             # instead of overwriting an acknowledged order
