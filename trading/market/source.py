@@ -39,18 +39,6 @@ class Bars:
         """A price column as floats on the tick grid (``25130 → 251.3``)."""
         return column / float(self.pricescale)
 
-    def slice(self, start: int, stop: int) -> Bars:
-        """Bars ``start..stop-1`` (views of the same columns)."""
-        return Bars(
-            self.time[start:stop],
-            self.open[start:stop],
-            self.high[start:stop],
-            self.low[start:stop],
-            self.close[start:stop],
-            self.volume[start:stop],
-            self.pricescale,
-        )
-
     @classmethod
     def empty(cls, pricescale: int) -> Bars:
         e = np.zeros(0, dtype=np.int64)

@@ -144,6 +144,16 @@ class Elements:
             ends.append(np.concatenate((first, found, [len(data) + 1])).astype(np.int32))
         return cls(tuple(datas), len(bars), tuple(ends))
 
+    def cut(self, i: int, j: int) -> Elements:
+        """Elements ``i..j-1`` as their own copy (one segment out of a serialized range)."""
+        assert self.offsets is not None
+        datas, offsets = [], []
+        for d, o in zip(self.data, self.offsets, strict=True):
+            lo = int(o[i])
+            datas.append(d[lo : int(o[j]) - 1])
+            offsets.append(o[i : j + 1] - np.int32(lo))
+        return Elements(tuple(datas), j - i, tuple(offsets))
+
     @property
     def nbytes(self) -> int:
         offsets = sum(o.nbytes for o in self.offsets) if self.offsets is not None else 0
@@ -399,13 +409,15 @@ class BarBytes:
         labels = source.window(symbol, resolution, lo, hi).labels
         if len(labels) == 0:
             return
-        bars = source.bars(symbol, resolution, labels, window.at)
+        # one serialization of the whole range (orjson and the offset scan per column, not
+        # per cell), then cut at the cell edges
+        elements = Elements.of(shape, source.bars(symbol, resolution, labels, window.at))
         edges = np.searchsorted(labels, np.asarray([p.cell * span for p in group[1:]], np.int64))
         bounds = [0, *edges.tolist(), len(labels)]
         for piece, a, b in zip(group, bounds, bounds[1:], strict=False):
             if a == b:
                 continue
-            segment = Segment(labels[a:b].copy(), Elements.of(shape, bars.slice(a, b)))
+            segment = Segment(labels[a:b].copy(), elements.cut(a, b))
             if piece.take(segment):
                 self.cache.put(_key(symbol, resolution, shape, piece.cell), segment)
 
