@@ -13,7 +13,7 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 CLIENT_DIR := $(NODE_DIR)/client-check
 
 .PHONY: install dev run cluster test pytest lint lint-check format typecheck export-openapi export-specs \
-	bench screenshot clean node-deps node-deps-required client-check fuzz soak
+	bench bench-quick bench-rest screenshot clean node-deps node-deps-required client-check fuzz soak
 
 $(STAMP): pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -99,7 +99,16 @@ soak: install
 	TRADING_SOAK_ROUNDS=$${TRADING_SOAK_ROUNDS:-12} TRADING_SOAK_SECONDS=$${TRADING_SOAK_SECONDS:-10} \
 		$(PY) -m pytest -q -s -p no:randomly tests/test_restart_durability.py
 
+# Every benchmark of issue 16 in one table: ours, the minimal server, the ratio, in one run
+# (scripts/bench_all.py lists the scripts). `make bench-quick`: small counts, ~10 minutes.
 bench: install
+	$(PY) scripts/bench_all.py
+
+bench-quick: install
+	$(PY) scripts/bench_all.py --quick
+
+# The single-server REST table (requests/s, latency, server CPU per request)
+bench-rest: install
 	$(PY) scripts/bench_rest.py
 
 # docs/screenshot.png: the /app/ page at 1280x800 (needs Debian's chromium)
