@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="every script's quick mode")
     parser.add_argument(
-        "--out", type=Path, default=Path(tempfile.gettempdir()) / "bench_all.md",
+        "--out", type=Path, default=Path(tempfile.gettempdir(), "bench_all").with_suffix(".md"),
         help="also write the table here (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--only", action="append", help="scripts to run (file names)")
