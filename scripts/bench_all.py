@@ -8,7 +8,7 @@ that is absent, fails or writes no rows gets a row saying so, and the exit statu
 as it is when a goal is not met (``--allow-unmet`` keeps 0 for those).
 
     .venv/bin/python scripts/bench_all.py --quick                 # about 10 minutes
-    .venv/bin/python scripts/bench_all.py --out /tmp/bench.md     # medians of 5
+    .venv/bin/python scripts/bench_all.py --out /tmp/bench.txt     # medians of 5
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="every script's quick mode")
     parser.add_argument(
-        "--out", type=Path, default=Path(tempfile.gettempdir(), "bench_all").with_suffix(".md"),
+        "--out", type=Path, default=Path(tempfile.gettempdir()) / "bench_all.txt",
         help="also write the table here (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument("--only", action="append", help="scripts to run (file names)")

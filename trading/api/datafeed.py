@@ -7,10 +7,18 @@ orjson instead of through thousands of pydantic models (the shape is still ``Get
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiohttp import web
 
 from trading.api.history import history_body
-from trading.api.io import model_response, models_response, parse_body, parse_query
+from trading.api.io import (
+    model_json,
+    model_response,
+    models_response,
+    parse_body,
+    parse_query,
+)
 from trading.errors import ApiError, json_bytes_response
 from trading.keys import MARKET
 from trading.market.resolution import Resolution
@@ -68,7 +76,20 @@ def ms_to_s_ceil(ms: int) -> int:
     responses={200: DatafeedConfiguration},
 )
 async def get_config(request: web.Request) -> web.Response:
-    return model_response(datafeed_configuration(request.app[MARKET].catalog))
+    return json_bytes_response(config_body(request.app[MARKET].catalog))
+
+
+@lru_cache(maxsize=16)
+def config_body(catalog: SymbolCatalog) -> bytes:
+    """The configuration's JSON: a function of the catalog alone, which never changes, so it
+    is made once per catalog (building and dumping the model was most of the route's cost)."""
+    return model_json(datafeed_configuration(catalog))
+
+
+@lru_cache(maxsize=1024)
+def symbol_body(spec: SymbolSpec) -> bytes:
+    """A symbol's ``resolve`` answer, made once per symbol (specs are frozen)."""
+    return model_json(symbol_info(spec))
 
 
 @routes.get(f"{PREFIX}/search")
@@ -101,7 +122,7 @@ async def search_symbols(request: web.Request) -> web.Response:
 )
 async def resolve_symbol(request: web.Request) -> web.Response:
     spec = require_symbol(request.app[MARKET].catalog, request.match_info["symbol"])
-    return model_response(symbol_info(spec))
+    return json_bytes_response(symbol_body(spec))
 
 
 @routes.get(f"{PREFIX}/bars")

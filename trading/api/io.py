@@ -102,8 +102,13 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     return validate_body(await read_json(request), model)
 
 
+def model_json(model: pydantic.BaseModel) -> bytes:
+    """The model's JSON as every response writes it (pydantic-core, no indentation)."""
+    return model.__pydantic_serializer__.to_json(model)
+
+
 def model_response(model: pydantic.BaseModel, status: int = 200) -> web.Response:
-    return json_bytes_response(model.__pydantic_serializer__.to_json(model), status)
+    return json_bytes_response(model_json(model), status)
 
 
 def models_response(adapter: pydantic.TypeAdapter[Any], items: Any) -> web.Response:
