@@ -206,7 +206,10 @@ def candidates(data_dir: Path) -> int:
 def serve(workdir: Path, name: str, port: int, **env: str) -> subprocess.Popen[bytes]:
     """``python -m trading serve`` with its own data dir and log."""
     full = {**os.environ, "TRADING_DATA_DIR": str(workdir / name), "TRADING_PORT": str(port),
-            "TRADING_HOST": "127.0.0.1", "TRADING_LOG_LEVEL": "INFO", **env}  # fmt: skip
+            "TRADING_HOST": "127.0.0.1", "TRADING_LOG_LEVEL": "INFO",
+            # no spread: the resting limits sit a cent off the touch, and with a spread a quiet
+            # stretch of the market (moves smaller than the spread) lets the evaluator fill none
+            "TRADING_MARKET_SPREAD_BPS": "0", **env}  # fmt: skip
     with (workdir / f"{name}.log").open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "trading", "serve"], cwd=REPO, env=full, stdout=log,
