@@ -75,9 +75,15 @@ def post(origin: str, path: str, body: Any) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def ask_bid(origin: str) -> tuple[float, float]:
-    _, quotes = post(origin, "/api/v1/datafeed/quotes", {"symbols": ["AAPL"]})
-    return float(quotes[0]["v"]["ask"]), float(quotes[0]["v"]["bid"])
+SYMBOLS = ("AAPL", "GOOGL", "MSFT", "AMZN", "IBM", "JPM")
+"""The writers spread over every default symbol: one symbol's price can stay flat for ten
+seconds (about one window in nine), all six at once practically never, and a resting limit
+only fills when its symbol moves."""
+
+
+def ask_bid(origin: str) -> dict[str, tuple[float, float]]:
+    _, quotes = post(origin, "/api/v1/datafeed/quotes", {"symbols": list(SYMBOLS)})
+    return {q["n"]: (float(q["v"]["ask"]), float(q["v"]["bid"])) for q in quotes}
 
 
 class Writers:
@@ -93,13 +99,15 @@ class Writers:
         self.threads = [threading.Thread(target=self._run) for _ in range(count)]
 
     def _run(self) -> None:
-        touch = ask_bid(self.origins[0])
+        touches = ask_bid(self.origins[0])
         i = 0
         while not self.stop.is_set():
             i += 1
-            order: dict[str, Any] = {"symbol": "AAPL", "type": 2, "side": 1, "qty": 1}
+            symbol = SYMBOLS[i % len(SYMBOLS)]
+            order: dict[str, Any] = {"symbol": symbol, "type": 2, "side": 1, "qty": 1}
             if i % 3:  # LIMIT a cent off the touch, alternately each side: any move fills
-                side = 1 if i % 2 else -1
+                side = 1 if (i // len(SYMBOLS)) % 2 else -1
+                touch = touches[symbol]
                 level = touch[0] - 0.01 if side == 1 else touch[1] + 0.01
                 order = {**order, "type": 1, "side": side, "limitPrice": round(level, 2)}
             try:
@@ -119,7 +127,7 @@ class Writers:
                 self.reasons[reason] = self.reasons.get(reason, 0) + 1
             if i % 20 == 0:
                 with contextlib.suppress(OSError):
-                    touch = ask_bid(self.origins[0])
+                    touches = ask_bid(self.origins[0])
 
     def __enter__(self) -> Writers:
         for t in self.threads:
