@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import copy
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from trading.broker.events import (
@@ -40,11 +41,13 @@ class Changes:
     def order(self, order: Order) -> None:
         """Record an order change; the event keeps a copy of the order as it is now."""
         self.orders[order.id] = order
-        self.events.append(OrderChanged(replace(order)))
+        # a shallow copy (the fields are immutable values): copy.copy is twice as fast as
+        # dataclasses.replace, which re-runs __init__, and this runs for every order event
+        self.events.append(OrderChanged(copy.copy(order)))
 
     def position(self, position: Position) -> None:
         self.positions.add(position.symbol)
-        self.events.append(PositionChanged(replace(position)))
+        self.events.append(PositionChanged(copy.copy(position)))
 
     def fill(self, fill: Fill) -> None:
         self.fills.append(fill)
@@ -64,10 +67,10 @@ class Changes:
         (the events are all kept, in order). Only group commit (broker/grouping.py) merges a
         reset with the commands around it; a desk operation never resets."""
         if later.reset:
-            for f in fields(self):
+            for f in _FIELDS:
                 if f.name != "events":
                     setattr(self, f.name, getattr(Changes(), f.name))
-        for f in fields(self):
+        for f in _FIELDS:
             mine, theirs = getattr(self, f.name), getattr(later, f.name)
             if isinstance(mine, list):
                 mine.extend(theirs)
@@ -88,3 +91,7 @@ class Changes:
             self.events or self.orders or self.positions or self.leverage or self.account
             or self.keys
         )  # fmt: skip
+
+
+_FIELDS = fields(Changes)
+"""Once: ``fields()`` builds its tuple on every call, and group commit merges every command."""

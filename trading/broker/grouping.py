@@ -57,11 +57,12 @@ class Group:
     def add(
         self, account: str, changes: Changes, moved: Moved | None, done: asyncio.Future[None]
     ) -> None:
-        merged = self.changes.get(account)
-        if merged is None:
-            merged = self.changes[account] = Changes()
         self.commands.append(Command(account, list(changes.events), moved, done))
-        merged.merge(changes)
+        merged = self.changes.get(account)
+        if merged is None:  # the command's own changes: nothing uses them after it is submitted
+            self.changes[account] = changes
+        else:
+            merged.merge(changes)
 
     def fail(self, exc: BaseException) -> None:
         for command in self.commands:

@@ -635,7 +635,12 @@ class BrokerService:
     async def evaluate(self) -> None:
         """Evaluate working orders up to now, of every account whose orders the market can
         fill (when this process is the elected evaluator), and push equity where it moved
-        (rate-limited, only where someone follows: every process for its own clients)."""
+        (rate-limited, only where someone follows: every process for its own clients).
+
+        It works on committed books only; it first waits for the commits in flight without
+        the lock, so commands keep running meanwhile, and only then for the few that came
+        in the meantime, under it (:meth:`_evaluate_fills`)."""
+        await self._committer.settled()
         async with self._lock:
             if self.leader and self.shared:
                 self._check_leadership()
