@@ -39,7 +39,12 @@ class Changes:
     """Stored keys created before this instant (epoch ms) are deleted in the same write."""
 
     def order(self, order: Order) -> None:
-        """Record an order change; the event keeps a copy of the order as it is now."""
+        """Record an order change; the event keeps a copy of the order as it is now.
+
+        The order moves to the end of ``orders``: their order is the order of their last
+        changes, which numbers the orders that became final in the order they did
+        (``order_history.hseq``, history.py), however many commands a commit holds."""
+        self.orders.pop(order.id, None)
         self.orders[order.id] = order
         # a shallow copy (the fields are immutable values): copy.copy is twice as fast as
         # dataclasses.replace, which re-runs __init__, and this runs for every order event
@@ -74,8 +79,10 @@ class Changes:
             mine, theirs = getattr(self, f.name), getattr(later, f.name)
             if isinstance(mine, list):
                 mine.extend(theirs)
-            elif isinstance(mine, dict):
-                mine.update(theirs)
+            elif isinstance(mine, dict):  # a later change moves its key to the end, as order()
+                for key, value in theirs.items():
+                    mine.pop(key, None)
+                    mine[key] = value
             elif isinstance(mine, set):
                 mine |= theirs
             elif isinstance(mine, bool):
