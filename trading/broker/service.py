@@ -368,14 +368,7 @@ class BrokerService:
                 await self._committed(sync=False)
             else:
                 await self._ensure_committed_state(sync=False)
-            book = self._book(account)
-            now = self.clock.now()
-            try:
-                result, changes = fn(book, now)
-            except Exception:
-                if several:
-                    await self._reload_accounts([account])
-                raise
+            book, now, result, changes = await self._apply(account, fn, several)
             moved = Marks.moved(book, changes.events, bool(changes.leverage), now)
             done = self._committer.submit([(account, changes, moved)])
         try:
@@ -391,14 +384,7 @@ class BrokerService:
         committed alone; a :class:`StaleAccount` runs it again on what is stored now."""
         async with self._lock, self._exclusive():
             for attempt in range(1, STALE_RETRIES + 1):
-                book = self._book(account)
-                now = self.clock.now()
-                try:
-                    result, changes = fn(book, now)
-                except Exception:
-                    if several:
-                        await self._reload_accounts([account])
-                    raise
+                _, now, result, changes = await self._apply(account, fn, several)
                 try:
                     await self._commit([(account, changes)], now)
                 except StaleAccount:
@@ -407,6 +393,22 @@ class BrokerService:
                     continue  # reloaded by _commit: run the command on what is stored now
                 return result
         raise AssertionError("unreachable")
+
+    async def _apply(
+        self, account: str, fn: Mutation[T], several: bool
+    ) -> tuple[Engine, float, T, Changes]:
+        """Under the lock: run ``fn`` on ``account``'s book at the clock's now. Should a
+        command of ``several`` refuse after the first ran, memory holds the earlier ones:
+        the account's committed state is reloaded before the refusal is raised."""
+        book = self._book(account)
+        now = self.clock.now()
+        try:
+            result, changes = fn(book, now)
+        except Exception:
+            if several:
+                await self._reload_accounts([account])
+            raise
+        return book, now, result, changes
 
     # -- group commit (one process: broker/grouping.py) -----------------------------------------
 
