@@ -25,6 +25,7 @@ the request id and the security headers likewise.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 from aiohttp import hdrs, web
@@ -40,10 +41,31 @@ from trading.metrics import Metrics
 from trading.security import HostPolicy, secure, write_refusal
 from trading.settings import Settings
 
-_normalize_path = web.normalize_path_middleware(
-    append_slash=False, remove_slash=True, redirect_class=web.HTTPTemporaryRedirect
-)
-"""aiohttp's own slash handling, for requests no route matched (it does nothing for others)."""
+_MANY_SLASHES = re.compile("//+")
+_LEADING_SLASHES = re.compile("^//+")
+
+
+async def _slash_redirect(request: web.Request) -> None:
+    """For a request no route matched: raise a 307 to the first of aiohttp's candidate paths
+    that a route matches, exactly as ``web.normalize_path_middleware(append_slash=False,
+    remove_slash=True)`` tries them (slashes merged, the trailing slash removed, both — which
+    also tries the path minus its last character, so ``/api/v1/healthx`` redirects to
+    ``/api/v1/health`` as it always did). A candidate that is the path already resolved is
+    not resolved again (it cannot match now): aiohttp clones the request for each, and the
+    common miss, a path without ``//`` or a trailing slash, costs one resolve instead of two."""
+    raw, sep, query = request.raw_path.partition("?")
+    merged = _MANY_SLASHES.sub("/", raw)
+    candidates = [merged]
+    if request.path.endswith("/"):
+        candidates.append(raw[:-1])
+    candidates.append(merged[:-1])
+    for candidate in candidates:
+        candidate = _LEADING_SLASHES.sub("/", candidate)  # aiohttp's GHSA-v6wp-4m6f-gcjg
+        if candidate == raw:
+            continue
+        alt = request.clone(rel_url=candidate)
+        if (await request.app.router.resolve(alt)).http_exception is None:
+            raise web.HTTPTemporaryRedirect(alt.raw_path + sep + query)
 
 
 def front_middleware(
@@ -75,9 +97,8 @@ def front_middleware(
                                 response = credentials_refusal(request, auth)
                             if response is None:
                                 if isinstance(request.match_info.route, SystemRoute):
-                                    response = await _normalize_path(request, handler)
-                                else:
-                                    response = await handler(request)
+                                    await _slash_redirect(request)
+                                response = await handler(request)
                         except Exception as exc:
                             response = error_answer(request, exc)
                             if response is None:  # a redirect: aiohttp answers it
