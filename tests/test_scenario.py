@@ -206,6 +206,17 @@ async def test_the_default_fill_loop_still_fills_by_itself(make_client: MakeClie
 # -- the clock -----------------------------------------------------------------------------
 
 
+async def test_readiness_waits_for_no_fill_loop(make_client: MakeClient) -> None:
+    """No loop runs, so none can stall: ready however long the clock stands still."""
+    client = await make_client(ready_stall_s=0.05)
+    await asyncio.sleep(0.3)  # six stall limits without an evaluation
+    resp = await client.get("/api/v1/ready")
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["checks"]["fills"] == {"ok": True, "detail": "on request (TRADING_CLOCK=manual)"}
+    assert body["timestamp"] == "2025-10-24T12:34:56.250Z"  # the manual clock's time
+
+
 async def test_advance_set_and_read_the_clock(trading_client: Client) -> None:
     assert await post(trading_client, "/clock", {"advanceMs": 1500}) == (
         200, {"time": NOW_MS + 1500, "iso": "2025-10-24T12:34:57.750Z"},
