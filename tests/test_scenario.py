@@ -30,7 +30,7 @@ from trading.app import create_app
 from trading.broker.enums import OrderStatus, OrderType, Side
 from trading.clock import ManualClock, SystemClock
 from trading.keys import BROKER, MARKET, SCENARIO, SETTINGS
-from trading.market.scenario import LATEST_MS
+from trading.market.scenario import LATEST_MS, ClockBackwards, Scenario
 from trading.market.scripted import ScriptedMarket
 from trading.market.series import SyntheticMarket
 from trading.settings import Settings, SettingsError
@@ -129,6 +129,29 @@ def test_bad_clock_settings_are_refused_naming_them(env: dict[str, str], words: 
 def test_manual_mode_in_code_needs_a_manual_clock() -> None:
     with pytest.raises(SettingsError, match="needs a ManualClock, not a SystemClock"):
         Settings(clock_mode="manual", clock=SystemClock())
+    switched = Settings().replace(clock_mode="manual", clock_start="2024-06-03T16:00:00Z")
+    assert isinstance(switched.clock, ManualClock)
+    assert switched.clock.now() == 1_717_430_400.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(-(10**7), 10**7)), max_size=20))
+def test_the_clock_never_goes_back_and_a_refusal_changes_nothing(
+    moves: list[tuple[bool, int]],
+) -> None:
+    """Any sequence of sets and advances: the time shown never decreases, an accepted move
+    shows what it asked for, a refused one (back in time) leaves the clock where it was."""
+    scenario = Scenario(ManualClock(TEST_NOW), None)
+    for is_set, value in moves:
+        before = scenario.now_ms()
+        target = before + value if is_set else value
+        try:
+            shown = scenario.set_time(target) if is_set else scenario.advance(value)
+        except ClockBackwards:
+            assert scenario.now_ms() == before
+            assert value < 0
+            continue
+        assert shown == scenario.now_ms() == (target if is_set else before + value) >= before
 
 
 def _serve(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

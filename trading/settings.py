@@ -572,6 +572,8 @@ class Settings(BaseSettings):
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated like any other Settings."""
         current = {name: getattr(self, name) for name in type(self).model_fields}
+        if changes.get("clock_mode") == "manual" and isinstance(current["clock"], SystemClock):
+            del current["clock"]  # switching to the manual clock builds one (``clock_start``)
         return type(self)(**{**current, **changes})
 
 
