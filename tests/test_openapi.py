@@ -131,6 +131,19 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
         [V1, "admin"],
         {401, 404, *DELETE_WRITE},
     ),
+    # scenario control (issue 17, docs/scenarios.md): TRADING_CLOCK=manual, loopback only
+    ("post", "/api/v1/debug/clock"): ("setClock", [V1, "debug"], {401, 404, 409, 422, *JSON_WRITE}),
+    ("get", "/api/v1/debug/clock"): ("getClock", [V1, "debug"], {401, 404, 409}),
+    ("post", "/api/v1/debug/prices"): (
+        "setPrices",
+        [V1, "debug"],
+        {401, 404, 409, 422, *JSON_WRITE},
+    ),
+    ("post", "/api/v1/debug/evaluate"): (
+        "evaluateOrders",
+        [V1, "debug"],
+        {401, 404, 409, 503, *JSON_WRITE},
+    ),
 }
 
 CREATED = {
@@ -271,6 +284,8 @@ def test_security_requirements_say_what_each_operation_accepts(
     for (method, path), op in operations(openapi_document).items():
         if path.startswith("/api/v1/admin/"):
             assert op.get("security") == [{"bearer": []}], (method, path)
+        elif path.startswith("/api/v1/debug/"):  # keys mode: the admin key; off mode: none
+            assert op.get("security") == [{}, {"bearer": []}], (method, path)
         elif path.startswith(("/api/v1/broker", "/api/v1/datafeed", "/api/v1/udf")) or path in (
             "/api/v1/auth/me", "/api/v1/auth/logout", "/api/v1/auth/ws-ticket",
         ):  # fmt: skip
@@ -425,6 +440,9 @@ def test_request_bodies(openapi_document: dict[str, Any]) -> None:
         ("post", "/api/v1/admin/users/{user_id}/keys"): "EmptyBody",
         ("post", "/api/v1/broker/accounts/{account_id}/reset"): "EmptyBody",
         ("post", "/api/v1/broker/positions/{position_id}/reverse"): "EmptyBody",
+        ("post", "/api/v1/debug/clock"): "ClockRequest",
+        ("post", "/api/v1/debug/prices"): "PricesRequest",
+        ("post", "/api/v1/debug/evaluate"): "EmptyBody",
     }
     for key, name in bodies.items():
         assert ops[key]["requestBody"]["required"] is (name != "EmptyBody"), key

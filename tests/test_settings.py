@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.clock import ManualClock
+from trading.clock import ManualClock, SystemClock
 from trading.settings import Settings, SettingsError, env_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,8 +170,12 @@ def test_code_overrides_are_validated_and_keep_python_only_fields() -> None:
 
 
 def test_python_only_fields_never_come_from_the_environment() -> None:
-    with pytest.raises(SettingsError, match="TRADING_CLOCK: unknown setting"):
+    with pytest.raises(SettingsError, match="TRADING_MARKET_FACTORY: unknown setting"):
+        Settings.from_env({"TRADING_MARKET_FACTORY": "1"})
+    # TRADING_CLOCK chooses a clock (issue 17); it never names the code-level clock object
+    with pytest.raises(SettingsError, match="TRADING_CLOCK='1': Input should be 'system'"):
         Settings.from_env({"TRADING_CLOCK": "1"})
+    assert isinstance(Settings.from_env({"TRADING_CLOCK": "system"}).clock, SystemClock)
 
 
 @given(st.integers(min_value=-(10**6), max_value=10**6))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from trading.api import (
     docs,
     meta,
     orderlog,
+    scenario,
     streaming,
     udf,
 )
@@ -31,7 +32,10 @@ from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE, Store
 from trading.front import front_middleware, prepare_response
 from trading.http_server import handler_args
-from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SETTINGS
+from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SCENARIO, SETTINGS
+from trading.market.config import MarketConfig
+from trading.market.scenario import Scenario
+from trading.market.scripted import ScriptedMarket
 from trading.market.series import SyntheticMarket
 from trading.market.source import MarketSource
 from trading.metrics import METRICS, Metrics, setup_metrics
@@ -40,6 +44,7 @@ from trading.web import setup_web
 from trading.ws.setup import setup_streaming
 
 log = logging.getLogger(__name__)
+MarketFactory = Callable[[MarketConfig], MarketSource]
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
@@ -59,8 +64,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[METRICS] = metrics
     app.on_response_prepare.append(prepare_response)
     market_config = settings.market_config()
-    factory = settings.market_factory or SyntheticMarket
-    app[MARKET] = factory(market_config)
+    manual = settings.manual_clock
+    # TRADING_CLOCK=manual: prices scriptable over the wire (docs/scenarios.md)
+    default: MarketFactory = SyntheticMarket if manual is None else ScriptedMarket
+    app[MARKET] = (settings.market_factory or default)(market_config)
+    if manual is not None:
+        market = app[MARKET]
+        app[SCENARIO] = Scenario(manual, market if isinstance(market, ScriptedMarket) else None)
     setup_history(app)
     app[BROKER] = broker_service(settings, app[MARKET])
     app.cleanup_ctx.append(_broker_lifetime)
@@ -78,6 +88,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(desk.routes)
     app.add_routes(auth_routes.routes)
     app.add_routes(auth_admin.routes)
+    app.add_routes(scenario.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)
@@ -115,6 +126,7 @@ def broker_service(settings: Settings, market: MarketSource) -> BrokerService:
         idempotency_ttl_s=settings.idempotency_ttl_s,
         shared=settings.shared_store,
         store=broker_store(settings),
+        fill_loop=settings.manual_clock is None,  # manual: evaluated on request only
     )
 
 

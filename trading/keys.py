@@ -7,6 +7,7 @@ from aiohttp import web
 from trading.auth.authenticator import Authenticator
 from trading.auth.principal import AccountDirectory, Principal
 from trading.broker.service import BatchListener, BrokerService
+from trading.market.scenario import Scenario
 from trading.market.source import MarketSource
 from trading.market.stream import MarketStream
 from trading.settings import Settings
@@ -33,3 +34,5 @@ REMOTE = web.AppKey("remote_broker", RemoteBroker)
 BROKER_PUSH: web.AppKey[BatchListener] = web.AppKey("bench_broker_push")
 """``TRADING_BENCH=1`` only: what the broker's commits go through to the sockets (the
 streaming side's listener), for ``POST /api/v1/__bench/broker``."""
+SCENARIO = web.AppKey("scenario", Scenario)
+"""``TRADING_CLOCK=manual`` only: the manual clock and scripted prices the debug routes move."""

@@ -16,13 +16,21 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 import annotated_types
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_settings import (
     BaseSettings,
@@ -32,8 +40,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from trading.clock import Clock, SystemClock
+from trading.clock import Clock, ManualClock, SystemClock
 from trading.market.config import MarketConfig
+from trading.market.scenario import LATEST_MS
 
 if TYPE_CHECKING:
     from trading.market.source import MarketSource
@@ -67,9 +76,14 @@ class SettingsError(ValueError):
     """One or more settings hold values the service cannot use; the text names each variable."""
 
 
+ENV_SUFFIXES: Mapping[str, str] = {"clock_mode": "clock"}
+"""Fields whose variable is not named after them: ``TRADING_CLOCK`` chooses the clock, but the
+field ``clock`` is the code-level clock object itself (``Settings(clock=ManualClock(...))``)."""
+
+
 def env_name(field: str) -> str:
     """The environment variable behind a settings field (``port`` → ``TRADING_PORT``)."""
-    return f"{ENV_PREFIX}{field.upper()}"
+    return f"{ENV_PREFIX}{ENV_SUFFIXES.get(field, field).upper()}"
 
 
 def parse_depths(text: str) -> dict[int, int]:
@@ -271,6 +285,17 @@ class Settings(BaseSettings):
     """TCP keepalive idle/interval (and user timeout) of PostgreSQL sessions: a host that
     vanished loses the fill evaluator's lock within a few times this."""
 
+    # --- scenario control (docs/scenarios.md) -------------------------------------------
+    clock_mode: Literal["system", "manual"] = "system"
+    """``TRADING_CLOCK``: ``system`` (wall time) or ``manual``: the market and the broker read
+    one :class:`~trading.clock.ManualClock` that moves only by ``POST /api/v1/debug/clock``,
+    and the broker evaluates working orders only by ``POST /api/v1/debug/evaluate``."""
+    clock_start: AwareDatetime | None = None
+    """Manual clock only: the time it shows at start (ISO 8601 with a zone, or epoch
+    seconds); absent: the wall time of the start."""
+    scenario_max_steps: int = Field(10_000, ge=1, le=1_000_000)
+    """Most steps in one price path of ``POST /api/v1/debug/prices``."""
+
     # --- Python-only overrides (never read from the environment) -------------------------
     clock: SkipJsonSchema[ClockField] = Field(default_factory=SystemClock, exclude=True)
     market_factory: SkipJsonSchema[MarketFactory] = Field(default=None, exclude=True)
@@ -311,7 +336,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
         return value
 
-    @field_validator("debug_routes", "log_format", "auth", "auth_market", mode="before")
+    @field_validator(
+        "debug_routes", "log_format", "auth", "auth_market", "clock_mode", mode="before"
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -434,6 +461,57 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _manual_clock(self) -> Settings:
+        """``TRADING_CLOCK=manual`` builds the shared ManualClock (unless the code passed
+        one) and is refused where one process's clock and prices would not be another's."""
+        if self.clock_mode == "system":
+            if self.clock_start is not None:
+                raise ValueError(
+                    f"{env_name('clock_start')} needs {env_name('clock_mode')}=manual "
+                    "(the system clock shows the wall time)"
+                )
+            return self
+        several = [f"{env_name('workers')}={self.workers}"] if self.workers > 1 else []
+        if self.database_url is not None:
+            several.append(f"{env_name('database_url')} (shared mode)")
+        if several:
+            raise ValueError(
+                f"{env_name('clock_mode')}=manual runs in one process only (each process would "
+                f"have its own clock and scripted prices): refused with {' and '.join(several)}"
+                " (docs/scenarios.md §5)"
+            )
+        if self.clock_start is not None and self.clock_start.date() < self.history_start:
+            raise ValueError(
+                f"{env_name('clock_start')}={self.clock_start.isoformat()}: before "
+                f"{env_name('history_start')} ({self.history_start}), where the market begins"
+            )
+        if "clock" in self.model_fields_set:
+            if not isinstance(self.clock, ManualClock):
+                raise ValueError(
+                    f"{env_name('clock_mode')}=manual needs a ManualClock, "
+                    f"not a {type(self.clock).__name__}"
+                )
+            return self  # a copy (Settings.replace) keeps the clock it was made with
+        start = time.time() if self.clock_start is None else self.clock_start.timestamp()
+        self.__dict__["clock"] = ManualClock(start)  # frozen: set once, while validating
+        return self
+
+    @field_validator("clock_start")
+    @classmethod
+    def _clock_start(cls, value: dt.datetime | None) -> dt.datetime | None:
+        latest = dt.datetime.fromtimestamp(LATEST_MS / 1000, dt.UTC)
+        if value is not None and not (value.date() >= FIRST_HISTORY_DAY and value <= latest):
+            raise ValueError(f"expected a time from {FIRST_HISTORY_DAY} to {latest.isoformat()}")
+        return value
+
+    @property
+    def manual_clock(self) -> ManualClock | None:
+        """The shared manual clock of ``TRADING_CLOCK=manual``, else None."""
+        if self.clock_mode == "manual" and isinstance(self.clock, ManualClock):
+            return self.clock
+        return None
+
     @property
     def shared_store(self) -> bool:
         """Whether other processes write the broker store too (several workers, or
@@ -461,11 +539,12 @@ class Settings(BaseSettings):
         its default.
         """
         source = _EnvironSource(cls, environ)
+        suffixes = {ENV_SUFFIXES.get(f, f) for f in _env_fields()}
         unknown = sorted(
             name
             for name in source.env_vars
             if name.upper().startswith(ENV_PREFIX)
-            and name.lower().removeprefix(ENV_PREFIX.lower()) not in _env_fields()
+            and name.lower().removeprefix(ENV_PREFIX.lower()) not in suffixes
             and not name.upper().startswith(_IGNORED_PREFIXES)
         )
         if unknown:
@@ -493,6 +572,8 @@ class Settings(BaseSettings):
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated like any other Settings."""
         current = {name: getattr(self, name) for name in type(self).model_fields}
+        if changes.get("clock_mode") == "manual" and isinstance(current["clock"], SystemClock):
+            del current["clock"]  # switching to the manual clock builds one (``clock_start``)
         return type(self)(**{**current, **changes})
 
 
@@ -519,6 +600,9 @@ class _EnvironSource(EnvSettingsSource):
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         if field_name in Settings.CODE_ONLY:
             return None, field_name, False
+        if field_name in ENV_SUFFIXES:
+            value = self.env_vars.get(env_name(field_name).lower())
+            return value, field_name, False
         return super().get_field_value(field, field_name)
 
 

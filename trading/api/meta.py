@@ -133,7 +133,7 @@ async def get_readiness(request: web.Request) -> web.Response:
     }
     ok = {
         "database": "open, writable",
-        "fills": "evaluating",
+        "fills": "evaluating" if broker.fill_loop else "on request (TRADING_CLOCK=manual)",
         "market_stream": "ticking" if request.app[STREAM].active else "idle (nothing watched)",
     }
     failed = [f"{name}: {why}" for name, why in problems.items() if why is not None]

@@ -41,8 +41,9 @@ WRONG_KEY = Content(
 GUARD = {401: WRONG_KEY, 404: ABSENT}
 
 
-def _refusal(request: web.Request) -> web.Response | None:
-    """404 when there is no admin API, 401 unless the bearer token is the admin key."""
+def admin_refusal(request: web.Request) -> web.Response | None:
+    """404 when there is no admin API, 401 unless the bearer token is the admin key (also
+    the guard of the scenario routes in keys mode: trading/api/scenario.py)."""
     settings = request.app[SETTINGS]
     if settings.auth != "keys" or settings.admin_key is None:
         raise web.HTTPNotFound()
@@ -62,7 +63,7 @@ def _refusal(request: web.Request) -> web.Response | None:
     responses={201: CreatedUser, 400: HTTPError, **GUARD, 422: HTTPValidationError, **JSON_WRITE},
 )
 async def create_user(request: web.Request) -> web.Response:
-    if (refused := _refusal(request)) is not None:
+    if (refused := admin_refusal(request)) is not None:
         return refused
     body = await parse_body(request, CreateUserRequest)
     try:
@@ -80,7 +81,7 @@ async def create_user(request: web.Request) -> web.Response:
     responses={200: list[UserWithKeys], **GUARD},
 )
 async def list_users(request: web.Request) -> web.Response:
-    if (refused := _refusal(request)) is not None:
+    if (refused := admin_refusal(request)) is not None:
         return refused
     users = await request.app[AUTH].users()
     return json_response([_listed(u).model_dump(mode="json") for u in users])
@@ -99,7 +100,7 @@ def _listed(user: UserRow) -> UserWithKeys:
     responses={201: CreatedKey, **GUARD, **JSON_WRITE},
 )
 async def add_key(request: web.Request) -> web.Response:
-    if (refused := _refusal(request)) is not None:
+    if (refused := admin_refusal(request)) is not None:
         return refused
     try:
         key, text = await request.app[AUTH].add_key(request.match_info["user_id"])
@@ -116,7 +117,7 @@ async def add_key(request: web.Request) -> web.Response:
     responses={200: SuccessResponse, **GUARD, 403: FORBIDDEN_ORIGIN},
 )
 async def revoke_key(request: web.Request) -> web.Response:
-    if (refused := _refusal(request)) is not None:
+    if (refused := admin_refusal(request)) is not None:
         return refused
     key_id = request.match_info["key_id"]
     try:

@@ -25,8 +25,14 @@ MAX_CATCH_UP_S = 3600
 
 
 class Evaluator:
-    def __init__(self, market: PriceFeed) -> None:
+    def __init__(self, market: PriceFeed, *, catch_up_new: bool = False) -> None:
+        """``catch_up_new``: a symbol's first evaluation replays up to :data:`MAX_CATCH_UP_S`
+        instead of starting at the current second. Evaluations on request only (a manual
+        clock, docs/scenarios.md §4) need it: the first one may come long after the orders
+        it must fill were placed, and orders never fill before their ``since`` anyway. The
+        fill loop evaluates every second, so it starts at the current one."""
         self._market = market
+        self._catch_up_new = catch_up_new
         self.index = WorkingIndex()
         self._evaluated: dict[str, int] = {}
         self._pending: dict[str, int] = {}
@@ -75,6 +81,8 @@ class Evaluator:
         now_s = math.floor(now)
         out: dict[str, Changes] = {}
         start = now_s - 1 if self._resume_at is None else self._resume_at
+        if self._catch_up_new and self._resume_at is None:
+            start = now_s - MAX_CATCH_UP_S - 1
         self._pending = {}
         # symbols in name order: one account's fills on two symbols in one tick are numbered,
         # and checked against buying power, in an order that does not depend on history

@@ -105,6 +105,7 @@ class BrokerService:
         idempotency_ttl_s: float = 86_400.0,
         shared: bool = False,
         store: BrokerStore | None = None,
+        fill_loop: bool = True,
     ) -> None:
         self._market = market
         self._commission_rate = commission_rate
@@ -118,7 +119,8 @@ class BrokerService:
         self.leader = not shared
         """Whether this process runs the fill loop (always, when it is the only one)."""
         self._leading: asyncio.Task[None] | None = None
-        self._evaluator = Evaluator(PriceFeed(market.catalog, market.touch))
+        self._evaluator = Evaluator(PriceFeed(market.catalog, market.touch),
+                                    catch_up_new=not fill_loop)  # fmt: skip
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
         self._held = Books(self._new_engine, self._keys, self._evaluator)
         self._initial_balance = initial_balance
@@ -141,6 +143,10 @@ class BrokerService:
         uncommitted change, so nothing is read or written until a reload succeeds."""
         self.last_evaluation = time.monotonic()
         """When the fill loop last finished an evaluation (readiness)."""
+        self.fill_loop = fill_loop
+        """Whether working orders are evaluated every tick; off (``TRADING_CLOCK=manual``),
+        only when :meth:`evaluate` is called, so a scenario decides when fills happen and an
+        evaluation it asks for is the one that fills (docs/scenarios.md §4)."""
 
     @property
     def catalog(self) -> SymbolCatalog:
@@ -204,7 +210,8 @@ class BrokerService:
         await self.load()
         self.last_evaluation = time.monotonic()
         loop = asyncio.get_running_loop()
-        self._task = loop.create_task(self._run(), name="broker-fills")
+        if self.fill_loop:
+            self._task = loop.create_task(self._run(), name="broker-fills")
         if self.shared:
             self._leading = loop.create_task(self._lead(), name="broker-election")
         log.info(
@@ -219,7 +226,10 @@ class BrokerService:
         return await self.store.probe()
 
     def fill_loop_problem(self, limit_s: float) -> str | None:
-        """Readiness: why the fill loop is not evaluating working orders, or None."""
+        """Readiness: why the fill loop is not evaluating working orders, or None (always,
+        without a fill loop: evaluations are then asked for)."""
+        if not self.fill_loop:
+            return None
         if self._task is None or self._task.done():
             return "the broker's fill loop is not running"
         age = time.monotonic() - self.last_evaluation
@@ -634,14 +644,16 @@ class BrokerService:
 
     # -- the fill loop ------------------------------------------------------------------------
 
-    async def evaluate(self) -> None:
+    async def evaluate(self) -> list[tuple[str, Changes]]:
         """Evaluate working orders up to now, of every account whose orders the market can
         fill (when this process is the elected evaluator), and push equity where it moved
         (rate-limited, only where someone follows: every process for its own clients).
 
         It works on committed books only; it first waits for the commits in flight without
         the lock, so commands keep running meanwhile, and only then for the few that came
-        in the meantime, under it (:meth:`_evaluate_fills`)."""
+        in the meantime, under it (:meth:`_evaluate_fills`). Returns the committed changes
+        of the accounts whose orders it filled or changed."""
+        changed: list[tuple[str, Changes]] = []
         await self._committer.settled()
         async with self._lock:
             if self.leader and self.shared:
@@ -649,7 +661,7 @@ class BrokerService:
             if self.leader:
                 async with self._exclusive():
                     now = self.clock.now()
-                    await self._evaluate_fills(now)
+                    changed = await self._evaluate_fills(now)
             else:
                 await self._ensure_committed_state()
                 now = self.clock.now()
@@ -658,8 +670,9 @@ class BrokerService:
                 book = self._held.engines.get(account)
                 if book is not None and book.positions:  # price moves, rate-limited
                     self._publish(account, self._marks_of(account).on_tick(book, now), None)
+        return changed
 
-    async def _evaluate_fills(self, now: float) -> None:
+    async def _evaluate_fills(self, now: float) -> list[tuple[str, Changes]]:
         """Under the lock. One process: the fills are decided on committed books only (the
         commands in flight first), so a failed group never leaves a tick's fills standing."""
         if not self.shared:
@@ -676,7 +689,8 @@ class BrokerService:
                     raise
                 continue  # an order was changed elsewhere meanwhile: evaluate what is stored
             self._evaluator.committed()
-            return
+            return [(account, c) for account, c in changes if c]
+        raise AssertionError("unreachable")
 
     def _check_leadership(self) -> None:
         """A PostgreSQL session holding the evaluator's lock can be lost (a network cut, a

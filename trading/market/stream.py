@@ -89,8 +89,13 @@ class MarketStream:
         quotes_slow_interval_s: float,
         emit_bar: EmitBar,
         emit_quote: EmitQuote,
+        throttle_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``throttle_clock`` measures the slow quotes' interval: wall time by default; the
+        market's own clock when that is a manual one (docs/scenarios.md §4), so a slow quote
+        is pushed when the scenario moved time on, however fast the test runs."""
         self._source = source
+        self._throttle_clock = throttle_clock
         self._interval = tick_interval_s
         self._slow = quotes_slow_interval_s
         self._emit_bar = emit_bar
@@ -155,7 +160,7 @@ class MarketStream:
     def watch_quotes(self, topic: str, symbols: Sequence[str], fast_symbols: Sequence[str]) -> None:
         fast = set(fast_symbols)
         names: list[str] = []
-        now = time.monotonic()
+        now = self._throttle_clock()
         for text in distinct_quote_symbols(symbols, fast_symbols):
             spec = self._source.catalog.lookup(text)
             if spec is None:
@@ -213,7 +218,7 @@ class MarketStream:
         self.last_tick = time.monotonic()
         for feed in list(self._bars.values()):
             self._tick_bar(feed)
-        now = time.monotonic()
+        now = self._throttle_clock()
         for quote_feed in list(self._quotes.values()):
             self._tick_quote(quote_feed, now)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from trading.api.account_scope import ACCOUNT_HEADER
 from trading.api.broker import PREFIX as BROKER_PREFIX
+from trading.api.scenario import PREFIX as DEBUG_PREFIX
 from trading.auth.admin import PREFIX as ADMIN_PREFIX
 from trading.auth.middleware import needs_credentials
 from trading.models.meta import HTTPError
@@ -29,6 +30,9 @@ SECURITY: list[dict[str, list[str]]] = [{}, {"bearer": []}, {"cookie": []}]
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 """The admin API: ``Bearer <TRADING_ADMIN_KEY>``, always (without the setting it is 404). A
 generated client sends its configured bearer token only on operations that declare it."""
+DEBUG_SECURITY: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+"""Scenario control: nothing in off mode (loopback only), ``Bearer <TRADING_ADMIN_KEY>`` in
+keys mode (the clock and the prices are the whole server's)."""
 ACCOUNT_PARAMETER: dict[str, Any] = {
     "name": ACCOUNT_HEADER,
     "in": "header",
@@ -51,12 +55,18 @@ def admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PREFIX + "/")
 
 
+def debug_path(path: str) -> bool:
+    return path.startswith(DEBUG_PREFIX + "/")
+
+
 def security_of(path: str) -> list[dict[str, list[str]]] | None:
     """The operation's ``security``: none declared for what is always open."""
     if protected(path):
         return SECURITY
     if admin_path(path):
         return ADMIN_SECURITY
+    if debug_path(path):
+        return DEBUG_SECURITY
     return None
 
 

@@ -41,6 +41,11 @@ TAGS: tuple[tuple[str, str], ...] = (
     ("broker", "Paper-trading account: orders, positions, executions, leverage, equity"),
     ("auth", "Sessions of TRADING_AUTH=keys: log in with an API key, who am I, WebSocket tickets"),
     ("admin", "Users and API keys (needs TRADING_ADMIN_KEY; absent: 404)"),
+    (
+        "debug",
+        "Scenario control of TRADING_CLOCK=manual: the clock, scripted prices, an evaluation "
+        "now (loopback only by default, like the debug reset; keys mode: TRADING_ADMIN_KEY)",
+    ),
     ("root", "Service index"),
 )
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import WSCloseCode, web
@@ -72,6 +73,8 @@ def setup_streaming(app: web.Application) -> None:
         quotes_slow_interval_s=settings.quotes_slow_interval_s,
         emit_bar=bars_out,
         emit_quote=emit_quote,
+        # TRADING_CLOCK=manual: slow quotes are spaced in the scenario's time, not the wall's
+        throttle_clock=time.monotonic if settings.manual_clock is None else market.now,
     )
     hub.register_feed(BARS, BarsFeed(stream))
     hub.register_feed(QUOTES, QuotesFeed(stream))
