@@ -32,6 +32,8 @@ from trading.broker.store import DB_FILE, Store
 from trading.front import front_middleware, prepare_response
 from trading.http_server import handler_args
 from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SETTINGS
+from trading.market.composite import with_imported
+from trading.market.imported import ImportedMarket
 from trading.market.series import SyntheticMarket
 from trading.market.source import MarketSource
 from trading.metrics import METRICS, Metrics, setup_metrics
@@ -60,7 +62,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_response_prepare.append(prepare_response)
     market_config = settings.market_config()
     factory = settings.market_factory or SyntheticMarket
-    app[MARKET] = factory(market_config)
+    # imported history (docs/history.md): loaded once here, beside the synthetic symbols
+    imported = ImportedMarket(settings.data_dir, market_config.clock, market_config.spread_bps)
+    app[MARKET] = with_imported(factory(market_config), imported)
     setup_history(app)
     app[BROKER] = broker_service(settings, app[MARKET])
     app.cleanup_ctx.append(_broker_lifetime)
