@@ -105,6 +105,8 @@ class _Columns:
     naive: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     prices: list[FloatArray] = field(default_factory=list)
     volumes: list[FloatArray] = field(default_factory=list)
+    exact: bool = True
+    """Whether ``lines`` are the file's own (False: assumed one line per row)."""
 
 
 class _Problems:
@@ -122,6 +124,9 @@ class _Problems:
         self.total += len(hits)
         for i in hits[: MAX_REPORTED * 5]:
             self.found.append((int(lines[i]), message))
+
+    def any(self) -> bool:
+        return self.total > 0
 
     def raise_if_any(self) -> None:
         if self.total:
@@ -262,6 +267,56 @@ def _read_csv(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
     return out
 
 
+def _read_csv_fast(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns | None:
+    """The whole CSV through pyarrow's reader (C++, several threads), or None when it cannot
+    say exactly where a problem is (a malformed row, a cell that is not a number, a blank
+    line shifting the line numbers): the exact reader then reads the file again."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle))
+    except (StopIteration, UnicodeDecodeError):
+        return None
+    mapping = _header_map(header)
+    if isinstance(mapping, str):
+        return None
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header}, strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, OSError):
+        return None
+    n = table.num_rows
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    try:
+        cols = [
+            np.asarray(pc.cast(table.column(mapping[c]), pa.float64()).to_numpy())
+            for c in COLUMNS[1:]
+        ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    time_col = table.column(mapping["time"])
+    try:
+        raw = np.asarray(pc.cast(time_col, pa.int64()).to_numpy(), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        times, date_only, naive = _parse_time_cells(time_col.to_pylist(), lines, zone, problems)
+    else:
+        times = _epoch(raw, lines, problems)
+        date_only = naive = np.zeros(n, dtype=np.bool_)
+    finite = np.isfinite(np.stack(cols))
+    if not finite.all():
+        problems.add_mask(lines, ~finite.all(axis=0), "a price or volume is not a finite number")
+    return _Columns([lines], [times], [date_only], [naive], [np.stack(cols[:4])], [cols[4]], False)
+
+
 def _read_parquet(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
     import pyarrow as pa  # imported here: only Parquet imports load it
     import pyarrow.compute as pc
@@ -393,35 +448,26 @@ def import_bars(path: Path, data_dir: Path, options: ImportOptions) -> ImportRes
         meta = _meta(name, options, previous.meta if previous else None)
         zone = parse_timezone(meta.timezone)
         session = parse_session(meta.session)
-        problems = _Problems()
         if not path.is_file():
             raise ImportError_([(0, f"no such file: {path}")])
-        if path.suffix.lower() in (".parquet", ".pq"):
-            cols = _read_parquet(path, zone, problems)
-        else:
+        parquet = path.suffix.lower() in (".parquet", ".pq")
+        problems = _Problems()
+        cols = (
+            _read_parquet(path, zone, problems) if parquet else _read_csv_fast(path, zone, problems)
+        )
+        if cols is None or (problems.total and not parquet):
+            # the exact reader names every bad line (the fast one's line numbers assume one
+            # line per row)
+            problems = _Problems()
             cols = _read_csv(path, zone, problems)
-        lines = np.concatenate(cols.lines) if cols.lines else np.zeros(0, np.int64)
-        if len(lines) == 0 and problems.total == 0:
-            raise ImportError_([(0, "no bars in the file")])
-        times = np.concatenate(cols.times) if cols.times else np.zeros(0, np.int64)
-        date_only = np.concatenate(cols.date_only) if cols.date_only else np.zeros(0, np.bool_)
-        prices = np.concatenate(cols.prices, axis=1) if cols.prices else np.zeros((4, 0))
-        volumes = np.concatenate(cols.volumes) if cols.volumes else np.zeros(0)
-        base = options.resolution or _detect(times, date_only, zone, previous)
-        if previous is not None and previous.meta.base != base:
-            kind = "1-minute" if previous.meta.base == "1" else "daily"
-            raise ImportError_([(0, f"{name} holds {kind} bars; import the same kind")])
-        ticks = _to_ticks(prices, meta.pricescale, lines, problems)
-        volume = _check_bars(ticks, volumes, lines, problems)
-        if base == "1":
-            problems.add_mask(lines, times % 60 != 0, "time is not on a whole minute")
-        else:
-            times = _day_labels(times, date_only, zone)
-        _check_order(times, lines, "time" if base == "1" else "date", problems)
+        checked = _check(cols, options, meta, previous, zone, session, problems)
+        if checked is None and not parquet and cols.exact is False:
+            problems = _Problems()
+            cols = _read_csv(path, zone, problems)
+            checked = _check(cols, options, meta, previous, zone, session, problems)
         problems.raise_if_any()
-        message = f"outside the session {session.text} ({meta.timezone})"
-        problems.add_mask(lines, _outside(times, base, session, zone), message)
-        problems.raise_if_any()
+        assert checked is not None
+        base, times, ticks, volume, lines = checked
         table = np.vstack((times[None, :], ticks, volume[None, :])).astype(np.int64)
         stored = previous.tables.get(Resolution(base)) if previous is not None else None
         merged, replaced, kept = _merge(stored, table)
@@ -431,6 +477,7 @@ def import_bars(path: Path, data_dir: Path, options: ImportOptions) -> ImportRes
                   f"{previous.meta.pricescale}; import the whole stored range again")]
             )  # fmt: skip
         outside = _outside(merged[TIME], base, session, zone)
+        message = f"outside the session {session.text} ({meta.timezone})"
         if outside.any():  # stored bars outside a changed session or time zone
             first = _iso(int(merged[TIME][np.argmax(outside)]))
             raise ImportError_(
@@ -498,6 +545,43 @@ def _day_labels(times: IntArray, date_only: npt.NDArray[np.bool_], zone: ZoneInf
     utc_midnight = (times % DAY_S == 0) & ~date_only
     ordinals = np.where(utc_midnight, times // DAY_S + EPOCH_ORDINAL, local_ordinals(times, zone))
     return aggregate.ordinal_labels(ordinals)
+
+
+def _check(
+    cols: _Columns,
+    options: ImportOptions,
+    meta: bar_store.SymbolMeta,
+    previous: bar_store.StoredSymbol | None,
+    zone: ZoneInfo,
+    session: Session,
+    problems: _Problems,
+) -> tuple[str, IntArray, IntArray, IntArray, IntArray] | None:
+    """(base, times, ticks, volumes, lines) of a parsed file, or None with ``problems``."""
+    lines = np.concatenate(cols.lines) if cols.lines else np.zeros(0, np.int64)
+    if len(lines) == 0 and problems.total == 0:
+        raise ImportError_([(0, "no bars in the file")])
+    times = np.concatenate(cols.times) if cols.times else np.zeros(0, np.int64)
+    date_only = np.concatenate(cols.date_only) if cols.date_only else np.zeros(0, np.bool_)
+    prices = np.concatenate(cols.prices, axis=1) if cols.prices else np.zeros((4, 0))
+    volumes = np.concatenate(cols.volumes) if cols.volumes else np.zeros(0)
+    base = options.resolution or _detect(times, date_only, zone, previous)
+    if previous is not None and previous.meta.base != base:
+        kind = "1-minute" if previous.meta.base == "1" else "daily"
+        raise ImportError_([(0, f"{meta.name} holds {kind} bars; import the same kind")])
+    ticks = _to_ticks(prices, meta.pricescale, lines, problems)
+    volume = _check_bars(ticks, volumes, lines, problems)
+    if base == "1":
+        problems.add_mask(lines, times % 60 != 0, "time is not on a whole minute")
+    else:
+        times = _day_labels(times, date_only, zone)
+    _check_order(times, lines, "time" if base == "1" else "date", problems)
+    if problems.any():
+        return None
+    message = f"outside the session {session.text} ({meta.timezone})"
+    problems.add_mask(lines, _outside(times, base, session, zone), message)
+    if problems.any():
+        return None
+    return base, times, ticks, volume, lines
 
 
 def _merge(stored: Table | None, new: Table) -> tuple[Table, int, int]:
