@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from tests.history_sample import NEW_YORK
 from tests.historykit import Served, import_bars
 from tests.wsclient import WS, drain, subscribe
+from trading.broker.enums import OrderType, Side
 from trading.market import aggregate
 from trading.market.resolution import Resolution
 from trading.market.sessions import local_ordinals, parse_session, session_ranges
@@ -284,3 +285,28 @@ def test_aggregates_are_first_max_min_last_sum_of_their_parts(
             for label, g in sorted(groups.items())
         ]  # fmt: skip
         assert [tuple(int(x) for x in col) for col in coarse.T] == expect, resolution
+
+
+async def test_the_broker_trades_an_imported_symbol_at_its_last_price(data_dir: Path) -> None:
+    async with Served(data_dir) as served:
+        response = await served.client.post(
+            "/api/v1/broker/orders",
+            json={"symbol": "ACME", "type": OrderType.MARKET, "side": Side.BUY, "qty": 10},
+        )
+        placed = await response.json()
+        assert response.status == 200, placed
+        positions = await served.get("/api/v1/broker/positions")
+    # a buy at the ask of the last close (10.85 + one tick), and nothing moves after it
+    assert [(p["symbol"], p["qty"], p["avgPrice"]) for p in positions] == [("ACME", 10, 10.86)]
+
+
+async def test_a_damaged_symbol_is_left_out_and_the_rest_served(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for name in ("GOOD", "BROKEN"):
+        file = write_rows(tmp_path / f"{name}.csv", ROWS[:2])
+        assert import_bars(data, file, "--symbol", name, "--session", "0930-1600").code == 0
+    generation = next(p for p in (data / "history" / "BROKEN").iterdir() if p.is_dir())
+    (generation / "meta.json").unlink()
+    async with Served(data) as served:
+        found = await served.get("/api/v1/datafeed/search", user_input="", exchange="IMPORTED")
+    assert [r["symbol"] for r in found] == ["GOOD"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,6 +34,8 @@ import numpy as np
 
 from trading.market.aggregate import Table
 from trading.market.resolution import Resolution
+
+log = logging.getLogger(__name__)
 
 HISTORY_DIR = "history"
 CURRENT = "CURRENT"
@@ -128,7 +131,15 @@ def load_all(data_dir: Path) -> list[StoredSymbol]:
     found = []
     for entry in sorted(root.iterdir()):
         if entry.is_dir():
-            stored = load(entry)
+            try:
+                stored = load(entry)
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                # one damaged symbol (a file removed by hand, a disk error) must not keep the
+                # service and every other symbol from starting: it is left out, loudly
+                log.error(
+                    "imported symbol %s left out, its files cannot be read: %s", entry.name, exc
+                )
+                continue
             if stored is not None:
                 found.append(stored)
     return found
