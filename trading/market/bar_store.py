@@ -1,4 +1,4 @@
-"""Where imported bars live: a directory per symbol in ``<data_dir>/history`` (history.md §2).
+"""Where imported bars live: a directory per symbol (docs/history.md §2).
 
 Chosen by measurement (docs/performance.md, ``scripts/bench_import.py``): every resolution of a
 symbol is written at import time as a ``.npy`` table (``(6, n)`` int64, see
