@@ -131,6 +131,11 @@ def test_bad_rows_are_listed_by_line_and_nothing_is_imported(tmp_path: Path) -> 
         "line 9: expected 6",
     ):
         assert line in run.err, run.err
+    assert "line 6: low" not in run.err  # 'abc' is one problem, not also a broken OHLC rule
+    assert "line 7: time is before the previous row's (line 6)" in run.err
+    assert "line 10: open is not a multiple of the tick 1/100" in run.err
+    assert "line 11: volume is negative" in run.err
+    assert "line 8: time is not on a whole minute" in run.err
     assert stored(tmp_path / "data") == []
 
 

@@ -406,12 +406,14 @@ def _to_ticks(
 
 
 def _check_bars(
-    ticks: IntArray, volume: FloatArray, lines: IntArray, problems: _Problems
+    ticks: IntArray, prices: FloatArray, volume: FloatArray, lines: IntArray, problems: _Problems
 ) -> IntArray:
+    """The OHLC rules on rows whose four prices are numbers (the others are reported already)."""
     o, h, lo, c = ticks
-    problems.add_mask(lines, lo <= 0, "low must be above 0")
-    problems.add_mask(lines, (lo > np.minimum(o, c)), "low is above open or close")
-    problems.add_mask(lines, (h < np.maximum(o, c)), "high is below open or close")
+    known = np.isfinite(prices).all(axis=0)
+    problems.add_mask(lines, known & (lo <= 0), "low must be above 0")
+    problems.add_mask(lines, known & (lo > np.minimum(o, c)), "low is above open or close")
+    problems.add_mask(lines, known & (h < np.maximum(o, c)), "high is below open or close")
     problems.add_mask(lines, volume < 0, "volume is negative")
     finite = np.nan_to_num(volume)
     problems.add_mask(lines, finite != np.floor(finite), "volume is not a whole number")
@@ -569,7 +571,7 @@ def _check(
         kind = "1-minute" if previous.meta.base == "1" else "daily"
         raise ImportError_([(0, f"{meta.name} holds {kind} bars; import the same kind")])
     ticks = _to_ticks(prices, meta.pricescale, lines, problems)
-    volume = _check_bars(ticks, volumes, lines, problems)
+    volume = _check_bars(ticks, prices, volumes, lines, problems)
     if base == "1":
         problems.add_mask(lines, times % 60 != 0, "time is not on a whole minute")
     else:
