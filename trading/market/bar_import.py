@@ -269,8 +269,9 @@ def _read_csv(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
 
 def _read_csv_fast(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns | None:
     """The whole CSV through pyarrow's reader (C++, several threads), or None when it cannot
-    say exactly where a problem is (a malformed row, a cell that is not a number, a blank
-    line shifting the line numbers): the exact reader then reads the file again."""
+    read it (a malformed row, a cell that is not a number). Its line numbers assume one line
+    per row (blank lines are skipped): they are used only when nothing is wrong, since any
+    problem sends the file to the exact reader (``_Columns.exact`` is False)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
@@ -287,7 +288,7 @@ def _read_csv_fast(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns 
         table = pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={h: pa.string() for h in header}, strings_can_be_null=False
             ),
