@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from trading.app import create_app
@@ -40,11 +41,22 @@ def settings(data_dir: Path, now: float = TEST_NOW) -> Settings:
     return Settings(data_dir=data_dir, clock=ManualClock(now))
 
 
+_client_cls: list[type[TestClient[Any, Any]]] = [TestClient]
+
+
+@pytest.fixture(autouse=True)
+def spec_checked_clients(aiohttp_client_cls: type[TestClient[Any, Any]]) -> None:
+    """Imported into a test module: its :class:`Served` clients check every answer against
+    the OpenAPI and AsyncAPI documents, like the suite's other clients (tests/conftest.py)."""
+    _client_cls[0] = aiohttp_client_cls
+
+
 class Served:
     """A started app on ``data_dir`` (a real loopback socket), asked over HTTP."""
 
     def __init__(self, data_dir: Path, now: float = TEST_NOW) -> None:
-        self.client = TestClient(TestServer(create_app(settings(data_dir, now))))
+        server = TestServer(create_app(settings(data_dir, now)))
+        self.client: TestClient[Any, Any] = _client_cls[0](server)
 
     async def __aenter__(self) -> Served:
         await self.client.start_server()

@@ -15,7 +15,7 @@ from tests.history_sample import (
     write_csv,
     write_parquet,
 )
-from tests.historykit import Served, import_bars
+from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
 from tests.wsclient import WS, request
 from trading.market.bar_store import history_dir
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.history_sample import NEW_YORK
-from tests.historykit import Served, import_bars
+from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
 from tests.wsclient import WS, drain, subscribe
 from trading.broker.enums import OrderType, Side
 from trading.market import aggregate
@@ -227,7 +227,9 @@ minute_tables = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=minute_tables, session_text=st.sampled_from(["24x7", "0930-1600", "0000-2400:1234567"]))
 def test_aggregates_are_first_max_min_last_sum_of_their_parts(
     rows: list[tuple[int, int, int, int, int, int]], session_text: str
