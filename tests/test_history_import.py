@@ -244,3 +244,21 @@ def test_a_refused_reimport_leaves_the_symbol_as_it_was(tmp_path: Path) -> None:
     assert kinds.code == 1
     assert "ACME holds 1-minute bars" in kinds.err
     assert stored(data) == before
+
+
+def test_parquet_times_finer_than_a_second_are_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t0 = minute_rows()[0].time * 1000
+    table = pa.table(
+        {
+            "time": pa.array([t0, t0 + 60_500], pa.timestamp("ms", "UTC")),
+            **{c: [10.0, 10.0] for c in ("open", "high", "low", "close")},
+            "volume": [1, 1],
+        }
+    )
+    pq.write_table(table, tmp_path / "sub.parquet")
+    run = import_bars(tmp_path / "data", tmp_path / "sub.parquet", *ACME)
+    assert run.code == 1
+    assert "row 2: time is not a whole second" in run.err

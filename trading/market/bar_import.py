@@ -344,6 +344,10 @@ def _read_parquet(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
         if kind.tz is None:
             naive[:] = True
             time_col = pc.assume_timezone(time_col, str(zone.key))
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+        if per_second > 1:
+            raw = np.asarray(pc.cast(time_col, pa.int64()).fill_null(0).to_numpy(), np.int64)
+            problems.add_mask(lines, raw % per_second != 0, "time is not a whole second")
         seconds = pc.cast(pc.cast(time_col, pa.timestamp("s", "UTC"), safe=False), pa.int64())
         times = np.asarray(seconds.fill_null(0).to_numpy(), dtype=np.int64)
     elif pa.types.is_date(kind):
