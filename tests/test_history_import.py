@@ -262,3 +262,24 @@ def test_parquet_times_finer_than_a_second_are_refused(tmp_path: Path) -> None:
     run = import_bars(tmp_path / "data", tmp_path / "sub.parquet", *ACME)
     assert run.code == 1
     assert "row 2: time is not a whole second" in run.err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("--session", "1000-1600"), "stored bars (the first at 2024-03-08T14:30:00Z) are outside"),
+        (("--pricescale", "1000"), "--pricescale 1000 differs from the stored 100"),
+    ],
+)
+def test_a_change_that_the_kept_bars_break_is_refused(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    data = tmp_path / "data"
+    rows = minute_rows()
+    assert import_bars(data, write_csv(tmp_path / "m.csv", rows), *ACME).code == 0
+    before = stored(data)
+    late = list(rows[-10:])  # 15:50 onward of the last day: inside the new session too
+    run = import_bars(data, write_csv(tmp_path / "late.csv", late), "--symbol", "ACME", *change)
+    assert run.code == 1
+    assert message in run.err, run.err
+    assert stored(data) == before
