@@ -1,4 +1,5 @@
-"""Command line: ``python -m trading serve | export-specs | reset-broker | users ...``."""
+"""Command line: ``python -m trading serve | export-specs | reset-broker | users ... |
+import-bars``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from trading import cluster, http_server
+from trading import history_cli as import_cli
 from trading.app import create_app, reset_broker
 from trading.auth import cli as users_cli
 from trading.broker.sqlite_file import StartupError
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         help="wipe the paper account in TRADING_DATA_DIR to its initial state (server stopped)",
     )
     users_cli.add_parser(commands)
+    import_cli.add_parser(commands)
     args = parser.parse_args(argv)
     if args.command == "export-specs":
         return _export_specs(args.out, check=args.check)
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return users_cli.run(args, settings)
         if args.command == "serve":
             return _serve(args, settings)
+        if args.command == "import-bars":
+            return import_cli.run(args, settings)
         if args.command == "reset-broker":
             asyncio.run(reset_broker(settings))
             print(f"reset the paper account in {settings.data_dir}")

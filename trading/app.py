@@ -33,7 +33,9 @@ from trading.broker.store import DB_FILE, Store
 from trading.front import front_middleware, prepare_response
 from trading.http_server import handler_args
 from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SCENARIO, SETTINGS
+from trading.market.composite import with_imported
 from trading.market.config import MarketConfig
+from trading.market.imported import ImportedMarket
 from trading.market.scenario import Scenario
 from trading.market.scripted import ScriptedMarket
 from trading.market.series import SyntheticMarket
@@ -67,10 +69,13 @@ def create_app(settings: Settings | None = None) -> web.Application:
     manual = settings.manual_clock
     # TRADING_CLOCK=manual: prices scriptable over the wire (docs/scenarios.md)
     default: MarketFactory = SyntheticMarket if manual is None else ScriptedMarket
-    app[MARKET] = (settings.market_factory or default)(market_config)
+    base = (settings.market_factory or default)(market_config)
+    # imported history (docs/history.md): loaded once here, beside the synthetic symbols
+    imported = ImportedMarket(settings.data_dir, market_config.clock, market_config.spread_bps)
+    app[MARKET] = with_imported(base, imported)
     if manual is not None:
-        market = app[MARKET]
-        app[SCENARIO] = Scenario(manual, market if isinstance(market, ScriptedMarket) else None)
+        # the scripted prices are the synthetic symbols' (an imported one follows its bars)
+        app[SCENARIO] = Scenario(manual, base if isinstance(base, ScriptedMarket) else None)
     setup_history(app)
     app[BROKER] = broker_service(settings, app[MARKET])
     app.cleanup_ctx.append(_broker_lifetime)

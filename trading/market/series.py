@@ -37,7 +37,7 @@ from trading.market.resolution import (
     ny_ordinal,
     period_start,
 )
-from trading.market.source import Bars, History, Quote, Touch, Window
+from trading.market.source import Bars, History, Quote, Touch, Window, select_window
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
 K = TypeVar("K", bound=Hashable)
@@ -235,25 +235,7 @@ class SyntheticMarket:
         # the last label is the forming bar: every bar before it is complete (and, being a
         # pure function of seed, symbol and time, final)
         final_before = int(labels[-1]) if len(labels) else now_s
-        bound = 2**62
-        start, end = max(-bound, min(start, bound)), max(-bound, min(end, bound))
-        stop = int(np.searchsorted(labels, end, side="left"))  # labels < end
-        if count_back > 0:
-            first = max(0, stop - count_back)
-        else:
-            first = int(np.searchsorted(labels, start, side="left"))
-        if limit is not None:
-            first = max(first, stop - limit)
-        if first >= stop:
-            older = int(np.searchsorted(labels, start, side="left")) - 1
-            return Window(
-                labels=labels[:0],
-                no_data=stop == 0,
-                next_time=int(labels[older]) if older >= 0 else None,
-                final_before=final_before,
-                at=now_s,
-            )
-        return Window(labels[first:stop], False, None, final_before, now_s)
+        return select_window(labels, start, end, count_back, limit, final_before, now_s)
 
     def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: I64, at: int) -> Bars:
         return self._bars(symbol, resolution, labels, at)

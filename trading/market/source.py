@@ -74,6 +74,39 @@ class Window:
     at: int
 
 
+def select_window(
+    labels: IntArray,
+    start: int,
+    end: int,
+    count_back: int,
+    limit: int | None,
+    final_before: int,
+    at: int,
+) -> Window:
+    """The selection rules of market.md §6 over a source's available labels (ascending):
+    ``start <= label < end``, or the ``count_back`` before ``end``, the most recent ``limit``,
+    and for an empty answer ``no_data`` and the older label a chart may jump to."""
+    bound = 2**62
+    start, end = max(-bound, min(start, bound)), max(-bound, min(end, bound))
+    stop = int(np.searchsorted(labels, end, side="left"))  # labels < end
+    if count_back > 0:
+        first = max(0, stop - count_back)
+    else:
+        first = int(np.searchsorted(labels, start, side="left"))
+    if limit is not None:
+        first = max(first, stop - limit)
+    if first >= stop:
+        older = int(np.searchsorted(labels, start, side="left")) - 1
+        return Window(
+            labels=labels[:0],
+            no_data=stop == 0,
+            next_time=int(labels[older]) if older >= 0 else None,
+            final_before=final_before,
+            at=at,
+        )
+    return Window(labels[first:stop], False, None, final_before, at)
+
+
 @runtime_checkable
 class WindowedSource(Protocol):
     """A source that can select bars without computing them and say which are final.

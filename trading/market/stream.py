@@ -112,9 +112,12 @@ class MarketStream:
     # -- bars ---------------------------------------------------------------------------------
 
     def bars_problem(self, symbol: str, resolution: str) -> str | None:
-        if self._source.catalog.lookup(symbol) is None:
+        spec = self._source.catalog.lookup(symbol)
+        if spec is None:
             return f"Symbol not found: {symbol}"
-        if parse_resolution(resolution) is None:
+        res = parse_resolution(resolution)
+        if res is None or res.value not in spec.resolutions:
+            # a daily import has no intraday bars to stream (docs/history.md §5)
             return f"Unsupported resolution: {resolution}"
         return None
 

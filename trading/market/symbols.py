@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from trading.market.resolution import SUPPORTED_RESOLUTIONS
+
 
 @dataclass(frozen=True)
 class SymbolSpec:
@@ -18,6 +20,11 @@ class SymbolSpec:
     timezone: str = "America/New_York"
     pricescale: int = 100
     minmov: int = 1
+    resolutions: tuple[str, ...] = SUPPORTED_RESOLUTIONS
+    """The resolutions it has bars in (a daily import has no intraday ones)."""
+    data_status: str = "streaming"
+    """TradingView's ``data_status``: ``endofday`` for an imported history, which does not
+    continue in real time."""
 
     @property
     def ticker(self) -> str:

@@ -97,11 +97,11 @@ def symbol_info(spec: SymbolSpec) -> SymbolInfo:
         format="price",
         pricescale=spec.pricescale,
         minmov=spec.minmov,
-        has_intraday=True,
+        has_intraday=any(r in INTRADAY_RESOLUTIONS for r in spec.resolutions),
         has_daily=True,
-        supported_resolutions=list(SUPPORTED_RESOLUTIONS),
+        supported_resolutions=list(spec.resolutions),
         volume_precision=0,
-        data_status=DataStatus.STREAMING,
+        data_status=DataStatus(spec.data_status),
     )
 
 
@@ -110,7 +110,7 @@ def udf_symbol_info(spec: SymbolSpec) -> UdfSymbolInfo:
     return UdfSymbolInfo(
         **dict(symbol_info(spec)),
         has_weekly_and_monthly=True,
-        intraday_multipliers=list(INTRADAY_RESOLUTIONS),
+        intraday_multipliers=[r for r in spec.resolutions if r in INTRADAY_RESOLUTIONS],
         has_empty_bars=False,
         visible_plots_set="ohlcv",
     )

@@ -1,0 +1,314 @@
+"""Imported history served like the synthetic symbols (docs/history.md §4-§5): every
+resolution over REST and UDF with hand-computed aggregates, search, resolve, quotes, streams,
+and what a running server does about a later import."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.history_sample import NEW_YORK
+from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
+from tests.wsclient import WS, drain, subscribe
+from trading.broker.enums import OrderType, Side
+from trading.market import aggregate
+from trading.market.resolution import Resolution
+from trading.market.sessions import local_ordinals, parse_session, session_ranges
+
+# Two trading days on a 09:30-16:00 New York session, either side of the switch to daylight
+# saving (Friday 2024-03-08 is UTC-5, Monday 2024-03-11 UTC-4). Prices in dollars.
+ROWS = [
+    ("2024-03-08T09:30:00", "10.00", "10.05", "9.98", "10.02", 100),
+    ("2024-03-08T09:31:00", "10.02", "10.10", "10.01", "10.08", 200),
+    ("2024-03-11T09:30:00", "10.50", "10.60", "10.40", "10.45", 300),
+    ("2024-03-11T09:31:00", "10.45", "10.47", "10.30", "10.35", 400),
+    ("2024-03-11T09:32:00", "10.35", "10.36", "10.20", "10.25", 500),
+    ("2024-03-11T09:33:00", "10.25", "10.70", "10.25", "10.65", 600),
+    ("2024-03-11T09:34:00", "10.65", "10.66", "10.60", "10.61", 700),
+    ("2024-03-11T09:35:00", "10.61", "10.62", "10.55", "10.56", 800),
+    ("2024-03-11T15:59:00", "10.80", "10.90", "10.75", "10.85", 900),
+]
+
+
+def utc(text: str) -> int:
+    """Seconds of a UTC ISO time."""
+    return int(dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC).timestamp())
+
+
+FRI_0930 = utc("2024-03-08T14:30:00")  # 09:30 EST
+MON_0930 = utc("2024-03-11T13:30:00")  # 09:30 EDT
+Bar = tuple[int, float, float, float, float, int]
+
+# Hand-computed from ROWS: first open, max high, min low, last close, summed volume.
+FRI = (10.00, 10.10, 9.98, 10.08, 300)
+MON_FIRST_5 = (10.50, 10.70, 10.20, 10.61, 2500)  # 09:30-09:34
+MON_0935 = (10.61, 10.62, 10.55, 10.56, 800)
+MON_1559 = (10.80, 10.90, 10.75, 10.85, 900)
+MON_FIRST_HALF_HOUR = (10.50, 10.70, 10.20, 10.56, 3300)  # 09:30-09:59
+MON = (10.50, 10.90, 10.20, 10.85, 4200)
+EXPECTED: dict[str, list[Bar]] = {
+    "5": [(FRI_0930, *FRI), (MON_0930, *MON_FIRST_5), (MON_0930 + 300, *MON_0935),
+          (utc("2024-03-11T19:55:00"), *MON_1559)],
+    "15": [(FRI_0930, *FRI), (MON_0930, *MON_FIRST_HALF_HOUR),
+           (utc("2024-03-11T19:45:00"), *MON_1559)],
+    "30": [(FRI_0930, *FRI), (MON_0930, *MON_FIRST_HALF_HOUR),
+           (utc("2024-03-11T19:30:00"), *MON_1559)],
+    # session-aligned hours: 09:30-10:29 New York, not the epoch's 09:00 or 10:00
+    "60": [(FRI_0930, *FRI), (MON_0930, *MON_FIRST_HALF_HOUR),
+           (utc("2024-03-11T19:30:00"), *MON_1559)],
+    "1D": [(utc("2024-03-08T00:00:00"), *FRI), (utc("2024-03-11T00:00:00"), *MON)],
+    "1W": [(utc("2024-03-04T00:00:00"), *FRI), (utc("2024-03-11T00:00:00"), *MON)],
+    "1M": [(utc("2024-03-01T00:00:00"), 10.00, 10.90, 9.98, 10.85, 4500)],
+}  # fmt: skip
+EXPECTED["1"] = [
+    (int(dt.datetime.fromisoformat(t).replace(tzinfo=NEW_YORK).timestamp()), float(o), float(h),
+     float(lo), float(c), v)
+    for t, o, h, lo, c, v in ROWS
+]  # fmt: skip
+
+
+def write_rows(path: Path, rows: list[tuple[str, str, str, str, str, int]]) -> Path:
+    lines = ["time,open,high,low,close,volume"]
+    lines += [",".join(str(x) for x in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("served")
+    file = write_rows(root / "acme.csv", ROWS)
+    run = import_bars(
+        root / "data", file, "--symbol", "ACME", "--session", "0930-1600",
+        "--timezone", "America/New_York", "--exchange", "NYSE", "--description", "Acme Corp.",
+    )  # fmt: skip
+    assert run.code == 0, run.err
+    return root / "data"
+
+
+def as_tuples(bars: list[dict[str, Any]]) -> list[Bar]:
+    return [
+        (b["time"] // 1000, b["open"], b["high"], b["low"], b["close"], b["volume"]) for b in bars
+    ]
+
+
+@pytest.mark.parametrize("resolution", ["1", "5", "15", "30", "60", "1D", "1W", "1M"])
+async def test_every_resolution_is_the_exact_aggregate(data_dir: Path, resolution: str) -> None:
+    async with Served(data_dir) as served:
+        rest = as_tuples(await served.rest_bars("ACME", resolution))
+        udf = await served.udf_history("ACME", resolution)
+    assert rest == EXPECTED[resolution]
+    assert udf["s"] == "ok"
+    columns = list(zip(udf["t"], udf["o"], udf["h"], udf["l"], udf["c"], udf["v"], strict=True))
+    assert columns == EXPECTED[resolution]
+
+
+async def test_ranges_count_back_and_no_data(data_dir: Path) -> None:
+    async with Served(data_dir) as served:
+        # to is exclusive, count_back wins over from (market.md §6)
+        last_two = await served.rest_bars(
+            "ACME", "5", to_time=(MON_0930 + 600) * 1000, count_back=2
+        )
+        before = await served.get(
+            "/api/v1/datafeed/bars", symbol="ACME", resolution="1D", from_time=0, to_time=1000
+        )
+        gap = await served.udf_history("ACME", "1", **{"from": FRI_0930 + 3600, "to": MON_0930})
+    assert as_tuples(last_two) == EXPECTED["5"][1:3]
+    assert before == {"bars": [], "no_data": True}
+    # UDF sends the chart to the last bar before the empty range (the weekend)
+    assert gap == {"s": "no_data", "nextTime": FRI_0930 + 60}
+
+
+async def test_search_and_resolve_list_the_imported_symbol(data_dir: Path) -> None:
+    async with Served(data_dir) as served:
+        found = await served.get("/api/v1/datafeed/search", user_input="acme")
+        by_exchange = await served.get("/api/v1/datafeed/search", user_input="", exchange="NYSE")
+        info = await served.get("/api/v1/datafeed/resolve/NYSE:ACME")
+        udf_info = await served.get("/api/v1/udf/symbols", symbol="acme")
+        udf_search = await served.get("/api/v1/udf/search", query="Acme", limit=5)
+        config = await served.get("/api/v1/datafeed/config")
+        synthetic = await served.get("/api/v1/datafeed/resolve/AAPL")
+    assert [r["symbol"] for r in found] == ["ACME"]
+    assert "ACME" in [r["symbol"] for r in by_exchange]
+    assert "IBM" in [r["symbol"] for r in by_exchange]
+    assert info["name"] == "ACME"
+    assert info["description"] == "Acme Corp."
+    assert info["session"] == "0930-1600"
+    assert info["timezone"] == "America/New_York"
+    assert info["data_status"] == "endofday"
+    assert info["has_intraday"] is True
+    assert info["supported_resolutions"] == ["1", "5", "15", "30", "60", "1D", "1W", "1M"]
+    assert udf_info["name"] == "ACME"
+    assert udf_info["intraday_multipliers"][0] == "1"
+    assert [r["symbol"] for r in udf_search] == ["ACME"]
+    assert "NYSE" in [e["value"] for e in config["exchanges"]]
+    assert synthetic["data_status"] == "streaming"  # the synthetic symbols are unchanged
+
+
+async def test_quotes_come_from_the_last_bar(data_dir: Path) -> None:
+    async with Served(data_dir) as served:
+        response = await served.client.post("/api/v1/datafeed/quotes", json={"symbols": ["ACME"]})
+        rest = await response.json()
+        udf = await served.get("/api/v1/udf/quotes", symbols="NYSE:ACME")
+    values = rest[0]["v"]
+    assert rest[0]["s"] == "ok"
+    assert values["lp"] == 10.85
+    assert (values["open_price"], values["high_price"], values["low_price"]) == (10.5, 10.9, 10.2)
+    assert values["volume"] == 4200
+    assert values["prev_close_price"] == 10.08  # the previous trading day's close
+    assert (values["ch"], values["chp"]) == (0.77, 7.64)
+    # 5 bps of 10.85 is half a tick each side: at least one tick (market.md §5)
+    assert (values["bid"], values["ask"]) == (10.84, 10.86)
+    assert udf["d"][0]["v"]["lp"] == 10.85
+
+
+async def test_a_clock_inside_the_history_sees_no_later_bar(data_dir: Path) -> None:
+    async with Served(data_dir, now=MON_0930 + 150) as served:  # 09:32:30 on Monday
+        minutes = await served.rest_bars("ACME", "1")
+        days = await served.rest_bars("ACME", "1D")
+        response = await served.client.post("/api/v1/datafeed/quotes", json={"symbols": ["ACME"]})
+        quote = (await response.json())[0]["v"]
+    assert [b["time"] // 1000 for b in minutes][-3:] == [MON_0930, MON_0930 + 60, MON_0930 + 120]
+    # the bar that started (09:32) is listed; the price is the last bar *over* (09:31's close)
+    assert quote["lp"] == 10.35
+    assert (quote["open_price"], quote["high_price"], quote["volume"]) == (10.5, 10.6, 700)
+    assert len(days) == 2
+
+
+async def test_a_running_server_keeps_its_snapshot(data_dir: Path, tmp_path: Path) -> None:
+    """A later import is served after a restart; the running server keeps what it loaded."""
+    async with Served(data_dir) as served:
+        changed = [("2024-03-11T15:59:00", "11.00", "11.00", "11.00", "11.00", 1)]
+        run = import_bars(data_dir, write_rows(tmp_path / "fix.csv", changed), "--symbol", "acme")
+        assert run.code == 0, run.err
+        assert "replaced 1 stored bars" in run.out
+        old = as_tuples(await served.rest_bars("ACME", "1"))
+    async with Served(data_dir) as restarted:
+        new = as_tuples(await restarted.rest_bars("ACME", "1"))
+    restore = write_rows(tmp_path / "restore.csv", [ROWS[-1]])
+    assert import_bars(data_dir, restore, "--symbol", "ACME").code == 0
+    assert old == EXPECTED["1"]
+    assert new[:-1] == EXPECTED["1"][:-1]
+    assert new[-1][1:] == (11.0, 11.0, 11.0, 11.0, 1)
+
+
+async def test_streams_send_the_last_bar_and_quote_then_nothing(data_dir: Path) -> None:
+    """Imported history does not continue in real time: the snapshot and no push after it;
+    a daily import's intraday stream is refused like an unknown resolution."""
+    async with Served(data_dir) as served, served.client.ws_connect(WS) as ws:
+        _, bars = await subscribe(ws, "bars", {"symbol": "ACME", "resolution": "1D"})
+        _, quotes = await subscribe(ws, "quotes", {"symbols": [], "fast_symbols": ["ACME"]})
+        later = await drain(ws, quiet=2.5)  # two ticks of the market stream
+    assert [f["payload"]["payload"] for f in bars] == [
+        {"time": utc("2024-03-11T00:00:00") * 1000, "open": 10.5, "high": 10.9, "low": 10.2,
+         "close": 10.85, "volume": 4200}
+    ]  # fmt: skip
+    assert [f["payload"]["payload"]["v"]["lp"] for f in quotes] == [10.85]
+    assert later == []
+
+
+# --- the aggregation rule for every input ------------------------------------------------
+
+
+minute_tables = st.lists(
+    st.tuples(
+        st.integers(1, 3000),  # minutes after the previous bar
+        st.integers(1000, 2000), st.integers(0, 50), st.integers(0, 50), st.integers(0, 50),
+        st.integers(0, 10_000),
+    ),
+    min_size=1, max_size=300,
+)  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=minute_tables, session_text=st.sampled_from(["24x7", "0930-1600", "0000-2400:1234567"]))
+def test_aggregates_are_first_max_min_last_sum_of_their_parts(
+    rows: list[tuple[int, int, int, int, int, int]], session_text: str
+) -> None:
+    session = parse_session(session_text)
+    ranges_all = session_ranges(session, NEW_YORK, 738_900, 738_960)
+    # bars only inside the session: minute offsets walked from the first range's opening
+    inside = [int(t) for a, b in zip(ranges_all.starts, ranges_all.ends, strict=True)
+              for t in range(int(a), int(b), 60)]  # fmt: skip
+    pos, picked = 0, []
+    for gap, o, up, down, move, v in rows:
+        pos += gap
+        if pos >= len(inside):
+            break
+        c = o + move - 25
+        picked.append((inside[pos], o, max(o, c) + up, min(o, c) - down, c, v))
+    if not picked:
+        return
+    table = np.asarray(picked, dtype=np.int64).T.copy()
+    times = table[0]
+    ordinals = local_ordinals(times, NEW_YORK)
+    ranges = session_ranges(session, NEW_YORK, int(ordinals.min()) - 1, int(ordinals.max()) + 1)
+    idx = ranges.locate(times, 60)
+    assert (idx >= 0).all()
+    tables = aggregate.from_minutes(
+        table, ranges.starts[idx], aggregate.ordinal_labels(ranges.ordinals[idx])
+    )
+    day_of = aggregate.ordinal_labels(ranges.ordinals[idx])
+
+    def member(resolution: Resolution) -> Callable[[int], int]:
+        if resolution.is_intraday:
+            step = resolution.seconds
+            return lambda i: int(
+                ranges.starts[idx[i]] + (times[i] - ranges.starts[idx[i]]) // step * step
+            )
+        ordinal = ranges.ordinals[idx]
+        if resolution is Resolution.D1:
+            return lambda i: int(day_of[i])
+        starts = (
+            aggregate.week_starts(ordinal)
+            if resolution is Resolution.W1
+            else aggregate.month_starts(ordinal)
+        )
+        labels = aggregate.ordinal_labels(starts)
+        return lambda i: int(labels[i])
+
+    for resolution, coarse in tables.items():
+        key = member(resolution)
+        groups: dict[int, list[int]] = {}
+        for i in range(len(times)):
+            groups.setdefault(key(i), []).append(i)
+        expect = [
+            (label, int(table[1, g[0]]), int(table[2, g].max()), int(table[3, g].min()),
+             int(table[4, g[-1]]), int(table[5, g].sum()))
+            for label, g in sorted(groups.items())
+        ]  # fmt: skip
+        assert [tuple(int(x) for x in col) for col in coarse.T] == expect, resolution
+
+
+async def test_the_broker_trades_an_imported_symbol_at_its_last_price(data_dir: Path) -> None:
+    async with Served(data_dir) as served:
+        response = await served.client.post(
+            "/api/v1/broker/orders",
+            json={"symbol": "ACME", "type": OrderType.MARKET, "side": Side.BUY, "qty": 10},
+        )
+        placed = await response.json()
+        assert response.status == 200, placed
+        positions = await served.get("/api/v1/broker/positions")
+    # a buy at the ask of the last close (10.85 + one tick), and nothing moves after it
+    assert [(p["symbol"], p["qty"], p["avgPrice"]) for p in positions] == [("ACME", 10, 10.86)]
+
+
+async def test_a_damaged_symbol_is_left_out_and_the_rest_served(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for name in ("GOOD", "BROKEN"):
+        file = write_rows(tmp_path / f"{name}.csv", ROWS[:2])
+        assert import_bars(data, file, "--symbol", name, "--session", "0930-1600").code == 0
+    generation = next(p for p in (data / "history" / "BROKEN").iterdir() if p.is_dir())
+    (generation / "meta.json").unlink()
+    async with Served(data) as served:
+        found = await served.get("/api/v1/datafeed/search", user_input="", exchange="IMPORTED")
+    assert [r["symbol"] for r in found] == ["GOOD"]
