@@ -11,16 +11,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.history_sample import NEW_YORK
 from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
 from tests.wsclient import WS, drain, subscribe
+from trading.app import create_app
 from trading.broker.enums import OrderType, Side
+from trading.clock import ManualClock
 from trading.market import aggregate
 from trading.market.resolution import Resolution
 from trading.market.sessions import local_ordinals, parse_session, session_ranges
+from trading.settings import Settings
+from trading.testing import TEST_NOW
 
 # Two trading days on a 09:30-16:00 New York session, either side of the switch to daylight
 # saving (Friday 2024-03-08 is UTC-5, Monday 2024-03-11 UTC-4). Prices in dollars.
@@ -312,3 +317,23 @@ async def test_a_damaged_symbol_is_left_out_and_the_rest_served(tmp_path: Path) 
     async with Served(data) as served:
         found = await served.get("/api/v1/datafeed/search", user_input="", exchange="IMPORTED")
     assert [r["symbol"] for r in found] == ["GOOD"]
+
+
+async def test_scenario_control_refuses_to_script_an_imported_symbol(data_dir: Path) -> None:
+    """With TRADING_CLOCK=manual the synthetic symbols can be pinned (docs/scenarios.md); an
+    imported one follows its bars: a 422 that says so, not "not found", and nothing moves."""
+    app = create_app(Settings(data_dir=data_dir, clock=ManualClock(TEST_NOW), clock_mode="manual"))
+    async with TestClient(TestServer(app)) as client:
+        refused = await client.post("/api/v1/debug/prices", json={"symbol": "ACME", "price": 5})
+        body = await refused.json()
+        assert refused.status == 422, body
+        assert body["detail"][0]["loc"] == ["body", "symbol"]
+        assert "imported history" in body["detail"][0]["msg"]
+        unknown = await client.post("/api/v1/debug/prices", json={"symbol": "NOPE", "price": 5})
+        assert (await unknown.json())["detail"][0]["msg"] == "Symbol NOPE not found"
+        pinned = await client.post("/api/v1/debug/prices", json={"symbol": "AAPL", "price": 250})
+        assert pinned.status == 200
+        quotes = await client.post("/api/v1/datafeed/quotes", json={"symbols": ["ACME", "AAPL"]})
+        acme, aapl = await quotes.json()
+        assert acme["v"]["lp"] == 10.85  # its last bar, as without a scenario
+        assert aapl["v"]["lp"] == 250

@@ -18,7 +18,7 @@ from trading.api.broker import debug_allowed
 from trading.api.io import model_response, read_json, validate_body
 from trading.auth.admin import admin_refusal
 from trading.errors import ApiError, RequestValidationError, error_item
-from trading.keys import BROKER, SCENARIO, SETTINGS, STREAM
+from trading.keys import BROKER, MARKET, SCENARIO, SETTINGS, STREAM
 from trading.market.scenario import Scenario, ScenarioError
 from trading.market.scripted import ScriptedMarket, ScriptError
 from trading.market.symbols import SymbolSpec
@@ -116,12 +116,18 @@ async def get_clock(request: web.Request) -> web.Response:
     return model_response(views.clock_state(scenario_of(request).now_ms()))
 
 
-def _symbol(market: ScriptedMarket, text: str) -> SymbolSpec:
+def _symbol(request: web.Request, market: ScriptedMarket, text: str) -> SymbolSpec:
+    """The scripted market's symbol ``text``; an imported one is served (docs/history.md)
+    but follows its own bars, so it is refused with that said rather than "not found"."""
     spec = market.catalog.lookup(text)
     if spec is None:
-        raise RequestValidationError(
-            [error_item(["body", "symbol"], f"Symbol {text} not found", input_=text)]
-        )
+        served = request.app[MARKET].catalog.lookup(text)
+        detail = (
+            f"Symbol {text} not found" if served is None
+            else f"Symbol {served.name} is imported history: its price follows its bars "
+            "and cannot be scripted"
+        )  # fmt: skip
+        raise RequestValidationError([error_item(["body", "symbol"], detail, input_=text)])
     return spec
 
 
@@ -145,7 +151,7 @@ async def set_prices(request: web.Request) -> web.Response:
     market = scenario.market
     if market is None:
         raise ApiError(409, "this server's market cannot be scripted (a code-level factory)")
-    spec = _symbol(market, body.symbol)
+    spec = _symbol(request, market, body.symbol)
     limit = request.app[SETTINGS].scenario_max_steps
     try:
         if body.path is not None:

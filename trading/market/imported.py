@@ -37,6 +37,7 @@ from trading.market.source import (
     Touch,
     Window,
     select_window,
+    windowed_history,
 )
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
@@ -145,10 +146,7 @@ class ImportedMarket:
         count_back: int = 0,
         limit: int | None = None,
     ) -> History:
-        window = self.window(symbol, resolution, start, end, count_back, limit)
-        if len(window.labels) == 0:
-            return History(Bars.empty(symbol.pricescale), window.no_data, window.next_time)
-        return History(self.bars(symbol, resolution, window.labels, window.at), False, None)
+        return windowed_history(self, symbol, resolution, start, end, count_back, limit)
 
     def daily_bar_count(self, symbol: SymbolSpec) -> int:
         sym = self._symbols[symbol.name]

@@ -37,7 +37,15 @@ from trading.market.resolution import (
     ny_ordinal,
     period_start,
 )
-from trading.market.source import Bars, History, Quote, Touch, Window, select_window
+from trading.market.source import (
+    Bars,
+    History,
+    Quote,
+    Touch,
+    Window,
+    select_window,
+    windowed_history,
+)
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
 K = TypeVar("K", bound=Hashable)
@@ -209,15 +217,7 @@ class SyntheticMarket:
         count_back: int = 0,
         limit: int | None = None,
     ) -> History:
-        window = self.window(symbol, resolution, start, end, count_back, limit)
-        if len(window.labels) == 0:
-            return History(
-                bars=Bars.empty(symbol.pricescale),
-                no_data=window.no_data,
-                next_time=window.next_time,
-            )
-        bars = self._bars(symbol, resolution, window.labels, window.at)
-        return History(bars=bars, no_data=False, next_time=None)
+        return windowed_history(self, symbol, resolution, start, end, count_back, limit)
 
     # -- WindowedSource -----------------------------------------------------------------------
 

@@ -139,6 +139,23 @@ class WindowedSource(Protocol):
         ...
 
 
+def windowed_history(
+    source: WindowedSource,
+    symbol: SymbolSpec,
+    resolution: Resolution,
+    start: int,
+    end: int,
+    count_back: int = 0,
+    limit: int | None = None,
+) -> History:
+    """:meth:`MarketSource.history` of a windowed source: its window, then that window's
+    bars (one snapshot at the window's second). Every windowed source answers this way."""
+    window = source.window(symbol, resolution, start, end, count_back, limit)
+    if len(window.labels) == 0:
+        return History(Bars.empty(symbol.pricescale), window.no_data, window.next_time)
+    return History(source.bars(symbol, resolution, window.labels, window.at), False, None)
+
+
 @dataclass(frozen=True)
 class Quote:
     """A quote at one second (market.md §5); prices are floats rounded to the tick."""
