@@ -45,6 +45,15 @@ _MANY_SLASHES = re.compile("//+")
 _LEADING_SLASHES = re.compile("^//+")
 
 
+async def _unrouted(request: web.Request) -> web.Response | None:
+    """A request no route matched: its slash redirect (raised), else the JSON answer to the
+    404 or 405 the router already made, without raising it through the route's handler (which
+    only re-raises it) first."""
+    await _slash_redirect(request)
+    refusal = request.match_info.http_exception
+    return None if refusal is None else error_answer(request, refusal)
+
+
 async def _slash_redirect(request: web.Request) -> None:
     """For a request no route matched: raise a 307 to the first of aiohttp's candidate paths
     that a route matches, exactly as ``web.normalize_path_middleware(append_slash=False,
@@ -97,8 +106,9 @@ def front_middleware(
                                 response = credentials_refusal(request, auth)
                             if response is None:
                                 if isinstance(request.match_info.route, SystemRoute):
-                                    await _slash_redirect(request)
-                                response = await handler(request)
+                                    response = await _unrouted(request)
+                                if response is None:
+                                    response = await handler(request)
                         except Exception as exc:
                             response = error_answer(request, exc)
                             if response is None:  # a redirect: aiohttp answers it
