@@ -102,7 +102,6 @@ class _Columns:
     lines: list[IntArray] = field(default_factory=list)
     times: list[IntArray] = field(default_factory=list)
     date_only: list[npt.NDArray[np.bool_]] = field(default_factory=list)
-    naive: list[npt.NDArray[np.bool_]] = field(default_factory=list)
     prices: list[FloatArray] = field(default_factory=list)
     volumes: list[FloatArray] = field(default_factory=list)
     exact: bool = True
@@ -172,17 +171,17 @@ def _parse_float_cells(
 
 def _parse_time_cells(
     cells: list[str], lines: IntArray, zone: ZoneInfo, problems: _Problems
-) -> tuple[IntArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """(UTC epoch seconds, date-only, naive) per cell; epoch s or ms, or ISO 8601."""
+) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """(UTC epoch seconds, date-only) per cell; epoch s or ms, or ISO 8601 (a time without an
+    offset is the symbol's local time)."""
     n = len(cells)
     date_only = np.zeros(n, dtype=np.bool_)
-    naive = np.zeros(n, dtype=np.bool_)
     try:
         raw = np.asarray(cells, dtype=np.int64)
     except (ValueError, OverflowError):
         pass
     else:
-        return _epoch(raw, lines, problems), date_only, naive
+        return _epoch(raw, lines, problems), date_only
     out = np.zeros(n, dtype=np.int64)
     for i, cell in enumerate(cells):
         text = cell.strip()
@@ -195,12 +194,11 @@ def _parse_time_cells(
                 continue
             if len(text) == 10:
                 day = dt.date.fromisoformat(text)
-                date_only[i] = naive[i] = True
+                date_only[i] = True
                 stamp = dt.datetime(day.year, day.month, day.day, tzinfo=zone)
             else:
                 stamp = dt.datetime.fromisoformat(text)
                 if stamp.tzinfo is None:
-                    naive[i] = True
                     stamp = stamp.replace(tzinfo=zone)
             if stamp.microsecond:
                 problems.add(int(lines[i]), f"time {text!r} is not a whole second")
@@ -209,7 +207,7 @@ def _parse_time_cells(
             problems.add(
                 int(lines[i]), f"time {text!r} is neither epoch seconds/milliseconds nor ISO 8601"
             )
-    return out, date_only, naive
+    return out, date_only
 
 
 def _epoch(raw: IntArray, lines: IntArray, problems: _Problems) -> IntArray:
@@ -253,11 +251,10 @@ def _csv_chunks(path: Path, problems: _Problems) -> Iterator[tuple[IntArray, lis
 def _read_csv(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
     out = _Columns()
     for lines, cells in _csv_chunks(path, problems):
-        times, date_only, naive = _parse_time_cells(cells[0], lines, zone, problems)
+        times, date_only = _parse_time_cells(cells[0], lines, zone, problems)
         out.lines.append(lines)
         out.times.append(times)
         out.date_only.append(date_only)
-        out.naive.append(naive)
         out.prices.append(
             np.stack(
                 [_parse_float_cells(cells[k], lines, COLUMNS[k], problems) for k in range(1, 5)]
@@ -308,14 +305,14 @@ def _read_csv_fast(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns 
     try:
         raw = np.asarray(pc.cast(time_col, pa.int64()).to_numpy(), dtype=np.int64)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        times, date_only, naive = _parse_time_cells(time_col.to_pylist(), lines, zone, problems)
+        times, date_only = _parse_time_cells(time_col.to_pylist(), lines, zone, problems)
     else:
         times = _epoch(raw, lines, problems)
-        date_only = naive = np.zeros(n, dtype=np.bool_)
+        date_only = np.zeros(n, dtype=np.bool_)
     finite = np.isfinite(np.stack(cols))
     if not finite.all():
         problems.add_mask(lines, ~finite.all(axis=0), "a price or volume is not a finite number")
-    return _Columns([lines], [times], [date_only], [naive], [np.stack(cols[:4])], [cols[4]], False)
+    return _Columns([lines], [times], [date_only], [np.stack(cols[:4])], [cols[4]], False)
 
 
 def _read_parquet(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
@@ -335,14 +332,12 @@ def _read_parquet(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
     out = _Columns(lines=[lines])
     time_col = table.column(mapping["time"])
     date_only = np.zeros(n, dtype=np.bool_)
-    naive = np.zeros(n, dtype=np.bool_)
     kind = time_col.type
     nulls = np.asarray(time_col.is_null().to_numpy(zero_copy_only=False), dtype=np.bool_)
     if nulls.any():
         problems.add_mask(lines, nulls, "time is missing")
     if pa.types.is_timestamp(kind):
         if kind.tz is None:
-            naive[:] = True
             time_col = pc.assume_timezone(time_col, str(zone.key))
         per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
         if per_second > 1:
@@ -354,16 +349,15 @@ def _read_parquet(path: Path, zone: ZoneInfo, problems: _Problems) -> _Columns:
         days = pc.cast(pc.cast(time_col, pa.date32()), pa.int32()).fill_null(0).to_numpy()
         ordinals = np.asarray(days, dtype=np.int64) + EPOCH_ORDINAL
         times = np.asarray([bar_day_instant(int(o), zone) for o in ordinals], dtype=np.int64)
-        date_only[:] = naive[:] = True
+        date_only[:] = True
     elif pa.types.is_integer(kind):
         raw = np.asarray(time_col.fill_null(0).to_numpy(), dtype=np.int64)
         times = _epoch(raw, lines, problems)
     else:
         cells = [str(v) for v in time_col.cast(pa.string()).fill_null("").to_pylist()]
-        times, date_only, naive = _parse_time_cells(cells, lines, zone, problems)
+        times, date_only = _parse_time_cells(cells, lines, zone, problems)
     out.times.append(times)
     out.date_only.append(date_only)
-    out.naive.append(naive)
     cols = []
     for column in COLUMNS[1:]:
         chunked = table.column(mapping[column])
