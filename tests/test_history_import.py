@@ -283,3 +283,17 @@ def test_a_change_that_the_kept_bars_break_is_refused(
     assert run.code == 1
     assert message in run.err, run.err
     assert stored(data) == before
+
+
+def test_the_report_lists_as_many_as_asked(tmp_path: Path) -> None:
+    t0 = minute_rows()[0].time
+    file = tmp_path / "many.csv"
+    file.write_text(HEADER + "".join(f"{t0 + 60 * i},10,9,9,9,1\n" for i in range(100)))
+    run = import_bars(tmp_path / "data", file, *ACME, "--max-problems", "50")
+    listed = [line for line in run.err.splitlines() if line.strip().startswith("line ")]
+    assert (run.code, len(listed)) == (1, 50)
+    assert "... and 50 more problems" in run.err
+    for bad in ("0", "101", "x"):
+        refused = import_bars(tmp_path / "data", file, *ACME, "--max-problems", bad)
+        assert refused.code == 2, refused.err  # a usage error, before reading the file
+        assert "--max-problems" in refused.err

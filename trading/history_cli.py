@@ -14,7 +14,13 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from trading.market.bar_import import MAX_REPORTED, ImportError_, ImportOptions, import_bars
+from trading.market.bar_import import (
+    MAX_COLLECTED,
+    MAX_REPORTED,
+    ImportError_,
+    ImportOptions,
+    import_bars,
+)
 from trading.market.symbols import DEFAULT_SYMBOLS
 from trading.settings import Settings
 
@@ -37,10 +43,28 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cmd.add_argument("--timezone", help="IANA time zone of the session (America/New_York)")
     cmd.add_argument("--pricescale", type=int, help="ticks per unit of price (default 100)")
     cmd.add_argument(
+        "--max-problems",
+        type=_problem_cap,
+        default=MAX_REPORTED,
+        metavar="N",
+        help=f"problems listed when a file is refused, 1 to {MAX_COLLECTED} "
+        f"(default {MAX_REPORTED}; the rest are counted)",
+    )
+    cmd.add_argument(
         "--resolution",
         choices=("1", "1D"),
         help="1-minute or daily bars (default: daily when every time is a midnight)",
     )
+
+
+def _problem_cap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_COLLECTED:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and {MAX_COLLECTED}")
+    return value
 
 
 def _iso(t: int) -> str:
@@ -65,11 +89,12 @@ def run(args: argparse.Namespace, settings: Settings,
     except ImportError_ as exc:
         print(f"trading import-bars: {args.file}: nothing imported", file=err)
         parquet = args.file.suffix.lower() in (".parquet", ".pq")
-        for where, message in exc.problems:
+        listed = exc.problems[: args.max_problems]
+        for where, message in listed:
             place = "file" if where == 0 else f"{'row' if parquet else 'line'} {where}"
             print(f"  {place}: {message}", file=err)
-        if exc.total > len(exc.problems):
-            print(f"  ... and {exc.total - len(exc.problems)} more problems", file=err)
+        if exc.total > len(listed):
+            print(f"  ... and {exc.total - len(listed)} more problems", file=err)
         return 1
     kind = "1-minute" if result.base == "1" else "daily"
     print(

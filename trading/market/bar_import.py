@@ -2,9 +2,10 @@
 
 All or nothing: the whole file is read and checked before anything is written, every problem
 found is reported with its line (CSV, the header being line 1) or row (Parquet, from 1), up to
-:data:`MAX_REPORTED`, and then nothing is imported. A good file replaces the stored bars of its
-own time range (first to last bar, inclusive) and keeps the others; the symbol's new tables
-are written as one generation (:mod:`trading.market.bar_store`).
+:data:`MAX_COLLECTED` (the command lists :data:`MAX_REPORTED` by default), and then nothing is
+imported. A good file replaces the stored bars of its own time range (first to last bar,
+inclusive) and keeps the others; the symbol's new tables are written as one generation
+(:mod:`trading.market.bar_store`).
 
 Parsing is columnar where it can be: CSV is read in chunks of :data:`CHUNK_ROWS` by the
 standard ``csv`` module and each chunk's columns converted by numpy in one call; only a chunk
@@ -40,7 +41,10 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 MAX_REPORTED = 20
-"""Problems listed per failed import (the count of the rest follows)."""
+"""Problems listed per failed import by default (``import-bars --max-problems``)."""
+MAX_COLLECTED = 100
+"""Problems kept with their line (the first ones of each check, at most this many in all are
+handed back, in line order); every other one is only counted."""
 CHUNK_ROWS = 200_000
 MS_THRESHOLD = 100_000_000_000
 """Epoch values at or above this (year 5138 in seconds) are milliseconds."""
@@ -115,13 +119,13 @@ class _Problems:
 
     def add(self, line: int, message: str) -> None:
         self.total += 1
-        if len(self.found) < MAX_REPORTED * 5:
+        if len(self.found) < MAX_COLLECTED:
             self.found.append((line, message))
 
     def add_mask(self, lines: IntArray, mask: npt.NDArray[np.bool_], message: str) -> None:
         hits = np.flatnonzero(mask)
         self.total += len(hits)
-        for i in hits[: MAX_REPORTED * 5]:
+        for i in hits[:MAX_COLLECTED]:
             self.found.append((int(lines[i]), message))
 
     def any(self) -> bool:
@@ -129,7 +133,7 @@ class _Problems:
 
     def raise_if_any(self) -> None:
         if self.total:
-            found = sorted(self.found)[:MAX_REPORTED]
+            found = sorted(self.found)[:MAX_COLLECTED]
             raise ImportError_(found, self.total)
 
 
@@ -424,7 +428,7 @@ def _check_order(times: IntArray, lines: IntArray, what: str, problems: _Problem
         return
     back = np.flatnonzero(times[1:] <= times[:-1]) + 1
     problems.total += len(back)
-    for i in back[: MAX_REPORTED * 5]:
+    for i in back[:MAX_COLLECTED]:
         same = "repeats" if times[i] == times[i - 1] else "is before"
         problems.found.append(
             (int(lines[i]), f"{what} {same} the previous row's (line {int(lines[i - 1])})")
