@@ -151,7 +151,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("patch", "/api/v1/replay/{replay_id}"): (
         "changeReplay",
         [V1, "replay"],
-        {422, *JSON_WRITE, 503},
+        {409, 422, *JSON_WRITE, 503},
     ),
     ("delete", "/api/v1/replay/{replay_id}"): ("endReplay", [V1, "replay"], {*DELETE_WRITE, 503}),
     ("get", "/api/v1/replay/{replay_id}/udf/config"): ("replayUdfConfig", [V1, "replay"], set()),

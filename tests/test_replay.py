@@ -194,7 +194,7 @@ async def test_bad_input_is_refused_naming_the_fields(
     status, future = await call(c, "POST", "", {**base, "startTime": NOW_MS + 60_000})
     assert status == 422
     assert "in the future" in future["detail"][0]["msg"]
-    assert future["detail"][0]["loc"] == ["body", "start_time"]
+    assert future["detail"][0]["loc"] == ["body", "startTime"]
     history_start = ny_day_start(trading_settings.history_start.toordinal()) * 1000
     status, early = await call(c, "POST", "", {**base, "startTime": history_start - 1})
     assert status == 422

@@ -26,7 +26,13 @@ from trading.broker.replays import Change, Replays
 from trading.errors import ApiError, RequestValidationError, error_item
 from trading.keys import MARKET
 from trading.market.at_time import MarketAt
-from trading.market.replay import ReplayError, ReplayLimitReached, ReplaySession, ReplayState
+from trading.market.replay import (
+    ReplayConflict,
+    ReplayError,
+    ReplayLimitReached,
+    ReplaySession,
+    ReplayState,
+)
 from trading.market.resolution import Resolution, parse_resolution
 from trading.market.source import TimedMarket
 from trading.models.market import (
@@ -56,7 +62,14 @@ from trading.wire.replay import session_state
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
 REPLAYS = web.AppKey("replays", Replays)
-NOT_FOUND = Content(HTTPError, description="No session of this id in the caller's account")
+NOT_FOUND = Content(
+    HTTPError,
+    description="No session of this id in the caller's account (an id of another account's "
+    "answers the same), or TRADING_AUTH=keys: `X-Account-Id` names no account of the caller",
+)
+CHANGING = Content(
+    HTTPError, description="Other workers kept changing the session meanwhile: try again"
+)
 LIMIT = Content(
     HTTPError, description="The account holds TRADING_REPLAY_MAX_SESSIONS sessions already"
 )
@@ -66,8 +79,13 @@ def not_found(session_id: str) -> ApiError:
     return ApiError(404, f"Replay session {session_id} not found")
 
 
+WIRE_FIELDS = {"start_time": "startTime"}
+"""The body field a domain refusal's field is sent as (where the names differ)."""
+
+
 def refused(exc: ReplayError) -> RequestValidationError:
-    return RequestValidationError([error_item(["body", exc.field], exc.detail)])
+    field = WIRE_FIELDS.get(exc.field, exc.field)
+    return RequestValidationError([error_item(["body", field], exc.detail)])
 
 
 def _view(request: web.Request, session: ReplaySession) -> MarketAt:
@@ -189,6 +207,7 @@ def _change(body: ReplayChange) -> Change:
     responses={
         200: ReplaySessionState,
         404: NOT_FOUND,
+        409: CHANGING,
         **JSON_WRITE,
         422: HTTPValidationError,
         503: STORAGE_UNAVAILABLE,
@@ -200,6 +219,8 @@ async def change_replay(request: web.Request) -> web.Response:
     session_id = request.match_info["replay_id"]
     try:
         found = await request.app[REPLAYS].change(await account_id(request), session_id, change)
+    except ReplayConflict as exc:
+        raise ApiError(409, exc.detail) from None
     except ReplayError as exc:
         raise refused(exc) from None
     if found is None:

@@ -132,7 +132,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO broker_clock VALUES (1, 0, NULL, NULL);
     """,
-    # 2: SQLite's migration 9, replay sessions (docs/replay.md §3)
+    # 2: SQLite's migration 8, replay sessions (docs/replay.md §3)
     """
     CREATE TABLE replay_sessions (
         id TEXT PRIMARY KEY,

@@ -19,6 +19,7 @@ from trading.broker.service import BrokerService
 from trading.market.limits import MAX_REPLAY_SYMBOLS
 from trading.market.replay import (
     ReplayClock,
+    ReplayConflict,
     ReplayError,
     ReplaySession,
     ReplayState,
@@ -104,7 +105,7 @@ class Replays:
                     changed.id, changed.account, changed.symbols, changed.created,
                     changed.clock, changed.version + 1,
                 )  # fmt: skip
-        raise ReplayError("id", f"session {session_id} kept changing meanwhile; try again")
+        raise ReplayConflict(session_id)
 
     async def end(self, account: str, session_id: str) -> bool:
         """Delete the session; whether there was one (of this account)."""

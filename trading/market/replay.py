@@ -141,3 +141,10 @@ class ReplayLimitReached(ReplayError):
             f"this account already has {limit} replay sessions (TRADING_REPLAY_MAX_SESSIONS); "
             "end one first",
         )
+
+
+class ReplayConflict(ReplayError):
+    """Other workers changed the session every time this one tried to (409: try again)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__("id", f"replay session {session_id} kept changing meanwhile; try again")
