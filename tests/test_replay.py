@@ -429,3 +429,64 @@ async def test_an_imported_symbol_shows_only_bars_over_by_replay_now(
         expected = over[-1].close / 100 if over else rows[0].open / 100
         assert quote["d"][0]["v"]["lp"] == expected
         await call(c, "DELETE", f"/{session['id']}")
+
+
+# -- the same rule for every instant: a property of the market view itself ------------------
+
+
+@pytest.fixture(scope="module")
+def both_markets(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app's market (the synthetic symbols and an imported ACME) as the app builds it."""
+    from trading.app import create_app
+    from trading.keys import MARKET
+
+    root = tmp_path_factory.mktemp("replay-market")
+    file = write_csv(root / "acme.csv", minute_rows())
+    run = import_bars(root / "data", file, "--symbol", "ACME", "--session", "0930-1600",
+                      "--timezone", "America/New_York")  # fmt: skip
+    assert run.code == 0, run.err
+    return create_app(Settings(data_dir=root / "data", clock=ManualClock(TEST_NOW)))[MARKET]
+
+
+ROWS = minute_rows()
+instants = st.one_of(
+    st.integers(ROWS[0].time - 86_400, ROWS[-1].time + 86_400),  # around the imported days
+    st.integers(math.floor(TEST_NOW) - 400 * 86_400, math.floor(TEST_NOW)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    instants,
+    st.sampled_from(["AAPL", "ACME"]),
+    st.sampled_from(["1", "5", "15", "30", "60", "1D", "1W", "1M"]),
+    st.integers(0, 40 * 86_400),
+    st.integers(0, 400),
+)
+def test_a_view_at_any_instant_holds_nothing_of_a_later_second(
+    both_markets: Any, now_s: int, symbol: str, resolution: str, back: int, count_back: int
+) -> None:
+    """For every instant, symbol, resolution and query (including ranges past it): no bar is
+    labelled after the instant; an imported bar is listed only once it is over; a synthetic
+    forming bar closes at the instant's price; the quote is the instant's."""
+    from trading.market.at_time import MarketAt
+
+    market = both_markets
+    view = MarketAt.of(market, market.catalog, [symbol], now_s)
+    spec = view.catalog.lookup(symbol)
+    assert spec is not None
+    res = parse(resolution)
+    history = view.history(spec, res, now_s - back, now_s + 10 * 86_400, count_back)
+    times = history.bars.time.tolist()
+    assert all(t <= now_s for t in times)
+    touch = market.touch(spec, now_s)
+    assert view.quote(spec).lp == touch.lp / spec.pricescale
+    if symbol == "ACME":
+        over = [r for r in ROWS if r.time + 60 <= now_s]
+        if res.is_intraday:
+            assert all(t + res.seconds <= now_s for t in times)
+        if resolution == "1" and count_back:
+            assert times == [r.time for r in over][-count_back:]
+        assert touch.lp == (over[-1].close if over else ROWS[0].open)
+    elif times and res.is_intraday and times[-1] == now_s - now_s % res.seconds:
+        assert int(history.bars.close[-1]) == touch.lp  # the forming bar, cut at the instant
