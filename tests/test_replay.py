@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from tests.brokerkit import Client, MakeClient
 from tests.history_sample import minute_rows, write_csv
 from tests.historykit import import_bars
+from tests.realservers import RedisServer
 from trading.clock import ManualClock
 from trading.market.replay import SPEEDS, ReplayClock, ReplayError, ReplayState
 from trading.market.resolution import ny_day_start
@@ -490,3 +491,46 @@ def test_a_view_at_any_instant_holds_nothing_of_a_later_second(
         assert touch.lp == (over[-1].close if over else ROWS[0].open)
     elif times and res.is_intraday and times[-1] == now_s - now_s % res.seconds:
         assert int(history.bars.close[-1]) == touch.lp  # the forming bar, cut at the instant
+
+
+async def test_two_workers_on_one_store_answer_for_the_same_session(
+    aiohttp_client: Any,
+    trading_settings: Settings,
+    trading_clock: ManualClock,
+    redis_server: RedisServer,
+) -> None:
+    """docs/replay.md §3: the session is the store's, not a worker's: one worker starts it,
+    the other reads and changes it, the first sees the change and the other ends it."""
+    import os
+
+    from trading.app import create_app
+    from trading.broker import sqlite_file
+
+    lock = sqlite_file.lock_data_dir(trading_settings.data_dir)
+    try:
+        a, b = [
+            await aiohttp_client(
+                create_app(
+                    trading_settings.replace(
+                        workers=2, data_dir_lock_fd=os.dup(lock), redis_url=redis_server.url
+                    )
+                )
+            )
+            for _ in range(2)
+        ]
+        session = await start(a)
+        sid = session["id"]
+        trading_clock.advance(1)
+        status, seen = await call(b, "GET", f"/{sid}")
+        assert (status, seen["time"]) == (200, START + 60_000)
+        status, paused = await call(b, "PATCH", f"/{sid}", {"action": "pause"})
+        assert paused["state"] == "paused"
+        trading_clock.advance(5)
+        status, again = await call(a, "GET", f"/{sid}")
+        assert (again["state"], again["time"]) == ("paused", START + 60_000)
+        history = await b.get(f"{R}/{sid}/udf/time")
+        assert await history.text() == str((START + 60_000) // 1000)
+        assert (await call(b, "DELETE", f"/{sid}"))[0] == 204
+        assert (await call(a, "GET", f"/{sid}"))[0] == 404
+    finally:
+        os.close(lock)
