@@ -534,3 +534,24 @@ async def test_two_workers_on_one_store_answer_for_the_same_session(
         assert (await call(a, "GET", f"/{sid}"))[0] == 404
     finally:
         os.close(lock)
+
+
+async def test_a_page_on_another_origin_may_patch_a_session(make_client: MakeClient) -> None:
+    """The preflight allows PATCH (the only route that uses it), then the change is made from
+    a loopback dev server's page (a write from any other site stays refused: 403)."""
+    c = await make_client()
+    sid = (await start(c))["id"]
+    refused = await c.patch(
+        f"{R}/{sid}", json={"action": "pause"}, headers={"Origin": "http://app.example"}
+    )
+    assert refused.status == 403
+    origin = {"Origin": "http://localhost:5173"}
+    preflight = await c.options(f"{R}/{sid}", headers={
+        **origin, "Access-Control-Request-Method": "PATCH",
+        "Access-Control-Request-Headers": "content-type",
+    })  # fmt: skip
+    assert preflight.status == 200
+    assert "PATCH" in preflight.headers["Access-Control-Allow-Methods"].split(", ")
+    resp = await c.patch(f"{R}/{sid}", json={"action": "pause"}, headers=origin)
+    assert resp.status == 200
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
