@@ -156,6 +156,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
     ("delete", "/api/v1/replay/{replay_id}"): ("endReplay", [V1, "replay"], {*DELETE_WRITE, 503}),
     ("get", "/api/v1/replay/{replay_id}/udf/config"): ("replayUdfConfig", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/symbols"): ("replayUdfSymbols", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/search"): ("replayUdfSearch", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/history"): ("replayUdfHistory", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/quotes"): ("replayUdfQuotes", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/time"): ("replayUdfTime", [V1, "replay"], set()),

@@ -326,6 +326,9 @@ async def test_the_session_datafeed_is_the_market_as_of_replay_now(
     assert (await nvda.json()) == {"s": "error", "errmsg": "unknown_symbol"}
     config = await (await c.get(f"{R}/{sid}/udf/config")).json()
     assert config["supported_resolutions"]
+    assert config["supports_search"] is True  # so the stock adapter searches, here:
+    found = await (await c.get(f"{R}/{sid}/udf/search", params={"query": ""})).json()
+    assert [r["symbol"] for r in found] == ["AAPL", "MSFT"]
 
 
 def parse(resolution: str) -> Any:

@@ -39,6 +39,7 @@ from trading.models.market import (
     GetBarsResponse,
     GetQuotesRequest,
     QuoteData,
+    SearchSymbolResultItem,
     UdfConfiguration,
     UdfError,
     UdfHistory,
@@ -51,6 +52,7 @@ from trading.models.queries import (
     GetBarsQuery,
     UdfHistoryQuery,
     UdfQuotesQuery,
+    UdfSearchQuery,
     UdfSymbolsQuery,
 )
 from trading.models.replay import NewReplay, ReplayChange, ReplayPath, ReplaySessionState
@@ -274,6 +276,20 @@ async def replay_udf_config(request: web.Request) -> web.Response:
 @udf.udf_errors
 async def replay_udf_symbols(request: web.Request) -> web.Response:
     return udf.symbols_answer(request, _view(request, await _session(request)))
+
+
+@routes.get(f"{UDF}/search")
+@operation(
+    "replayUdfSearch",
+    tag="replay",
+    summary="UDF symbol search among a session's symbols",
+    path=ReplayPath,
+    query=UdfSearchQuery,
+    responses={200: list[SearchSymbolResultItem] | UdfError, 404: NOT_FOUND},
+)
+@udf.udf_errors
+async def replay_udf_search(request: web.Request) -> web.Response:
+    return udf.search_answer(request, _view(request, await _session(request)))
 
 
 @routes.get(f"{UDF}/history")
