@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictBool
 
 from trading.market.limits import MAX_REPLAY_SYMBOLS
 from trading.market.replay import SPEEDS
@@ -38,7 +38,9 @@ class NewReplay(WireModel):
         max_length=MAX_REPLAY_SYMBOLS,
         description="The symbols the session's datafeed serves",
     )
-    paused: bool = Field(default=False, description="Start paused (else running)")
+    paused: StrictBool = Field(
+        default=False, description="Start paused (else running); `true` or `false` only"
+    )
 
 
 class ReplayChange(WireModel):
