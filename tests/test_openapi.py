@@ -144,13 +144,38 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
         [V1, "debug"],
         {401, 404, 409, 503, *JSON_WRITE},
     ),
+    # bar replay (issue 17, docs/replay.md): sessions of an account, their market at replay-now
+    ("post", "/api/v1/replay"): ("startReplay", [V1, "replay"], {409, 422, *JSON_WRITE, 503}),
+    ("get", "/api/v1/replay"): ("listReplays", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}"): ("getReplay", [V1, "replay"], set()),
+    ("patch", "/api/v1/replay/{replay_id}"): (
+        "changeReplay",
+        [V1, "replay"],
+        {409, 422, *JSON_WRITE, 503},
+    ),
+    ("delete", "/api/v1/replay/{replay_id}"): ("endReplay", [V1, "replay"], {*DELETE_WRITE, 503}),
+    ("get", "/api/v1/replay/{replay_id}/udf/config"): ("replayUdfConfig", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/symbols"): ("replayUdfSymbols", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/search"): ("replayUdfSearch", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/history"): ("replayUdfHistory", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/quotes"): ("replayUdfQuotes", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/udf/time"): ("replayUdfTime", [V1, "replay"], set()),
+    ("get", "/api/v1/replay/{replay_id}/datafeed/bars"): ("replayGetBars", [V1, "replay"], {422}),
+    ("post", "/api/v1/replay/{replay_id}/datafeed/quotes"): (
+        "replayGetQuotes",
+        [V1, "replay"],
+        {422},
+    ),
 }
 
 CREATED = {
     ("post", "/api/v1/admin/users"),
     ("post", "/api/v1/admin/users/{user_id}/keys"),
     ("post", "/api/v1/broker/accounts"),
+    ("post", "/api/v1/replay"),
 }
+NO_CONTENT = {("delete", "/api/v1/replay/{replay_id}")}
+"""Routes whose success is 204 No Content (ending a replay session)."""
 
 """Routes whose success is 201 Created (issue 14's admin API), not 200."""
 
@@ -159,7 +184,7 @@ def access_errors(path: str) -> set[int]:
     """What TRADING_AUTH=keys adds (issue 14, docs/security.md): broker routes need credentials
     (401), are rate-limited per key (429) and name an account that may not be the caller's
     (404); market data may need credentials (TRADING_AUTH_MARKET=private)."""
-    if path.startswith("/api/v1/broker/"):
+    if path.startswith(("/api/v1/broker/", "/api/v1/replay")):
         return {401, 404, 429}
     if path.startswith(("/api/v1/datafeed/", "/api/v1/udf/")):
         return {401, 429}
@@ -241,7 +266,7 @@ def test_declared_statuses_are_200_and_the_contract_errors(
 ) -> None:
     ops = operations(openapi_document)
     for key, (_, _, errors) in ROUTE_INDEX.items():
-        success = "201" if key in CREATED else "200"
+        success = "201" if key in CREATED else "204" if key in NO_CONTENT else "200"
         errors = errors | access_errors(key[1])
         assert set(ops[key]["responses"]) == {success, *map(str, errors)}, key
         for status in errors:
@@ -286,7 +311,9 @@ def test_security_requirements_say_what_each_operation_accepts(
             assert op.get("security") == [{"bearer": []}], (method, path)
         elif path.startswith("/api/v1/debug/"):  # keys mode: the admin key; off mode: none
             assert op.get("security") == [{}, {"bearer": []}], (method, path)
-        elif path.startswith(("/api/v1/broker", "/api/v1/datafeed", "/api/v1/udf")) or path in (
+        elif path.startswith(
+            ("/api/v1/broker", "/api/v1/replay", "/api/v1/datafeed", "/api/v1/udf")
+        ) or path in (
             "/api/v1/auth/me", "/api/v1/auth/logout", "/api/v1/auth/ws-ticket",
         ):  # fmt: skip
             assert op.get("security") == any_credentials, (method, path)
@@ -443,6 +470,9 @@ def test_request_bodies(openapi_document: dict[str, Any]) -> None:
         ("post", "/api/v1/debug/clock"): "ClockRequest",
         ("post", "/api/v1/debug/prices"): "PricesRequest",
         ("post", "/api/v1/debug/evaluate"): "EmptyBody",
+        ("post", "/api/v1/replay"): "NewReplay",
+        ("patch", "/api/v1/replay/{replay_id}"): "ReplayChange",
+        ("post", "/api/v1/replay/{replay_id}/datafeed/quotes"): "GetQuotesRequest",
     }
     for key, name in bodies.items():
         assert ops[key]["requestBody"]["required"] is (name != "EmptyBody"), key

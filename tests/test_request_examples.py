@@ -22,6 +22,8 @@ BODY_OPERATIONS = {
 }
 KEYS_MODE_BODIES = {"login", "adminCreateUser", "openAccount"}
 SCENARIO_BODIES = {"setClock", "setPrices"}
+REPLAY_BODIES = {"startReplay", "changeReplay", "replayGetQuotes"}
+"""Bodies of the replay routes (issue 17, docs/replay.md), served in order on one session."""
 """Bodies of TRADING_CLOCK=manual routes (issue 17): a default server answers them 409, so
 their examples are checked against the schema here and served in tests/test_scenario.py."""
 """Bodies of TRADING_AUTH=keys routes (issue 14): their examples are checked here against the
@@ -52,7 +54,10 @@ def test_every_request_body_has_an_example_valid_against_its_schema(
     openapi_document: dict[str, Any],
 ) -> None:
     found = examples(openapi_document)
-    assert set(found) == BODY_OPERATIONS | KEYS_MODE_BODIES | SCENARIO_BODIES | EMPTY_BODIES
+    assert (
+        set(found)
+        == BODY_OPERATIONS | KEYS_MODE_BODIES | SCENARIO_BODIES | REPLAY_BODIES | EMPTY_BODIES
+    )
     for operation_id, (_, _, example, schema) in found.items():
         assert example is not None, f"{operation_id}: no request example"
         root = {**schema, "components": openapi_document["components"]}
@@ -92,3 +97,18 @@ async def test_the_server_accepts_each_example(
         [order] = await get(trading_client, "/orders")
         assert order["id"] == body["orderId"]
         assert order["status"] == OrderStatus.WORKING, "the example limit order rests (working)"
+
+
+async def test_the_server_accepts_the_replay_examples(
+    trading_client: Client, openapi_document: dict[str, Any]
+) -> None:
+    found = examples(openapi_document)
+    _, path, example, _ = found["startReplay"]
+    response = await trading_client.post(path, json=example)
+    session = await response.json()
+    assert response.status == 201, session
+    for operation_id in ("changeReplay", "replayGetQuotes"):
+        method, path, example, _ = found[operation_id]
+        path = path.replace("{replay_id}", session["id"])
+        response = await trading_client.request(method.upper(), path, json=example)
+        assert response.status == 200, (operation_id, await response.json())

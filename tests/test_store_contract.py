@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from trading.broker import pg_conn, rows, sqlite_file
+from trading.broker import pg_conn, replay_rows, rows, sqlite_file
 from trading.broker.accounts import DEFAULT_ACCOUNT, AccountInfo
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
@@ -33,6 +33,7 @@ from trading.broker.pg_store import PgStore
 from trading.broker.requests import OrderRequest
 from trading.broker.rows import BookRows, Snapshot
 from trading.broker.store import Store
+from trading.market.replay import ReplayClock, ReplayLimitReached, ReplaySession, ReplayState
 from trading.market.source import Touch
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
@@ -482,3 +483,33 @@ def test_sqlite_only_statements_are_translated_or_refused() -> None:
     assert postgres_sql("SELECT '100%' WHERE a = ?") == "SELECT '100%%' WHERE a = %s"
     with pytest.raises(UntranslatedStatement):
         postgres_sql("INSERT OR REPLACE INTO accounts VALUES (?)")
+
+
+async def test_replay_sessions_are_shared_limited_and_versioned(stores: Factory) -> None:
+    """docs/replay.md §3: a session one process stores, another reads; a change made on a
+    version another process has changed since is refused; the per-account limit counts in
+    the same transaction; another account's session is not found."""
+    first, second = stores(), stores()
+    await first.open(INITIAL)
+    await second.open(INITIAL)
+    clock = ReplayClock(speed=60, state=ReplayState.RUNNING, anchor_wall=2_000, anchor_replay=1_000)
+    session = ReplaySession("RPL-1", DEFAULT_ACCOUNT, ("AAPL", "MSFT"), 2_000, clock)
+    await first.transact(lambda db: replay_rows.insert(db, session, 2))
+    got = await second.transact(lambda db: replay_rows.get(db, DEFAULT_ACCOUNT, "RPL-1"))
+    assert got == session
+    assert await second.transact(lambda db: replay_rows.get(db, "ACC-OTHER", "RPL-1")) is None
+    paused = dataclasses.replace(session, clock=clock.pause(3_000))
+    assert await second.transact(lambda db: replay_rows.update(db, paused)) is True
+    assert await first.transact(lambda db: replay_rows.update(db, session)) is False  # stale
+    stored = await first.transact(lambda db: replay_rows.get(db, DEFAULT_ACCOUNT, "RPL-1"))
+    assert stored == dataclasses.replace(paused, version=1)
+    other = dataclasses.replace(session, id="RPL-2")
+    await first.transact(lambda db: replay_rows.insert(db, other, 2))
+    with pytest.raises(ReplayLimitReached):
+        await second.transact(
+            lambda db: replay_rows.insert(db, dataclasses.replace(session, id="RPL-3"), 2)
+        )
+    listed = await second.transact(lambda db: replay_rows.of_account(db, DEFAULT_ACCOUNT))
+    assert [s.id for s in listed] == ["RPL-1", "RPL-2"]
+    assert await first.transact(lambda db: replay_rows.delete(db, DEFAULT_ACCOUNT, "RPL-1"))
+    assert not await second.transact(lambda db: replay_rows.delete(db, DEFAULT_ACCOUNT, "RPL-1"))

@@ -17,6 +17,7 @@ from trading.api import (
     docs,
     meta,
     orderlog,
+    replay,
     scenario,
     streaming,
     udf,
@@ -27,6 +28,7 @@ from trading.auth import routes as auth_routes
 from trading.auth.authenticator import Authenticator
 from trading.auth.principal import AccountView
 from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.replays import Replays
 from trading.broker.service import BrokerService
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE, Store
@@ -36,6 +38,7 @@ from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SCENARIO, SETTINGS
 from trading.market.composite import with_imported
 from trading.market.config import MarketConfig
 from trading.market.imported import ImportedMarket
+from trading.market.resolution import ny_day_start
 from trading.market.scenario import Scenario
 from trading.market.scripted import ScriptedMarket
 from trading.market.series import SyntheticMarket
@@ -83,6 +86,14 @@ def create_app(settings: Settings | None = None) -> web.Application:
         app[AUTH] = auth
         app.cleanup_ctx.append(_auth_lifetime)
     app[ACCOUNTS] = BrokerAccounts(app[BROKER])
+    # bar replay (docs/replay.md): sessions in the broker's store, clocked by the market's
+    app[replay.REPLAYS] = Replays(
+        app[BROKER],
+        app[MARKET].catalog,
+        app[MARKET].now,
+        ny_day_start(settings.history_start.toordinal()) * 1000,
+        settings.replay_max_sessions,
+    )
     app.add_routes(meta.routes)
     app.add_routes(datafeed.routes)
     app.add_routes(udf.routes)
@@ -94,6 +105,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(auth_routes.routes)
     app.add_routes(auth_admin.routes)
     app.add_routes(scenario.routes)
+    app.add_routes(replay.routes)
     setup_streaming(app)
     app.add_routes(streaming.routes)
     setup_metrics(app)

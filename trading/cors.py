@@ -12,7 +12,7 @@ from aiohttp import hdrs, web
 
 from trading.logs import REQUEST_ID_HEADER
 
-ALLOWED_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 EXPOSED_HEADERS = f"{REQUEST_ID_HEADER}, {hdrs.RETRY_AFTER}"
 """Response headers a page on another origin may read (beyond the CORS-safelisted ones): the
 request id to quote in a bug report, and when to retry a 503."""

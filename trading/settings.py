@@ -213,6 +213,9 @@ class Settings(BaseSettings):
     orders_history_max_limit: int = Field(500, ge=1, le=10_000)
     max_accounts_per_user: int = Field(20, ge=1, le=10_000)
     """Keys mode: paper accounts a user may hold (POST /broker/accounts answers 409 beyond)."""
+    replay_max_sessions: int = Field(5, ge=1, le=1000)
+    """Replay sessions one account may hold at once (``POST /replay`` answers 409 beyond):
+    each is a row and a clock, and a forgotten one is ended by DELETE (docs/replay.md §3)."""
     """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
 
     # --- HTTP listener, JSON bodies, logs -------------------------------------------------

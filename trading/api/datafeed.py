@@ -22,6 +22,7 @@ from trading.api.io import (
 from trading.errors import ApiError, json_bytes_response
 from trading.keys import MARKET
 from trading.market.resolution import Resolution
+from trading.market.source import MarketSource
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 from trading.models.market import (
     DatafeedConfiguration,
@@ -134,8 +135,14 @@ async def resolve_symbol(request: web.Request) -> web.Response:
     responses={200: GetBarsResponse, 404: HTTPError, 422: HTTPValidationError},
 )
 async def get_bars(request: web.Request) -> web.Response:
+    return await bars_answer(request, request.app[MARKET], None)
+
+
+async def bars_answer(
+    request: web.Request, market: MarketSource, view: MarketSource | None
+) -> web.Response:
+    """``/bars`` of ``market`` (``view``: a replay session's, also ``market``)."""
     query = parse_query(request, GetBarsQuery)
-    market = request.app[MARKET]
     spec = require_symbol(market.catalog, query.symbol)
     body = await history_body(
         request,
@@ -145,6 +152,7 @@ async def get_bars(request: web.Request) -> web.Response:
         ms_to_s_ceil(query.from_time),
         ms_to_s_ceil(query.to_time),
         query.count_back or 0,
+        view,
     )
     return json_bytes_response(body)
 
@@ -159,8 +167,12 @@ async def get_bars(request: web.Request) -> web.Response:
 )
 @read_only
 async def get_quotes(request: web.Request) -> web.Response:
+    return await quotes_answer(request, request.app[MARKET])
+
+
+async def quotes_answer(request: web.Request, market: MarketSource) -> web.Response:
     body = await parse_body(request, GetQuotesRequest)
-    return models_response(QUOTE_ITEMS, quote_items(request.app[MARKET], body.symbols))
+    return models_response(QUOTE_ITEMS, quote_items(market, body.symbols))
 
 
 @routes.get(f"{PREFIX}/health")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from trading.keys import MARKET, SETTINGS
 from trading.market.resolution import Resolution, parse_resolution
+from trading.market.source import MarketSource
 from trading.market.symbols import SymbolSpec
 from trading.wire.bar_bytes import BarBytes, Shape
 
@@ -92,11 +93,13 @@ async def history_body(
     start: int,
     end: int,
     count_back: int,
+    view: MarketSource | None = None,
 ) -> bytes:
-    """The JSON of a history query (times in seconds), capped at ``TRADING_MAX_BARS``."""
+    """The JSON of a history query (times in seconds), capped at ``TRADING_MAX_BARS``;
+    ``view``: of that market instead of the app's (a replay session's)."""
     app = request.app
     answer = app[BAR_BYTES].answer(
-        shape, symbol, resolution, start, end, count_back, app[SETTINGS].max_bars
+        shape, symbol, resolution, start, end, count_back, app[SETTINGS].max_bars, view
     )
     executor = app.get(BARS_EXECUTOR)
     if answer.cold and executor is not None:

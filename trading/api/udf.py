@@ -20,6 +20,7 @@ from trading.errors import json_bytes_response
 from trading.keys import MARKET
 from trading.market.limits import MAX_QUOTE_SYMBOLS
 from trading.market.resolution import parse_resolution
+from trading.market.source import MarketSource
 from trading.models.market import (
     SearchSymbolResultItem,
     UdfConfiguration,
@@ -101,7 +102,11 @@ def int_param(request: web.Request, name: str, default: int | None = None) -> in
     responses={200: UdfConfiguration},
 )
 async def udf_config(request: web.Request) -> web.Response:
-    return model_response(udf_configuration(request.app[MARKET].catalog))
+    return config_answer(request.app[MARKET])
+
+
+def config_answer(market: MarketSource) -> web.Response:
+    return model_response(udf_configuration(market.catalog))
 
 
 @routes.get(f"{PREFIX}/symbols")
@@ -114,7 +119,11 @@ async def udf_config(request: web.Request) -> web.Response:
 )
 @udf_errors
 async def udf_symbols(request: web.Request) -> web.Response:
-    spec = request.app[MARKET].catalog.lookup(required_param(request, "symbol"))
+    return symbols_answer(request, request.app[MARKET])
+
+
+def symbols_answer(request: web.Request, market: MarketSource) -> web.Response:
+    spec = market.catalog.lookup(required_param(request, "symbol"))
     if spec is None:
         raise UdfRequestError(UNKNOWN_SYMBOL)
     return model_response(udf_symbol_info(spec))
@@ -130,9 +139,13 @@ async def udf_symbols(request: web.Request) -> web.Response:
 )
 @udf_errors
 async def udf_search(request: web.Request) -> web.Response:
+    return search_answer(request, request.app[MARKET])
+
+
+def search_answer(request: web.Request, market: MarketSource) -> web.Response:
     limit = int_param(request, "limit", SEARCH_DEFAULT_LIMIT)
     results = search_results(
-        request.app[MARKET].catalog,
+        market.catalog,
         request.query.get("query", ""),
         request.query.get("exchange", ""),
         request.query.get("type", ""),
@@ -151,6 +164,13 @@ async def udf_search(request: web.Request) -> web.Response:
 )
 @udf_errors
 async def udf_history(request: web.Request) -> web.Response:
+    return await history_answer(request, request.app[MARKET], None)
+
+
+async def history_answer(
+    request: web.Request, market: MarketSource, view: MarketSource | None
+) -> web.Response:
+    """``/history`` of ``market`` (``view``: a replay session's, also ``market``)."""
     symbol = required_param(request, "symbol")
     resolution_text = required_param(request, "resolution")
     start = int_param(request, "from")
@@ -163,11 +183,10 @@ async def udf_history(request: web.Request) -> web.Response:
     resolution = parse_resolution(resolution_text)
     if resolution is None:
         raise UdfRequestError(f"Unsupported resolution: {resolution_text}")
-    market = request.app[MARKET]
     spec = market.catalog.lookup(symbol)
     if spec is None:
         raise UdfRequestError(UNKNOWN_SYMBOL)
-    body = await history_body(request, Shape.UDF, spec, resolution, start, end, count_back)
+    body = await history_body(request, Shape.UDF, spec, resolution, start, end, count_back, view)
     return json_bytes_response(body)
 
 
@@ -181,6 +200,10 @@ async def udf_history(request: web.Request) -> web.Response:
 )
 @udf_errors
 async def udf_quotes(request: web.Request) -> web.Response:
+    return quotes_answer(request, request.app[MARKET])
+
+
+def quotes_answer(request: web.Request, market: MarketSource) -> web.Response:
     symbols = [s.strip() for s in request.query.get("symbols", "").split(",") if s.strip()]
     if not symbols:
         raise UdfRequestError("Missing required parameter: symbols")
@@ -188,7 +211,7 @@ async def udf_quotes(request: web.Request) -> web.Response:
         raise UdfRequestError(
             f"Invalid parameter symbols: {len(symbols)} given, at most {MAX_QUOTE_SYMBOLS}"
         )
-    return model_response(UdfQuotes(d=quote_items(request.app[MARKET], symbols)))
+    return model_response(UdfQuotes(d=quote_items(market, symbols)))
 
 
 @routes.get(f"{PREFIX}/time")
@@ -200,7 +223,11 @@ async def udf_quotes(request: web.Request) -> web.Response:
 )
 async def udf_time(request: web.Request) -> web.Response:
     """Bare integer seconds, ``text/plain`` (udf.md §7)."""
-    return web.Response(text=str(math.floor(request.app[MARKET].now())), content_type="text/plain")
+    return time_answer(request.app[MARKET])
+
+
+def time_answer(market: MarketSource) -> web.Response:
+    return web.Response(text=str(math.floor(market.now())), content_type="text/plain")
 
 
 @routes.get(f"{PREFIX}/marks")

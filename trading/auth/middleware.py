@@ -2,9 +2,10 @@
 
 Which paths need credentials is decided by the path alone (before any handler, and for paths
 that do not exist too, so a 404 under ``/broker/`` says nothing to an anonymous caller):
-everything under ``/api/v1/broker/``, the session routes of ``/api/v1/auth/`` except login,
-and the market paths when ``TRADING_AUTH_MARKET=private``. The WebSocket authenticates in its
-own handler (an anonymous socket may be allowed), the admin API with its own key.
+everything under ``/api/v1/broker/`` and ``/api/v1/replay``, the session routes of
+``/api/v1/auth/`` except login, and the market paths when ``TRADING_AUTH_MARKET=private``.
+The WebSocket authenticates in its own handler (an anonymous socket may be allowed), the
+admin API with its own key.
 
 Credentials are ``Authorization: Bearer <key>`` or the session cookie. Missing ones and bad
 ones get different messages (a client needs to know whether it sent anything) but never say
@@ -24,6 +25,8 @@ from trading.keys import PRINCIPAL
 
 API = "/api/v1"
 BROKER_PREFIX = f"{API}/broker"
+REPLAY_PREFIX = f"{API}/replay"
+"""Replay sessions belong to accounts (docs/replay.md §3): credentials, like the broker's."""
 MARKET_PREFIXES = (f"{API}/datafeed", f"{API}/udf")
 SESSION_ROUTES = frozenset({f"{API}/auth/logout", f"{API}/auth/me", f"{API}/auth/ws-ticket"})
 REALM = 'Bearer realm="trading"'
@@ -44,7 +47,7 @@ def _under(path: str, prefix: str) -> bool:
 
 
 def needs_credentials(path: str, market_private: bool) -> bool:
-    if _under(path, BROKER_PREFIX) or path in SESSION_ROUTES:
+    if _under(path, BROKER_PREFIX) or _under(path, REPLAY_PREFIX) or path in SESSION_ROUTES:
         return True
     return market_private and any(_under(path, p) for p in MARKET_PREFIXES)
 

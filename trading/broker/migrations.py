@@ -223,4 +223,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO broker_clock VALUES (1, 0, NULL, NULL);
     """,
+    # issue 17, bar replay (docs/replay.md §3): a session's clock lives in the store, so any
+    # worker answers for it and it survives a restart; ``version`` guards read-modify-write
+    """
+    CREATE TABLE replay_sessions (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        symbols TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        speed INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        anchor_wall INTEGER NOT NULL,
+        anchor_replay INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    );
+    CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
+    """,
 )

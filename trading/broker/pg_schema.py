@@ -132,6 +132,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO broker_clock VALUES (1, 0, NULL, NULL);
     """,
+    # 2: SQLite's migration 8, replay sessions (docs/replay.md §3)
+    """
+    CREATE TABLE replay_sessions (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        symbols TEXT NOT NULL,
+        created BIGINT NOT NULL,
+        speed INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        anchor_wall BIGINT NOT NULL,
+        anchor_replay BIGINT NOT NULL,
+        version INTEGER NOT NULL
+    );
+    CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
+    """,
 )
 
 _VERSION_TABLE = """

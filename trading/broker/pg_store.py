@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
-from typing import cast
+from typing import TypeVar, cast
 
 import psycopg
 
@@ -36,6 +36,8 @@ from trading.broker.rows import Snapshot
 from trading.broker.sqlite_file import PROBE_WRITE, StartupError
 from trading.broker.storage import Versioned
 from trading.broker.store import _account_write, write_batch
+
+T = TypeVar("T")
 
 NEXT_COMMIT = "UPDATE broker_clock SET commit_seq = commit_seq + 1 RETURNING commit_seq"
 
@@ -168,6 +170,11 @@ class PgStore(PgSessions):
             return await self._run(lambda db: self._write(db, write))
         finally:
             self._tx_on = None
+
+    async def transact(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` in one write transaction on the store's own session (the broker service
+        calls it under its lock, so it never lands inside a command's transaction)."""
+        return await self._on("main", lambda db: self._write(db, lambda d: body(_sqlite_like(d))))
 
     async def probe(self) -> str | None:
         """Readiness: None when the database takes writes, else why not (a write that

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from decimal import Decimal
@@ -247,6 +248,12 @@ class BrokerService:
         async with self._lock:
             await self._committer.settled()  # every submitted command answered first
             await self.store.close()
+
+    async def transact(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` in one transaction of the store, under the lock: never inside a command's
+        transaction (replay sessions, docs/replay.md §3)."""
+        async with self._lock:
+            return await self.store.transact(body)
 
     # -- accounts (broker.md §20) ---------------------------------------------------------------
 

@@ -4,15 +4,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from trading.broker.accounts import AccountInfo
 from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.history import HistoryQuery
 from trading.broker.rows import Snapshot
+
+T = TypeVar("T")
 
 Versioned = tuple[str, Changes, Book, int]
 """An account's changes, its book, and the version this process last read of it."""
@@ -75,6 +78,11 @@ class BrokerStore(Protocol):
 
     async def probe(self) -> str | None:
         """Readiness: None when the store takes writes, else why not."""
+        ...
+
+    async def transact(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` (row code of :mod:`trading.broker.replay_rows`) in ONE write transaction of
+        its own, off the loop: all of it is stored or none (docs/replay.md §3)."""
         ...
 
     async def close(self) -> None: ...

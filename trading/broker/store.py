@@ -223,6 +223,11 @@ class Store:
 
         return await self._run(lambda db: self._write(db, write))
 
+    async def transact(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body`` in one write transaction (the broker service calls it under its lock, so
+        it never lands inside a command's transaction)."""
+        return await self._run(lambda db: self._write(db, body))
+
     async def begin(self) -> None:
         """Take the database's write lock now (``BEGIN IMMEDIATE``, waiting for another
         process's transaction up to the busy timeout): the reads and the commit that follow

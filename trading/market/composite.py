@@ -7,8 +7,6 @@ symbol. Names cannot collide: an import refuses the synthetic names (docs/histor
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from trading.market.imported import ImportedMarket
 from trading.market.resolution import Resolution
 from trading.market.source import (
@@ -17,15 +15,15 @@ from trading.market.source import (
     IntArray,
     MarketSource,
     Quote,
+    TimedMarket,
+    TimedSource,
     Touch,
     Window,
-    WindowedSource,
 )
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
-
-class WindowedMarket(MarketSource, WindowedSource, Protocol):
-    """A market source that also selects windows (the synthetic market does)."""
+WindowedMarket = TimedMarket
+"""A market source that also selects windows, as of any second (the synthetic market does)."""
 
 
 class CompositeMarket:
@@ -66,6 +64,22 @@ class CompositeMarket:
     ) -> Window:
         return self._source(symbol).window(symbol, resolution, start, end, count_back, limit)
 
+    def window_at(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int,
+        limit: int | None,
+        now_s: int,
+    ) -> Window:
+        source = self._source(symbol)
+        return source.window_at(symbol, resolution, start, end, count_back, limit, now_s)
+
+    def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
+        return self._source(symbol).quote_at(symbol, now_s)
+
     def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: IntArray, at: int) -> Bars:
         return self._source(symbol).bars(symbol, resolution, labels, at)
 
@@ -81,6 +95,6 @@ class CompositeMarket:
 
 def with_imported(base: MarketSource, imported: ImportedMarket) -> MarketSource:
     """``base`` itself when nothing was imported (the service exactly as before), else both."""
-    if len(imported) == 0 or not isinstance(base, WindowedSource):
+    if len(imported) == 0 or not isinstance(base, TimedSource):
         return base
     return CompositeMarket(base, imported)

@@ -18,6 +18,7 @@ the first bar's open before that, so no second sees a bar that has not ended.
 from __future__ import annotations
 
 import math
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -128,6 +129,44 @@ class ImportedMarket:
         labels = self._available(self._symbols[symbol.name], resolution, now_s)
         return select_window(labels, start, end, count_back, limit, FINAL, now_s)
 
+    def window_at(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int,
+        limit: int | None,
+        now_s: int,
+    ) -> Window:
+        """As of ``now_s`` for a replay: only the bars *over* by then. Unlike :meth:`window`
+        (a bar exists once started), a bar still forming at ``now_s`` is left out: its stored
+        high, low and close are of later seconds (docs/replay.md §4)."""
+        sym = self._symbols[symbol.name]
+        labels = self._available(sym, resolution, now_s)
+        if len(labels):
+            over = self._over(sym, resolution, labels[-1:])[0] <= now_s
+            labels = labels if over else labels[:-1]
+        return select_window(labels, start, end, count_back, limit, FINAL, now_s)
+
+    def _over(self, sym: _Symbol, resolution: Resolution, labels: IntArray) -> IntArray:
+        """When each bar of ``labels`` (of ``resolution``) is over: its label plus its length,
+        for 1D/1W/1M the local midnight that ends its last day."""
+        if resolution.is_intraday:
+            return labels + resolution.seconds
+        ends = []
+        for t in labels:
+            first = int(t) // DAY_S + EPOCH_ORDINAL
+            if resolution is Resolution.D1:
+                after = first + 1
+            elif resolution is Resolution.W1:
+                after = first + 7
+            else:
+                day = date.fromordinal(first)
+                after = date(day.year + day.month // 12, day.month % 12 + 1, 1).toordinal()
+            ends.append(local_midnight(after, sym.zone))
+        return np.asarray(ends, dtype=np.int64)
+
     def bars(self, symbol: SymbolSpec, resolution: Resolution, labels: IntArray, at: int) -> Bars:
         table = self._symbols[symbol.name].tables[resolution]
         i = int(np.searchsorted(table[TIME], labels[0]))
@@ -176,8 +215,10 @@ class ImportedMarket:
     def quote(self, symbol: SymbolSpec) -> Quote:
         """The last completed bar's close; open/high/low/volume of its trading day up to it,
         and the previous trading day's close (real history has gaps: not today's open)."""
+        return self.quote_at(symbol, math.floor(self.now()))
+
+    def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
         sym = self._symbols[symbol.name]
-        now_s = math.floor(self.now())
         table: Table = sym.tables[sym.base]
         touch = self.touch(symbol, now_s)
         i = self._completed(sym, now_s)

@@ -8,3 +8,7 @@ from __future__ import annotations
 MAX_QUOTE_SYMBOLS = 200
 """Most distinct symbols one quote request names: REST ``/quotes`` (``GetQuotesRequest``), UDF
 ``/quotes`` and a WebSocket ``quotes`` subscription (rest.md §3, websocket.md §3)."""
+
+MAX_REPLAY_SYMBOLS = 50
+"""Most symbols one replay session names (docs/replay.md §3): a chart workspace, not the
+catalogue."""

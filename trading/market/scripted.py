@@ -105,10 +105,9 @@ class ScriptedMarket(SyntheticMarket):
         half = half_spread(lp, self._spread_bps)
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
 
-    def quote(self, symbol: SymbolSpec) -> Quote:
-        now_s = math.floor(self.now())
+    def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
         if self._scripted_lp(symbol.name, now_s) is None:
-            return super().quote(symbol)
+            return super().quote_at(symbol, now_s)
         touch = self.touch(symbol, now_s)
         day_open, high, low, _, volume = self._partial(
             symbol.name, ny_day_start(ny_ordinal(now_s)), now_s

@@ -230,7 +230,20 @@ class SyntheticMarket:
         count_back: int = 0,
         limit: int | None = None,
     ) -> Window:
-        now_s = math.floor(self.now())
+        return self.window_at(
+            symbol, resolution, start, end, count_back, limit, math.floor(self.now())
+        )
+
+    def window_at(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int,
+        limit: int | None,
+        now_s: int,
+    ) -> Window:
         labels = self._labels(resolution, now_s)
         # the last label is the forming bar: every bar before it is complete (and, being a
         # pure function of seed, symbol and time, final)
@@ -247,7 +260,9 @@ class SyntheticMarket:
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
 
     def quote(self, symbol: SymbolSpec) -> Quote:
-        now_s = math.floor(self.now())
+        return self.quote_at(symbol, math.floor(self.now()))
+
+    def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
         touch = self.touch(symbol, now_s)
         day_open, day_high, day_low, _, day_volume = self._partial(
             symbol.name, ny_day_start(ny_ordinal(now_s)), now_s

@@ -139,6 +139,31 @@ class WindowedSource(Protocol):
         ...
 
 
+@runtime_checkable
+class TimedSource(WindowedSource, Protocol):
+    """A windowed source that answers as of any second up to now, not only its clock's: what a
+    replay session sees (docs/replay.md §4). Nothing it answers for ``now_s`` holds anything
+    of a later second (the forming bar is computed at ``now_s``, or left out when the source
+    cannot cut it there)."""
+
+    def window_at(
+        self,
+        symbol: SymbolSpec,
+        resolution: Resolution,
+        start: int,
+        end: int,
+        count_back: int,
+        limit: int | None,
+        now_s: int,
+    ) -> Window:
+        """:meth:`WindowedSource.window` as of ``now_s`` (the window's ``at``)."""
+        ...
+
+    def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
+        """The quote at second ``now_s``."""
+        ...
+
+
 def windowed_history(
     source: WindowedSource,
     symbol: SymbolSpec,
@@ -219,3 +244,9 @@ class MarketSource(Protocol):
     def daily_bar_count(self, symbol: SymbolSpec) -> int:
         """How many 1D bars are available now (datafeed health)."""
         ...
+
+
+@runtime_checkable
+class TimedMarket(MarketSource, TimedSource, Protocol):
+    """A market source that also answers as of any second (the synthetic market, the
+    imported history and both together are)."""

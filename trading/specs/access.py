@@ -15,7 +15,7 @@ from trading.api.account_scope import ACCOUNT_HEADER
 from trading.api.broker import PREFIX as BROKER_PREFIX
 from trading.api.scenario import PREFIX as DEBUG_PREFIX
 from trading.auth.admin import PREFIX as ADMIN_PREFIX
-from trading.auth.middleware import needs_credentials
+from trading.auth.middleware import REPLAY_PREFIX, needs_credentials
 from trading.models.meta import HTTPError
 from trading.specs.operation import Content, Operation
 from trading.specs.refusals import RATE_LIMITED, UNAUTHORIZED
@@ -48,7 +48,8 @@ def protected(path: str) -> bool:
 
 
 def broker_path(path: str) -> bool:
-    return path == BROKER_PREFIX or path.startswith(BROKER_PREFIX + "/")
+    """A path that acts on an account (``X-Account-Id``): the broker's and replay sessions'."""
+    return any(path == p or path.startswith(p + "/") for p in (BROKER_PREFIX, REPLAY_PREFIX))
 
 
 def admin_path(path: str) -> bool:

@@ -46,6 +46,11 @@ TAGS: tuple[tuple[str, str], ...] = (
         "Scenario control of TRADING_CLOCK=manual: the clock, scripted prices, an evaluation "
         "now (loopback only by default, like the debug reset; keys mode: TRADING_ADMIN_KEY)",
     ),
+    (
+        "replay",
+        "Bar replay: sessions of an account at a past time and speed, and their market as of "
+        "replay-now (docs/replay.md)",
+    ),
     ("root", "Service index"),
 )
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {

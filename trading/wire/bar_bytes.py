@@ -316,15 +316,22 @@ class BarBytes:
         end: int,
         count_back: int,
         limit: int | None,
+        view: MarketSource | None = None,
     ) -> Answer:
         """The answer to a history query (same arguments as ``MarketSource.history``); cheap
-        until :meth:`Answer.complete`."""
-        source = self._windowed
+        until :meth:`Answer.complete`. ``view``: ask it instead of this cache's source, a
+        view of that source as of another second (a replay session's, docs/replay.md §4):
+        its bars before ``final_before`` are the source's own, so they share the cache."""
+        whole = self._source if view is None else view
+        source = (
+            self._windowed if view is None or self._windowed is None
+            else self._windowed_view(view)
+        )  # fmt: skip
         if source is None:
             return Answer(
                 True,
                 lambda: uncached_body(
-                    shape, self._source.history(symbol, resolution, start, end, count_back, limit)
+                    shape, whole.history(symbol, resolution, start, end, count_back, limit)
                 ),
             )
         window = source.window(symbol, resolution, start, end, count_back, limit)
@@ -339,6 +346,10 @@ class BarBytes:
             return _assemble(shape, pieces)
 
         return Answer(any(p.final for p in todo), work)
+
+    @staticmethod
+    def _windowed_view(view: MarketSource) -> WindowedSource | None:
+        return view if isinstance(view, WindowedSource) else None
 
     def _plan(
         self, shape: Shape, symbol: SymbolSpec, resolution: Resolution, window: Window

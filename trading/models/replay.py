@@ -1,0 +1,103 @@
+"""Wire models of bar-replay sessions (docs/replay.md): start one, change its clock, read it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, StrictBool
+
+from trading.market.limits import MAX_REPLAY_SYMBOLS
+from trading.market.replay import SPEEDS
+from trading.market.resolution import INTRADAY_RESOLUTIONS
+from trading.market.scenario import LATEST_MS
+from trading.models.base import WireModel
+
+MAX_JUMP_MS = 366 * 86_400_000
+"""Longest single jump (a leap year): a longer one is a typo; jump again to go further."""
+
+_SPEEDS = ", ".join(map(str, SPEEDS))
+
+
+class NewReplay(WireModel):
+    """Start a session at ``startTime`` (epoch ms, between the history start and now)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"startTime": 1717430400000, "speed": 60, "symbols": ["AAPL"]}]
+        }
+    )
+
+    startTime: int = Field(
+        ge=0, le=LATEST_MS, description="Epoch milliseconds the session starts at (in the past)"
+    )
+    speed: int = Field(
+        default=1, ge=1, description=f"Replay seconds per wall second, one of {_SPEEDS}"
+    )
+    symbols: list[str] = Field(
+        min_length=1,
+        max_length=MAX_REPLAY_SYMBOLS,
+        description="The symbols the session's datafeed serves",
+    )
+    paused: StrictBool = Field(
+        default=False, description="Start paused (else running); `true` or `false` only"
+    )
+
+
+class ReplayChange(WireModel):
+    """One change of a session's clock: ``pause``, ``resume``, ``step`` (to the start of the
+    next bar of ``resolution``, then paused), ``jump`` (forward by ``ms``), ``speed``
+    (to ``speed``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"action": "step", "resolution": "5"}]}
+    )
+
+    action: Literal["pause", "resume", "step", "jump", "speed"]
+    resolution: str | None = Field(
+        default=None,
+        description=f"`step`: the bar to step by, one of {', '.join(INTRADAY_RESOLUTIONS)} "
+        "(default `1`)",
+    )
+    ms: int | None = Field(
+        default=None, ge=1, le=MAX_JUMP_MS, description="`jump`: milliseconds forward"
+    )
+    speed: int | None = Field(default=None, ge=1, description=f"`speed`: one of {_SPEEDS}")
+
+    def missing(self) -> list[str]:
+        """The fields this action needs and the body lacks."""
+        needs = {"jump": "ms", "speed": "speed"}.get(self.action)
+        return [needs] if needs is not None and getattr(self, needs) is None else []
+
+
+class ReplaySessionState(WireModel):
+    """A session as it is now."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "RPL-5f2c9e0a1b3d4c6e",
+                    "accountId": "DEMO-ACCOUNT",
+                    "symbols": ["AAPL"],
+                    "state": "running",
+                    "speed": 60,
+                    "time": 1717430460000,
+                    "iso": "2024-06-03T16:01:00.000Z",
+                    "created": 1767000000000,
+                }
+            ]
+        }
+    )
+
+    id: str
+    accountId: str
+    symbols: list[str]
+    state: Literal["running", "paused"]
+    speed: int
+    time: int = Field(description="Replay-now, epoch milliseconds: the session's market time")
+    iso: str = Field(description="The same instant in ISO 8601, UTC")
+    created: int = Field(description="Wall time the session was started, epoch milliseconds")
+
+
+class ReplayPath(WireModel):
+    replay_id: str = Field(description="A session id of the caller's account (`RPL-…`)")
