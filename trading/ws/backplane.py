@@ -122,18 +122,30 @@ class Backplane:
             log.warning("Redis backplane not reachable yet; retrying every %s s", self._retry)
 
     async def close(self) -> None:
+        """Stop the tasks, then the connections, each step waiting at most ``timeout_s``: a
+        Redis killed or restarting at that instant must not hold the process's shutdown (a
+        test teardown once waited forever here, under load, after Redis was stopped and
+        started again); what does not finish in time is logged and left to the loop's end."""
         tasks = [t for t in (self._reader, self._publishing, self._resync) if t is not None]
         tasks += self._tasks
         for task in tasks:
             task.cancel()
         for handle in self._lingering.values():
             handle.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._within(asyncio.gather(*tasks, return_exceptions=True), "its tasks")
         with contextlib.suppress(*ERRORS):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._within(self._pubsub.aclose(), "the subscription")  # type: ignore[no-untyped-call]
         for client in (self._redis, self._subscriber):
             with contextlib.suppress(*ERRORS):
-                await client.aclose()
+                await self._within(client.aclose(), "a connection pool")
+
+    async def _within(self, step: Awaitable[object], what: str) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await step
+        except TimeoutError:
+            log.warning("closing the Redis backplane: %s did not stop within %s s", what,
+                        self._timeout)  # fmt: skip
 
     @property
     def connected(self) -> bool:
