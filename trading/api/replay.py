@@ -21,7 +21,7 @@ from aiohttp import web
 from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
-from trading.api.io import json_response, model_response, read_json, validate_body
+from trading.api.io import model_response, models_response, read_json, validate_body
 from trading.broker.replays import Change, Replays
 from trading.errors import ApiError, RequestValidationError, error_item
 from trading.keys import MARKET
@@ -59,7 +59,7 @@ from trading.models.replay import NewReplay, ReplayChange, ReplayPath, ReplaySes
 from trading.security import read_only
 from trading.specs.operation import Content, operation
 from trading.specs.refusals import JSON_WRITE
-from trading.wire.replay import session_state
+from trading.wire.replay import SESSION_LIST, session_state
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
@@ -152,7 +152,7 @@ async def start_replay(request: web.Request) -> web.Response:
 )
 async def list_replays(request: web.Request) -> web.Response:
     found = await request.app[REPLAYS].of_account(await account_id(request))
-    return json_response([_state(request, s).model_dump(mode="json") for s in found])
+    return models_response(SESSION_LIST, [_state(request, s) for s in found])
 
 
 @routes.get(f"{PREFIX}/{{replay_id}}")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pydantic import TypeAdapter
+
 from trading.market.replay import ReplaySession
 from trading.models.replay import ReplaySessionState
 from trading.wire.scenario import clock_state
+
+SESSION_LIST: TypeAdapter[list[ReplaySessionState]] = TypeAdapter(list[ReplaySessionState])
+"""``GET /api/v1/replay``: serialized by pydantic-core like every other list answer."""
 
 
 def session_state(session: ReplaySession, wall_ms: int) -> ReplaySessionState:
