@@ -6,6 +6,10 @@
 // browser sends by itself (the page never sees it), and a 401 of a broker request (session
 // expired, key revoked) is told to the `onUnauthorized` listeners: the page goes back to its
 // login form. Writes keep `Content-Type: application/json` (the server's CSRF rule).
+//
+// Replay (issue 17): while a session's book is traded, the broker requests name the session
+// (account.id is the book's); the replay routes themselves act on the user's own account
+// (account.baseId), which owns the sessions.
 
 import { account } from "./account.js";
 
@@ -70,7 +74,9 @@ async function request(method, path, { query, body, headers } = {}) {
   }
   const init = { method, headers: { Accept: "application/json", ...headers } };
   const broker = path.startsWith("broker/");
+  const replay = path.startsWith("replay");
   if (broker && account.id !== null) init.headers["X-Account-Id"] = account.id;
+  if (replay && account.baseId !== null) init.headers["X-Account-Id"] = account.baseId;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -87,7 +93,7 @@ async function request(method, path, { query, body, headers } = {}) {
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data?.detail ?? response.statusText);
-    if (response.status === 401 && broker) {
+    if (response.status === 401 && (broker || replay)) {
       for (const listener of unauthorizedListeners) listener(error);
     }
     throw error;
@@ -146,6 +152,21 @@ export const api = {
   cancelOrders: ({ symbol = null, side = null } = {}) =>
     request("DELETE", "broker/orders", { query: { symbol, side } }),
   flatten: () => request("DELETE", "broker/positions"),
+  // bar replay (replay.md): sessions of the account, and a session's market at replay-now
+  startReplay: ({ startTime, speed, symbols, paused }) =>
+    request("POST", "replay", { body: { startTime, speed, symbols, paused } }),
+  replay: (id) => request("GET", `replay/${segment(id)}`),
+  changeReplay: (id, change) => request("PATCH", `replay/${segment(id)}`, { body: change }),
+  endReplay: (id) => request("DELETE", `replay/${segment(id)}`),
+  replayReport: (id) => request("GET", `replay/${segment(id)}/report`),
+  replayBars: (id, { symbol, resolution, fromTime = 0, toTime, countBack }) =>
+    request("GET", `replay/${segment(id)}/datafeed/bars`, {
+      query: {
+        symbol, resolution, from_time: fromTime, to_time: toTime, count_back: countBack,
+      },
+    }),
+  replayQuotes: (id, symbols) =>
+    request("POST", `replay/${segment(id)}/datafeed/quotes`, { body: { symbols } }),
   // accounts (keys mode; off mode serves one account and answers 403 to opening another)
   openAccount: (params = {}) => request("POST", "broker/accounts", { body: params }),
   resetAccount: (accountId) =>

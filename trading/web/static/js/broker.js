@@ -37,6 +37,7 @@ export class BrokerState {
   #executionsLoading = false;
   #bufferedExecutions = [];
   #notifyQueued = false;
+  #replayQuotes = false;
 
   constructor(socket) {
     this.#socket = socket;
@@ -135,6 +136,21 @@ export class BrokerState {
         this.#notify();
       },
     });
+  }
+
+  /** Quotes from a replay session (`putQuote`) instead of the live topic, or live again. */
+  useReplayQuotes(on) {
+    if (on === this.#replayQuotes) return;
+    this.#replayQuotes = on;
+    this.quotes.clear();
+    this.#notify();
+  }
+
+  /** A quote (`QuoteData`: {s, n, v}) of the replay session at its replay-now. */
+  putQuote(quote) {
+    if (!this.#replayQuotes || quote.s !== "ok") return;
+    this.quotes.set(quote.n, quote.v);
+    this.#notify();
   }
 
   /** The chart's symbol is quoted too (quote strip). */
@@ -275,6 +291,7 @@ export class BrokerState {
     // subscribe to the new set first, then drop the old one: no gap in the quote strip
     const subscription = this.#socket.subscribe("quotes", request, {
       onUpdate: (quote) => {
+        if (this.#replayQuotes) return;
         if (quote.s === "ok") this.quotes.set(quote.n, quote.v);
         this.#notify();
       },

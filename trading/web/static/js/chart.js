@@ -1,6 +1,10 @@
 // The price chart: candlesticks + volume (lightweight-charts), history from REST, the forming
 // bar from `bars.update`, older history loaded while the user scrolls back, price lines for
 // working orders, brackets and the open position.
+//
+// Where the bars come from is `setSource(fetchBars)` (default: the live datafeed, api.bars):
+// a replay session's datafeed serves the same shape as of its replay-now (issue 17), and its
+// later bars arrive through `update` as the live ones do.
 
 import {
   CandlestickSeries,
@@ -81,6 +85,7 @@ export class PriceChart {
   #priceLineSpecs = [];
   #hoverBar = null;
   #onChange;
+  #fetchBars = api.bars;
 
   constructor(container, legend, status, { onChange } = {}) {
     this.#legend = legend;
@@ -141,6 +146,12 @@ export class PriceChart {
     };
   }
 
+  /** Read bars with `fetchBars(params)` (api.bars' parameters and answer); null: the live
+   * datafeed. Takes effect at the next `load`. */
+  setSource(fetchBars) {
+    this.#fetchBars = fetchBars ?? api.bars;
+  }
+
   get decimals() {
     return priceDecimals(this.#info);
   }
@@ -175,7 +186,7 @@ export class PriceChart {
     this.#renderLegend();
     this.#onChange();
     try {
-      const result = await api.bars({
+      const result = await this.#fetchBars({
         symbol: info.name, resolution, toTime: Date.now() + FUTURE_MS, countBack: INITIAL_BARS,
       });
       if (generation !== this.#generation) return;
@@ -208,7 +219,7 @@ export class PriceChart {
     const last = this.#bars.at(-1);
     if (!last || this.#loading) return;
     const generation = this.#generation;
-    const result = await api.bars({
+    const result = await this.#fetchBars({
       symbol: this.#symbol,
       resolution: this.#resolution,
       fromTime: last.time * 1000,
@@ -282,7 +293,7 @@ export class PriceChart {
     this.#loadingOlder = true;
     const generation = this.#generation;
     try {
-      const result = await api.bars({
+      const result = await this.#fetchBars({
         symbol: this.#symbol,
         resolution: this.#resolution,
         toTime: this.#bars[0].time * 1000,

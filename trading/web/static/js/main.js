@@ -6,6 +6,11 @@
 // works when the market is public), then the account switcher; every change of account goes
 // through account.js, which the broker state, ticket, leverage and history follow.
 //
+// Bar replay (issue 17, replay.js): while a session is on, the chart reads the session's
+// datafeed and follows its feed (replayfeed.js) instead of the live `bars` topic, the quotes are
+// the session's at replay-now, and the broker state, ticket, leverage and history act on the
+// session's book (account.setBook); End brings every one of them back to the live account.
+//
 // `window.__app` exposes a small read-only snapshot of the page state for tests and debugging.
 
 import { account } from "./account.js";
@@ -14,6 +19,9 @@ import { BrokerState } from "./broker.js";
 import { Blotter } from "./blotter.js";
 import { OrdersHistory } from "./history.js";
 import { PriceChart, RESOLUTION_LABEL } from "./chart.js";
+import { ReplayBar } from "./replay.js";
+import { createReplayFeed } from "./replayfeed.js";
+import { ReportView } from "./report.js";
 import {
   formatPercent, formatPrice, formatSignedPrice, formatVolume, h, ORDER_TYPE, priceDecimals,
   SIDE_LABEL, TYPE_SHORT, formatQty, trendOf,
@@ -50,7 +58,9 @@ const view = {
   started: false, // the market part started (config, catalogue, socket, chart)
   marketLocked: false, // keys mode with a private market: waiting for a login to start
   brokerConfigLoaded: false,
+  replayFeed: null, // the replay session's feed while one is on (replayfeed.js)
 };
+let replay = null; // the replay bar (below, once the panels it reaches exist)
 
 const chart = new PriceChart($("#chart"), $("#chart-legend"), $("#chart-status"), {
   onChange: () => publishState(),
@@ -72,6 +82,9 @@ function publishState() {
     auth: session.mode,
     user: session.user?.name ?? null,
     accountId: broker.accountId,
+    replay: replay?.session
+      ? (({ id, state, speed, time, symbols }) => ({ id, state, speed, time, symbols }))(replay.session)
+      : null,
   });
 }
 
@@ -93,6 +106,12 @@ function writeHash() {
 // --- chart symbol and resolution -------------------------------------------------------
 
 async function showChart(symbol, resolution) {
+  const session = replay.session;
+  if (session && !session.symbols.includes(symbol.toUpperCase())) {
+    toast(`The replay serves ${session.symbols.join(", ")} only: end it to chart ${symbol}`, "error");
+    if (view.info) writeHash();
+    return;
+  }
   let info;
   try {
     info = await symbolInfo(symbol);
@@ -108,14 +127,33 @@ async function showChart(symbol, resolution) {
   search.value = info.name;
   document.title = `${info.name} · Trading desk`;
   renderResolutions();
+  replay.resolutionChanged();
   ticket.setSymbol(info);
   leverage.setSymbol(info.name);
   broker.setChartSymbol(info.name);
   renderQuote();
   renderPriceLines();
 
-  // live bars first (buffered by the chart while history loads), then the history
   view.barsSubscription?.unsubscribe();
+  view.barsSubscription = null;
+  view.replayFeed?.stop();
+  view.replayFeed = null;
+  if (session) {
+    // the session's bars as of replay-now, then its feed from the last one drawn
+    chart.setSource((params) => api.replayBars(session.id, params));
+    try {
+      await chart.load(info, resolution);
+    } catch (error) {
+      toast(`Bars: ${error.message}`, "error");
+    }
+    if (replay.session?.id === session.id && view.info === info && view.resolution === resolution) {
+      startReplayFeed(session);
+    }
+    renderPriceLines();
+    return;
+  }
+  chart.setSource(null);
+  // live bars first (buffered by the chart while history loads), then the history
   view.barsSubscription = socket.subscribe(
     "bars",
     { symbol: info.name, resolution },
@@ -130,6 +168,31 @@ async function showChart(symbol, resolution) {
     toast(`Bars: ${error.message}`, "error");
   }
   renderPriceLines();
+}
+
+/** Follow the replay session: its clock, the chart's bars and the quote at replay-now. */
+function startReplayFeed(session) {
+  view.replayFeed?.stop();
+  view.replayFeed = createReplayFeed(
+    session.id,
+    {
+      symbol: view.info.name,
+      resolution: view.resolution,
+      since: () => chart.state.lastBar?.time ?? null,
+    },
+    {
+      onState: (state) => {
+        replay.showState(state);
+        publishState();
+      },
+      onBar: (bar) => chart.update(bar),
+      onQuote: (quote) => broker.putQuote(quote),
+      onReload: () => showChart(view.info.name, view.resolution),
+      onGone: (error) => replay.lost(error.message),
+      onError: (error) => console.warn("Replay feed:", error.message),
+    },
+  );
+  view.replayFeed.start();
 }
 
 function renderResolutions() {
@@ -287,6 +350,28 @@ const leverage = new LeverageControl($("#leverage-form"), {
   onChanged: () => ticket.refreshPreview(),
 });
 new Blotter($("#blotter"), broker, $("#dialog"));
+const report = new ReportView($("#report"));
+replay = new ReplayBar(document, {
+  symbol: () => view.info?.name ?? null,
+  resolution: () => view.resolution,
+  onEnter: async () => {
+    broker.useReplayQuotes(true);
+    publishState();
+    await showChart(view.info.name, view.resolution);
+  },
+  onLeave: () => {
+    view.replayFeed?.stop();
+    view.replayFeed = null;
+    broker.useReplayQuotes(false);
+    publishState();
+    showChart(view.info.name, view.resolution);
+  },
+  onClockChanged: () => {
+    view.replayFeed?.refresh();
+    publishState();
+  },
+  onReport: (session, options) => report.open(session, options),
+});
 new OrdersHistory($("#panel-history"));
 
 $("#connection").addEventListener("click", () => socket.reconnectNow());

@@ -1,0 +1,110 @@
+// The market of a replay session as it moves (issue 17): the session's state (its clock), the
+// bars of the chart's symbol and resolution completed since the last look plus the forming
+// one, and the quote at replay-now. Everything comes from the session's routes, which answer as
+// of replay-now, so nothing later than the session's clock can reach the page.
+//
+// The transport is chosen in one place, `createReplayFeed`: today a poll of the REST routes
+// every POLL_MS (GET /replay/{id}, its datafeed/bars from the last bar drawn, its
+// datafeed/quotes). The WebSocket route `replay` (subscribe {replayId, resolution}: the state,
+// per symbol the bars since the last push, the forming bar and the quote) pushes the same three
+// things; a feed over it implements the same four methods and handlers, and only that function
+// changes.
+
+import { api } from "./api.js";
+
+export const POLL_MS = 1000;
+// bars newer than the last one drawn come as `onBar` updates; a longer run (a long jump at a
+// small resolution) reloads the chart instead, as after a long disconnection
+export const RELOAD_LIMIT = 2000;
+const FUTURE_MS = 40 * 86_400_000; // to_time far ahead: the session caps it at replay-now
+
+/**
+ * `sessionId`; `symbol`, `resolution` of the chart; `since()`: the time (ms) of the last bar
+ * drawn, or null. Handlers: `onState(session)`, `onBar(bar)`, `onQuote(quoteData)`,
+ * `onReload()` (too many bars at once: load the chart again), `onGone(error)` (the session is
+ * no more: 404), `onError(error)`.
+ */
+export function createReplayFeed(sessionId, options, handlers) {
+  return new PolledReplayFeed(sessionId, options, handlers);
+}
+
+class PolledReplayFeed {
+  #id;
+  #symbol;
+  #resolution;
+  #since;
+  #handlers;
+  #timer = null;
+  #polling = null; // the poll in flight
+  #again = false; // a refresh asked for while a poll was in flight
+  #stopped = false;
+
+  constructor(sessionId, { symbol, resolution, since }, handlers) {
+    this.#id = sessionId;
+    this.#symbol = symbol;
+    this.#resolution = resolution;
+    this.#since = since;
+    this.#handlers = handlers;
+  }
+
+  start() {
+    this.refresh();
+  }
+
+  stop() {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  /** Look now (after a change of the clock: step, jump, resume), not at the next tick. */
+  refresh() {
+    if (this.#stopped) return;
+    if (this.#polling) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#polling = this.#poll().finally(() => {
+      this.#polling = null;
+      if (this.#stopped) return;
+      if (this.#again) {
+        this.#again = false;
+        this.refresh();
+      } else {
+        this.#timer = setTimeout(() => this.refresh(), POLL_MS);
+      }
+    });
+  }
+
+  async #poll() {
+    const id = this.#id;
+    try {
+      // bars first, the state after: the clock shown is never behind the last bar drawn
+      const since = this.#since();
+      const [bars, quotes] = await Promise.all([
+        api.replayBars(id, {
+          symbol: this.#symbol,
+          resolution: this.#resolution,
+          fromTime: since ?? 0,
+          toTime: Date.now() + FUTURE_MS,
+          countBack: since === null ? 1 : undefined,
+        }),
+        api.replayQuotes(id, [this.#symbol]),
+      ]);
+      const session = await api.replay(id);
+      if (this.#stopped) return;
+      if (bars.bars.length >= RELOAD_LIMIT) this.#handlers.onReload();
+      else for (const bar of bars.bars) this.#handlers.onBar(bar);
+      for (const quote of quotes) this.#handlers.onQuote(quote);
+      this.#handlers.onState(session);
+    } catch (error) {
+      if (this.#stopped) return;
+      if (error.status === 404) {
+        this.stop();
+        this.#handlers.onGone(error);
+      } else {
+        this.#handlers.onError(error);
+      }
+    }
+  }
+}
