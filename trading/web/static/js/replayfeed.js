@@ -37,6 +37,8 @@ class PolledReplayFeed {
   #timer = null;
   #polling = null; // the poll in flight
   #again = false; // a refresh asked for while a poll was in flight
+  #epoch = 0; // bumped by each refresh: a poll begun before it may read the state before the
+  // change that asked for it, and the page must not show the session going back
   #stopped = false;
 
   constructor(sessionId, { symbol, resolution, since }, handlers) {
@@ -59,6 +61,7 @@ class PolledReplayFeed {
   /** Look now (after a change of the clock: step, jump, resume), not at the next tick. */
   refresh() {
     if (this.#stopped) return;
+    this.#epoch += 1;
     if (this.#polling) {
       this.#again = true;
       return;
@@ -78,6 +81,7 @@ class PolledReplayFeed {
 
   async #poll() {
     const id = this.#id;
+    const epoch = this.#epoch;
     try {
       // bars first, the state after: the clock shown is never behind the last bar drawn
       const since = this.#since();
@@ -96,7 +100,9 @@ class PolledReplayFeed {
       if (bars.bars.length >= RELOAD_LIMIT) this.#handlers.onReload();
       else for (const bar of bars.bars) this.#handlers.onBar(bar);
       for (const quote of quotes) this.#handlers.onQuote(quote);
-      this.#handlers.onState(session);
+      // bars and quotes of an older replay-now are still true (the chart keeps the newest);
+      // the state is dropped, the next poll reads it again
+      if (epoch === this.#epoch) this.#handlers.onState(session);
     } catch (error) {
       if (this.#stopped) return;
       if (error.status === 404) {
