@@ -259,7 +259,9 @@ async def check(root: Path, start: int) -> None:
 class BruteForce(Evaluator):
     """The fill loop without the index: every account on every symbol with working orders."""
 
-    def run(self, books: Mapping[str, Book], now: float) -> list[tuple[str, Changes]]:
+    def run(
+        self, books: Mapping[str, Book], now: float, *, not_before: int | None = None
+    ) -> list[tuple[str, Changes]]:
         now_s = math.floor(now)
         out: dict[str, Changes] = {}
         for symbol in self.index.symbols():
@@ -288,9 +290,9 @@ async def run_ticks(template: Path, root: Path, start: int, ticks: int, brute: b
     service = make_service(data, clock)
     await service.load()
     if brute:
-        brute_force = BruteForce(service._evaluator._market)
+        brute_force = BruteForce(service._timelines.live._market)
         brute_force.restore(service._held.engines)
-        service._evaluator = brute_force
+        service._timelines.live = brute_force
     executed = 0
 
     def count(account: str, event: BrokerEvent) -> None:

@@ -1,7 +1,9 @@
 """Which paper account a broker request acts on (broker.md §20, rest.md §14).
 
 ``TRADING_AUTH=off``: the one account ``DEMO-ACCOUNT``, whatever the request says (the
-reference contract has no account selection). ``keys``: one of the authenticated user's
+reference contract has no account selection), except that ``X-Account-Id`` naming one of
+its replay sessions acts on that session's book (docs/replay.md §5; in keys mode likewise,
+for a session of one of the caller's accounts). ``keys``: one of the authenticated user's
 accounts, chosen with ``X-Account-Id`` (TradingView's ``setCurrentAccount``) and otherwise
 their first. An id that is not one of theirs answers 404 exactly as an id that does not exist,
 so no one can learn which ids exist elsewhere.
@@ -13,8 +15,9 @@ from aiohttp import web
 
 from trading.auth.principal import Principal
 from trading.broker.accounts import AccountInfo
+from trading.broker.timelines import is_session_book
 from trading.errors import ApiError
-from trading.keys import BROKER, PRINCIPAL, SETTINGS
+from trading.keys import BROKER, PRINCIPAL, REPLAYS, SETTINGS
 
 ACCOUNT_HEADER = "X-Account-Id"
 ACCOUNT_KEY = web.RequestKey("account", AccountInfo)
@@ -50,11 +53,13 @@ async def current_account(request: web.Request) -> AccountInfo:
     if ACCOUNT_KEY in request:
         return request[ACCOUNT_KEY]
     found: AccountInfo | None
-    if not keys_mode(request.app):
+    wanted = request.headers.get(ACCOUNT_HEADER)
+    if wanted is not None and is_session_book(wanted):
+        found = await session_book(request, wanted)
+    elif not keys_mode(request.app):
         found = request.app[BROKER].default_account()
     else:
         mine = await accounts_of_caller(request)
-        wanted = request.headers.get(ACCOUNT_HEADER)
         if wanted is None:
             found = mine[0]
         else:
@@ -63,6 +68,17 @@ async def current_account(request: web.Request) -> AccountInfo:
                 raise not_found(wanted)
     request[ACCOUNT_KEY] = found
     return found
+
+
+async def session_book(request: web.Request, session_id: str) -> AccountInfo:
+    """The book of replay session ``session_id`` if the session is one of an account the
+    caller may use (off mode: DEMO-ACCOUNT's), else 404 as for any account not theirs. The
+    session is read from the store, so its clock is the one stored now (any worker)."""
+    session = await request.app[REPLAYS].find(session_id)
+    mine = {info.id for info in await accounts_of_caller(request)}
+    if session is None or session.account not in mine:
+        raise not_found(session_id)
+    return await request.app[BROKER].open_session_book(session)
 
 
 async def account_id(request: web.Request) -> str:

@@ -22,9 +22,9 @@ from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
 from trading.api.io import model_response, models_response, read_json, validate_body
-from trading.broker.replays import Change, Replays
+from trading.broker.replays import Change
 from trading.errors import ApiError, RequestValidationError, error_item
-from trading.keys import MARKET
+from trading.keys import MARKET, REPLAYS
 from trading.market.at_time import MarketAt
 from trading.market.replay import (
     ReplayConflict,
@@ -63,7 +63,6 @@ from trading.wire.replay import SESSION_LIST, session_state
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
-REPLAYS = web.AppKey("replays", Replays)
 NOT_FOUND = Content(
     HTTPError,
     description="No session of this id in the caller's account (an id of another account's "

@@ -8,22 +8,22 @@ account by account when another process changed some.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 
 from trading.broker.accounts import AccountInfo
 from trading.broker.engine import Engine
 from trading.broker.errors import UnknownAccount
-from trading.broker.evaluator import Evaluator
 from trading.broker.idempotency import KeyRegistry
 from trading.broker.rows import BookRows, Snapshot
+from trading.broker.timelines import Timelines, is_session_book
 
 NewEngine = Callable[[Decimal], Engine]
 """An empty book with the given initial balance (the service's commission, leverage, market)."""
 
 
 class Books:
-    def __init__(self, new_engine: NewEngine, keys: KeyRegistry, evaluator: Evaluator) -> None:
+    def __init__(self, new_engine: NewEngine, keys: KeyRegistry, evaluator: Timelines) -> None:
         self._new_engine = new_engine
         self.keys = keys
         self.evaluator = evaluator
@@ -49,6 +49,14 @@ class Books:
 
     def info(self, account: str) -> AccountInfo:
         return self._infos[account]
+
+    def usable_by(self, account: str, owned: Collection[str]) -> bool:
+        """Whether ``account`` is one of ``owned`` (the ids of someone's accounts) or the
+        book of a replay session of one of them (its owner is the session's account)."""
+        if account in owned:
+            return True
+        info = self._infos.get(account)
+        return info is not None and is_session_book(account) and info.owner in owned
 
     def holds(self, account: str) -> bool:
         return account in self._infos

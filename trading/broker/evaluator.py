@@ -25,13 +25,22 @@ MAX_CATCH_UP_S = 3600
 
 
 class Evaluator:
-    def __init__(self, market: PriceFeed, *, catch_up_new: bool = False) -> None:
+    def __init__(
+        self,
+        market: PriceFeed,
+        *,
+        catch_up_new: bool = False,
+        max_catch_up_s: int = MAX_CATCH_UP_S,
+    ) -> None:
         """``catch_up_new``: a symbol's first evaluation replays up to :data:`MAX_CATCH_UP_S`
         instead of starting at the current second. Evaluations on request only (a manual
         clock, docs/scenarios.md §4) need it: the first one may come long after the orders
         it must fill were placed, and orders never fill before their ``since`` anyway. The
-        fill loop evaluates every second, so it starts at the current one."""
+        fill loop evaluates every second, so it starts at the current one.
+        ``max_catch_up_s``: the longest run of seconds one evaluation covers (a replay
+        session at 3600× moves an hour per tick: its evaluator allows more)."""
         self._market = market
+        self._max_catch_up = max_catch_up_s
         self._catch_up_new = catch_up_new
         self.index = WorkingIndex()
         self._evaluated: dict[str, int] = {}
@@ -76,18 +85,25 @@ class Evaluator:
             bid_low=min(p.bid for p in seconds), bid_high=max(p.bid for p in seconds),
         )  # fmt: skip
 
-    def run(self, books: Mapping[str, Book], now: float) -> list[tuple[str, Changes]]:
-        """Evaluate up to ``now``: the changes of each account that changed, by account."""
+    def run(
+        self, books: Mapping[str, Book], now: float, *, not_before: int | None = None
+    ) -> list[tuple[str, Changes]]:
+        """Evaluate up to ``now``: the changes of each account that changed, by account.
+        ``not_before``: no second before it is evaluated (a replay session's book is not
+        traded through the time a jump skipped)."""
         now_s = math.floor(now)
         out: dict[str, Changes] = {}
         start = now_s - 1 if self._resume_at is None else self._resume_at
         if self._catch_up_new and self._resume_at is None:
-            start = now_s - MAX_CATCH_UP_S - 1
+            start = now_s - self._max_catch_up - 1
+        lowest = now_s - self._max_catch_up
+        if not_before is not None:
+            lowest = max(lowest, not_before)
         self._pending = {}
         # symbols in name order: one account's fills on two symbols in one tick are numbered,
         # and checked against buying power, in an order that does not depend on history
         for symbol in sorted(self.index.symbols()):
-            first = max(self._evaluated.get(symbol, start) + 1, now_s - MAX_CATCH_UP_S)
+            first = max(self._evaluated.get(symbol, start) + 1, lowest)
             if first <= now_s:
                 window = self._window(symbol, first, now_s)
                 for account in self.index.candidates(symbol, window, now_s):

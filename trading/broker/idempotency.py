@@ -136,11 +136,20 @@ class KeyRegistry:
         return record
 
     def place(
-        self, engine: Engine, request: OrderRequest, account: str, key: str, now: float
+        self,
+        engine: Engine,
+        request: OrderRequest,
+        account: str,
+        key: str,
+        now: float,
+        *,
+        wall: float | None = None,
     ) -> tuple[Placement, Changes]:
         """Place ``request`` under ``key``, or answer the order an earlier placement under it
-        made (nothing changes then); :class:`KeyReused` for another request under the key."""
-        now_ms = int(now * 1000)
+        made (nothing changes then); :class:`KeyReused` for another request under the key.
+        ``now`` is the account's time; keys age by ``wall`` (the wall clock, when the account
+        is a replay session's book living in the past), so every key expires alike."""
+        now_ms = int((now if wall is None else wall) * 1000)
         self.purge(now_ms)
         print_ = fingerprint(request)
         record = self.find(account, key, now_ms)

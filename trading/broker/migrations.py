@@ -239,4 +239,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
     """,
+    # issue 17, trading in a session (docs/replay.md §5): the replay time before which the
+    # session's book is not evaluated (its start, or where a jump landed)
+    """
+    ALTER TABLE replay_sessions ADD COLUMN trade_from INTEGER NOT NULL DEFAULT 0;
+    UPDATE replay_sessions SET trade_from = anchor_replay;
+    """,
 )

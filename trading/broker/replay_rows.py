@@ -15,7 +15,9 @@ from typing import Any
 
 from trading.market.replay import ReplayClock, ReplayLimitReached, ReplaySession, ReplayState
 
-_COLUMNS = "id, account, symbols, created, speed, state, anchor_wall, anchor_replay, version"
+_COLUMNS = (
+    "id, account, symbols, created, speed, state, anchor_wall, anchor_replay, version, trade_from"
+)
 
 
 def _session(row: Any) -> ReplaySession:
@@ -24,6 +26,7 @@ def _session(row: Any) -> ReplaySession:
         state=ReplayState(row[5]),
         anchor_wall=int(row[6]),
         anchor_replay=int(row[7]),
+        trade_from=int(row[9]),
     )
     return ReplaySession(
         id=row[0],
@@ -44,9 +47,9 @@ def insert(db: sqlite3.Connection, session: ReplaySession, limit: int) -> Replay
         raise ReplayLimitReached(limit)
     c = session.clock
     db.execute(
-        f"INSERT INTO replay_sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO replay_sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (session.id, session.account, json.dumps(list(session.symbols)), session.created,
-         c.speed, c.state.value, c.anchor_wall, c.anchor_replay, session.version),
+         c.speed, c.state.value, c.anchor_wall, c.anchor_replay, session.version, c.trade_from),
     )  # fmt: skip
     return session
 
@@ -68,15 +71,29 @@ def of_account(db: sqlite3.Connection, account: str) -> list[ReplaySession]:
     return [_session(row) for row in found]
 
 
+def every(db: sqlite3.Connection) -> list[ReplaySession]:
+    """Every session of every account (the fill loop follows their clocks)."""
+    found = db.execute(f"SELECT {_COLUMNS} FROM replay_sessions ORDER BY created, id").fetchall()
+    return [_session(row) for row in found]
+
+
+def find(db: sqlite3.Connection, session_id: str) -> ReplaySession | None:
+    """The session ``session_id`` whatever its account (the caller checks whose it is)."""
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM replay_sessions WHERE id = ?", (session_id,)
+    ).fetchone()
+    return None if row is None else _session(row)
+
+
 def update(db: sqlite3.Connection, session: ReplaySession) -> bool:
     """Store ``session``'s clock as version ``session.version + 1`` if the stored one is still
     ``session.version``; whether it was."""
     c = session.clock
     cur = db.execute(
         "UPDATE replay_sessions SET speed = ?, state = ?, anchor_wall = ?, anchor_replay = ?, "
-        "version = version + 1 WHERE id = ? AND account = ? AND version = ?",
-        (c.speed, c.state.value, c.anchor_wall, c.anchor_replay, session.id, session.account,
-         session.version),
+        "trade_from = ?, version = version + 1 WHERE id = ? AND account = ? AND version = ?",
+        (c.speed, c.state.value, c.anchor_wall, c.anchor_replay, c.trade_from, session.id,
+         session.account, session.version),
     )  # fmt: skip
     return bool(cur.rowcount == 1)
 

@@ -80,12 +80,18 @@ class Replays:
         clock = ReplayClock.start(start_ms, speed, wall, self.earliest_ms, state)
         session = ReplaySession(new_session_id(), account, tuple(names), wall, clock)
         limit = self.max_sessions
-        return await self._broker.transact(lambda db: replay_rows.insert(db, session, limit))
+        stored = await self._broker.transact(lambda db: replay_rows.insert(db, session, limit))
+        await self._broker.open_session_book(stored)
+        return stored
 
     async def get(self, account: str, session_id: str) -> ReplaySession | None:
         """``account``'s session ``session_id``; None for a missing one and for another
         account's alike."""
         return await self._broker.transact(lambda db: replay_rows.get(db, account, session_id))
+
+    async def find(self, session_id: str) -> ReplaySession | None:
+        """The session ``session_id`` whoever's it is (the caller decides who may see it)."""
+        return await self._broker.transact(lambda db: replay_rows.find(db, session_id))
 
     async def of_account(self, account: str) -> list[ReplaySession]:
         return await self._broker.transact(lambda db: replay_rows.of_account(db, account))
@@ -101,12 +107,19 @@ class Replays:
                 change(found.clock, self.wall_ms()), found.version,
             )  # fmt: skip
             if await self._broker.transact(functools.partial(replay_rows.update, session=changed)):
-                return ReplaySession(
+                stored = ReplaySession(
                     changed.id, changed.account, changed.symbols, changed.created,
                     changed.clock, changed.version + 1,
                 )  # fmt: skip
+                self._broker.follow_session(stored)
+                return stored
         raise ReplayConflict(session_id)
 
     async def end(self, account: str, session_id: str) -> bool:
-        """Delete the session; whether there was one (of this account)."""
+        """Reset the session's book and delete the session; whether there was one (of this
+        account). The book is reset first: a crash between the two leaves a session with an
+        empty book, never a book trading on without its session."""
+        if await self.get(account, session_id) is None:
+            return False
+        await self._broker.end_session_book(session_id)
         return await self._broker.transact(lambda db: replay_rows.delete(db, account, session_id))

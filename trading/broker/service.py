@@ -31,12 +31,12 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
-from trading.broker import desk
+from trading.broker import desk, replay_rows
 from trading.broker.accounts import (
     ACCOUNT_NAME_MAX,
     DEFAULT_ACCOUNT,
@@ -54,7 +54,6 @@ from trading.broker.errors import (
     StorageError,
     UnknownAccount,
 )
-from trading.broker.evaluator import Evaluator
 from trading.broker.events import BrokerEvent
 from trading.broker.grouping import Group, GroupCommitter
 from trading.broker.history import HistoryPage, HistoryQuery, encode_cursor
@@ -70,7 +69,9 @@ from trading.broker.state import Equity, Fill, Order, Position
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
+from trading.broker.timelines import Timelines, is_session_book
 from trading.clock import Clock
+from trading.market.replay import ReplaySession
 from trading.market.source import MarketSource
 from trading.market.symbols import SymbolCatalog
 
@@ -120,10 +121,10 @@ class BrokerService:
         self.leader = not shared
         """Whether this process runs the fill loop (always, when it is the only one)."""
         self._leading: asyncio.Task[None] | None = None
-        self._evaluator = Evaluator(PriceFeed(market.catalog, market.touch),
+        self._timelines = Timelines(PriceFeed(market.catalog, market.touch),
                                     catch_up_new=not fill_loop)  # fmt: skip
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
-        self._held = Books(self._new_engine, self._keys, self._evaluator)
+        self._held = Books(self._new_engine, self._keys, self._timelines)
         self._initial_balance = initial_balance
         self._lock = asyncio.Lock()
         self._committer = GroupCommitter(self._write_group, self._group_published,
@@ -174,6 +175,10 @@ class BrokerService:
     def _book(self, account: str) -> Engine:
         return self._held.book(account)
 
+    def _now(self, account: str) -> float:
+        """``account``'s now: a replay session's book lives at its session's replay-now."""
+        return self._timelines.now(account, self.clock.now())
+
     async def subscribe_with_snapshot(
         self, account: str, start: Callable[[CommittedState], None], *, owner: str | None = None
     ) -> None:
@@ -190,10 +195,10 @@ class BrokerService:
         moment ago is found)."""
         async with self._lock:
             await self._committed()
-            if owner is not None and account not in self._held.owned_ids(owner):
+            if owner is not None and not self._held.usable_by(account, self._held.owned_ids(owner)):
                 raise UnknownAccount(f"Account {account} not found")
             book = self._book(account)
-            start(CommittedState(book, self.clock.now(), self._held.version(account)))
+            start(CommittedState(book, self._now(account), self._held.version(account)))
 
     async def _sync(self) -> None:
         """Reload what other processes committed since this one last looked (shared mode)."""
@@ -204,8 +209,10 @@ class BrokerService:
         self._held.seen = max(self._held.seen, latest)
 
     async def load(self) -> None:
-        """Open the database and restore every account from it (no fill loop)."""
+        """Open the database and restore every account from it (no fill loop), and the
+        clocks of the replay sessions whose books it holds."""
         self._held.restore(await self.store.open(self._initial_balance))
+        self._timelines.hold_sessions(await self.store.transact(replay_rows.every))
 
     async def start(self) -> None:
         await self.load()
@@ -217,7 +224,7 @@ class BrokerService:
             self._leading = loop.create_task(self._lead(), name="broker-election")
         log.info(
             "broker state loaded from %s: %d accounts, %d working orders",
-            self.store.where, len(self._held), len(self._evaluator.index),
+            self.store.where, len(self._held), self._timelines.working_count(),
         )  # fmt: skip
 
     async def storage_problem(self) -> str | None:
@@ -306,9 +313,11 @@ class BrokerService:
                 self._initial_balance if initial_balance is None else initial_balance,
             )
 
-    async def _open(self, owner: str, name: str, initial_balance: Decimal) -> AccountInfo:
-        account = new_account_id()
-        while self._held.holds(account):  # 48 random bits: never in practice, never twice
+    async def _open(
+        self, owner: str, name: str, initial_balance: Decimal, account: str | None = None
+    ) -> AccountInfo:
+        """Store a new account (``account``: of this id, a replay session's book)."""
+        while account is None or self._held.holds(account):  # 48 random bits: never twice
             account = new_account_id()
         info = AccountInfo(account, self._held.last_seq + 1, name, owner=owner,
                            created=int(self.clock.now() * 1000))  # fmt: skip
@@ -316,6 +325,41 @@ class BrokerService:
         self._held.add(info, initial_balance)
         self._held.stamp([info.id], version)
         return info
+
+    def may_use(self, account: str, owned: Collection[str]) -> bool:
+        """Whether someone whose accounts are ``owned`` may use ``account``: one of them, or
+        the book of a replay session of one of them (no waiting: what a subscribe checks)."""
+        return self._held.usable_by(account, owned)
+
+    # -- replay sessions' books (broker/timelines.py, docs/replay.md §5) ---------------------
+
+    def follow_session(self, session: ReplaySession) -> None:
+        """``session``'s clock as just stored or read: its book lives at that time."""
+        self._timelines.follow_session(session)
+
+    async def open_session_book(self, session: ReplaySession) -> AccountInfo:
+        """The book of ``session``: an account whose id is the session's and whose owner is
+        the session's account, opened empty at the initial balance unless it exists (so a
+        crash between storing the session and opening its book is mended on first use)."""
+        self.follow_session(session)
+        if not self.shared and self._held.holds(session.id):
+            return self._held.info(session.id)
+        async with self._lock:
+            await self._ensure_committed_state()
+            if not self._held.holds(session.id):
+                async with self._exclusive():  # another worker may be opening it right now
+                    if not self._held.holds(session.id):
+                        await self._open(session.account, f"Replay {session.id}",
+                                         self._initial_balance, session.id)  # fmt: skip
+            return self._held.info(session.id)
+
+    async def end_session_book(self, session_id: str) -> None:
+        """The session ended: its book is reset (orders canceled, positions and executions
+        dropped; accounts are never deleted) and no longer evaluated."""
+        if is_session_book(session_id):
+            with contextlib.suppress(UnknownAccount):  # never opened (a crash in between)
+                await self.reset(session_id)
+        self._timelines.forget_session(session_id)
 
     # -- reads (under the lock: never an uncommitted state) --------------------------------
 
@@ -342,7 +386,7 @@ class BrokerService:
         return await self._read(account, lambda e: e.fills_of(symbol))
 
     async def equity(self, account: str) -> Equity:
-        return await self._read(account, lambda e: e.equity(self.clock.now()))
+        return await self._read(account, lambda e: e.equity(self._now(account)))
 
     async def leverage_of(self, account: str, symbol: str) -> Decimal:
         return await self._read(account, lambda e: e.leverage_of(symbol))
@@ -358,14 +402,14 @@ class BrokerService:
 
     async def margin(self, account: str, symbol: str | None) -> Margin:
         """Margin now; buying power at the leverage of ``symbol`` (a canonical name)."""
-        return await self._read(account, lambda e: margin_at(e, self.clock.now(), symbol))
+        return await self._read(account, lambda e: margin_at(e, self._now(account), symbol))
 
     async def instrument(self, account: str, symbol: str) -> Instrument | None:
         return await self._read(account, lambda e: instrument(e, symbol))
 
     async def preview(self, account: str, request: OrderRequest) -> Preview:
         """What placing ``request`` now would cost and whether it would be refused."""
-        return await self._read(account, lambda e: order_preview(e, request, self.clock.now()))
+        return await self._read(account, lambda e: order_preview(e, request, self._now(account)))
 
     # -- mutations ----------------------------------------------------------------------------
 
@@ -418,7 +462,7 @@ class BrokerService:
         command of ``several`` refuse after the first ran, memory holds the earlier ones:
         the account's committed state is reloaded before the refusal is raised."""
         book = self._book(account)
-        now = self.clock.now()
+        now = self._now(account)
         try:
             result, changes = fn(book, now)
         except Exception:
@@ -443,7 +487,7 @@ class BrokerService:
             observe(time.perf_counter() - started)
         self._held.stamp([account for account, *_ in batch], seq)
         for account, changes in group.changes.items():
-            self._evaluator.follow(account, changes)
+            self._timelines.follow(account, changes)
 
     def _group_published(self, group: Group) -> None:
         """A group's events, command by command, as one batch per account (one version)."""
@@ -483,7 +527,8 @@ class BrokerService:
         """The fill loop's changes through the group committer (under the lock: they commit
         alone, and when this returns memory equals the store again)."""
         items = [(account, changes, Marks.moved(self._book(account), changes.events,
-                                                  bool(changes.leverage), now))
+                                                  bool(changes.leverage),
+                                                  self._timelines.now(account, now)))
                  for account, changes in batch if changes]  # fmt: skip
         if not items:
             return
@@ -578,8 +623,9 @@ class BrokerService:
             observe(time.perf_counter() - started)
         self._held.stamp([account for account, _ in batch], seq)
         for account, changes in batch:
-            self._evaluator.follow(account, changes)
-            moved = Marks.moved(self._book(account), changes.events, bool(changes.leverage), now)
+            self._timelines.follow(account, changes)
+            at = self._timelines.now(account, now)
+            moved = Marks.moved(self._book(account), changes.events, bool(changes.leverage), at)
             events = self._marks_of(account).after_commit(changes.events, moved)
             self._publish(account, events, self._held.version(account))
 
@@ -606,7 +652,8 @@ class BrokerService:
         (nothing placed), or a new one stored with the key in one transaction; raises
         :class:`~trading.broker.idempotency.KeyReused` for another request (broker.md §15)."""
         return await self._mutate(
-            account, lambda e, now: self._keys.place(e, request, account, key, now)
+            account,
+            lambda e, now: self._keys.place(e, request, account, key, now, wall=self.clock.now()),
         )
 
     async def modify(self, account: str, order_id: str, request: OrderRequest) -> None:
@@ -665,6 +712,8 @@ class BrokerService:
         async with self._lock:
             if self.leader and self.shared:
                 self._check_leadership()
+            if self.shared:  # replay sessions started or changed by other workers
+                self._timelines.hold_sessions(await self.store.transact(replay_rows.every))
             if self.leader:
                 async with self._exclusive():
                     now = self.clock.now()
@@ -676,7 +725,8 @@ class BrokerService:
             for account in list(self.followed()):
                 book = self._held.engines.get(account)
                 if book is not None and book.positions:  # price moves, rate-limited
-                    self._publish(account, self._marks_of(account).on_tick(book, now), None)
+                    at = self._timelines.now(account, now)
+                    self._publish(account, self._marks_of(account).on_tick(book, at), None)
         return changed
 
     async def _evaluate_fills(self, now: float) -> list[tuple[str, Changes]]:
@@ -685,17 +735,18 @@ class BrokerService:
         if not self.shared:
             await self._committed(sync=False)
         for attempt in range(1, STALE_RETRIES + 1):
-            changes = self._evaluator.run(self._held.engines, now)
+            changes = self._timelines.live.run(self._held.engines, now)
+            changes += self._timelines.run_books(self._held.engines, now)
             try:
                 if self.shared:
-                    await self._commit(changes, now, evaluated=self._evaluator.pending_second)
+                    await self._commit(changes, now, evaluated=self._timelines.live.pending_second)
                 else:
                     await self._commit_grouped(changes, now)
             except StaleAccount:
                 if attempt == STALE_RETRIES:
                     raise
                 continue  # an order was changed elsewhere meanwhile: evaluate what is stored
-            self._evaluator.committed()
+            self._timelines.committed()
             return [(account, c) for account, c in changes if c]
         raise AssertionError("unreachable")
 
@@ -718,7 +769,7 @@ class BrokerService:
         commits its first tick within milliseconds of the election, not at the next tick."""
         await self.store.acquire_leadership()
         async with self._lock:
-            self._evaluator.resume(await self.store.evaluated())
+            self._timelines.live.resume(await self.store.evaluated())
             self.leader = True
         log.info("this process now runs the broker's fill loop (pid %d)", os.getpid())
         with contextlib.suppress(StorageError):  # logged by _commit; retried next tick

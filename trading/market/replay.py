@@ -53,6 +53,10 @@ class ReplayClock:
     anchor_wall: int
     """Wall time (ms) at which the session showed ``anchor_replay``."""
     anchor_replay: int
+    trade_from: int = 0
+    """Replay time (ms) before which the session's book is not evaluated: the start, or
+    where the last jump landed. A jump moves the clock without trading through the time it
+    skips (docs/replay.md §5); a step or the clock running does trade through."""
 
     @classmethod
     def start(
@@ -66,7 +70,9 @@ class ReplayClock:
             raise ReplayError(
                 "start_time", f"start time {start} is before the history start {earliest}"
             )
-        return cls(speed=speed, state=state, anchor_wall=wall, anchor_replay=start)
+        return cls(
+            speed=speed, state=state, anchor_wall=wall, anchor_replay=start, trade_from=start
+        )
 
     def now(self, wall: int) -> int:
         """The replay time at wall time ``wall`` (ms): never after ``wall``, and never before
@@ -77,7 +83,12 @@ class ReplayClock:
         return min(moved, max(wall, self.anchor_wall))
 
     def _at(
-        self, wall: int, replay_ms: int, state: ReplayState | None = None, speed: int | None = None
+        self,
+        wall: int,
+        replay_ms: int,
+        state: ReplayState | None = None,
+        speed: int | None = None,
+        trade_from: int | None = None,
     ) -> ReplayClock:
         """Re-anchored at ``wall`` showing ``replay_ms`` (the anchor never moves back)."""
         return ReplayClock(
@@ -85,6 +96,7 @@ class ReplayClock:
             state=self.state if state is None else state,
             anchor_wall=max(wall, self.anchor_wall),
             anchor_replay=replay_ms,
+            trade_from=self.trade_from if trade_from is None else trade_from,
         )
 
     def pause(self, wall: int) -> ReplayClock:
@@ -101,7 +113,8 @@ class ReplayClock:
         if ms <= 0:
             raise ReplayError("ms", f"a jump moves forward: {ms} is not positive")
         now = self.now(wall)
-        return self._at(wall, min(now + ms, max(wall, self.anchor_wall)))
+        landing = min(now + ms, max(wall, self.anchor_wall))
+        return self._at(wall, landing, trade_from=landing)
 
     def step(self, bar_ms: int, wall: int) -> ReplayClock:
         """Pause at the start of the next bar of ``bar_ms`` milliseconds (the bar that was
@@ -127,9 +140,13 @@ class ReplaySession:
     """Bumped by every stored change: a change read before another's is refused, not lost."""
 
 
+SESSION_PREFIX = "RPL-"
+"""What every session id starts with: the broker knows a session's book by it."""
+
+
 def new_session_id() -> str:
     """An id no one guesses (another account's session answers as a missing one anyway)."""
-    return f"RPL-{secrets.token_hex(8)}"
+    return f"{SESSION_PREFIX}{secrets.token_hex(8)}"
 
 
 class ReplayLimitReached(ReplayError):

@@ -23,6 +23,7 @@ from trading.broker.events import (
 )
 from trading.broker.service import BrokerService
 from trading.broker.snapshot import CommittedState
+from trading.broker.timelines import is_session_book
 from trading.clock import Clock
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
@@ -130,6 +131,8 @@ mode (the reference contract maps every accountId to its one account)."""
 
 Owned = Callable[[str], Collection[str]]
 """The account ids a user owns (keys mode)."""
+Usable = Callable[[str, Collection[str]], bool]
+"""Whether an account may be followed by the owner of these accounts (keys mode)."""
 
 
 class Upstream(Protocol):
@@ -153,11 +156,16 @@ class AccountTopicIndex:
     (``upstream``), an account is held there while it has topics here."""
 
     def __init__(
-        self, resolve: Resolve, catalog: SymbolCatalog, owned: Owned | None = None
+        self,
+        resolve: Resolve,
+        catalog: SymbolCatalog,
+        owned: Owned | None = None,
+        usable: Usable | None = None,
     ) -> None:
         self.resolve = resolve
         self._catalog = catalog
         self._owned = owned
+        self._usable: Usable = usable or (lambda account, owned: account in owned)
         self._topics: dict[str, dict[str, dict[str, Filter]]] = {}
         self._where: dict[str, tuple[str, str]] = {}
         self.upstream: Upstream | None = None
@@ -183,10 +191,11 @@ class AccountTopicIndex:
         return self._owned is not None
 
     def may_follow(self, caller: str | None, account: str) -> bool:
-        """Off mode (no ownership): any accountId. Keys mode: only the caller's accounts."""
+        """Off mode (no ownership): any accountId. Keys mode: only the caller's accounts
+        (and the books of their replay sessions)."""
         if self._owned is None:
             return True
-        return caller is not None and account in self._owned(caller)
+        return caller is not None and self._usable(account, self._owned(caller))
 
     def remove(self, topic: str) -> None:
         found = self._where.pop(topic, None)
@@ -360,11 +369,17 @@ class BrokerPublisher:
 
 
 def account_index(settings: Settings, broker: BrokerService) -> AccountTopicIndex:
-    """Keys mode: an accountId is itself, and only its owner may follow it; off mode: every
-    accountId is DEMO-ACCOUNT, open to every connection (the reference contract)."""
+    """Keys mode: an accountId is itself, and only its owner may follow it (or the book of
+    one of the owner's replay sessions); off mode: every accountId is DEMO-ACCOUNT, open to
+    every connection (the reference contract), except a replay session's id, which names
+    that session's book (docs/replay.md §5)."""
     if settings.auth == "keys":
-        return AccountTopicIndex(lambda account: account, broker.catalog, broker.owned_ids)
-    return AccountTopicIndex(lambda account: DEFAULT_ACCOUNT, broker.catalog)
+        return AccountTopicIndex(
+            lambda account: account, broker.catalog, broker.owned_ids, broker.may_use
+        )
+    return AccountTopicIndex(
+        lambda account: account if is_session_book(account) else DEFAULT_ACCOUNT, broker.catalog
+    )
 
 
 class BrokerConnectionFeed(AccountTopics):
