@@ -1233,3 +1233,47 @@ def test_replay_report_shows_the_numbers_and_draws_the_equity_curve(
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
     assert server.call("GET", "/api/v1/replay") == []
+
+
+def test_replay_ticket_trades_the_sessions_book_at_replay_time(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """In a session the ticket places orders in the session's book (X-Account-Id: the session
+    id): the market order fills at the replayed ask, its execution is stamped at replay-now,
+    the blotter shows the book's position; the live account holds nothing; End shows the live
+    account again."""
+    server.reset_broker()
+    for session in server.call("GET", "/api/v1/replay"):
+        server.call("DELETE", f"/api/v1/replay/{session['id']}")
+    broker_headers: list[dict[str, str]] = []
+
+    def record(route: Route) -> None:
+        broker_headers.append(route.request.headers)
+        route.continue_()
+
+    page, _ = open_page(
+        server, allow=HTTP_404_NOISE, routes={"**/api/v1/broker/orders": record}
+    )  # End asks for the report: 404 while its route is not merged
+    session = start_replay_on_page(page, REPLAY_START_MS)
+    page.wait_for_function("() => window.__app.quote !== null")
+    ask = app_state(page)["quote"]["ask"]
+    page.locator("#order-qty").fill("3")
+    expect(page.locator("#ticket-submit")).to_have_text("Buy 3 AAPL MKT")
+    page.locator("#ticket-submit").click()
+
+    row = page.locator("#positions-table tbody tr[data-key='AAPL']")
+    expect(row.locator("td").nth(1)).to_have_text("Buy")
+    expect(row.locator("td").nth(2)).to_have_text("3")
+    expect(row.locator("td").nth(3)).to_have_text(f"{ask:,.2f}")
+    assert broker_headers[-1]["x-account-id"] == session["id"]
+    page.locator("#tab-executions").click()
+    execution = page.locator("#executions-table tbody tr").first
+    expect(execution).to_have_attribute("data-key", re.compile(rf"^{REPLAY_START_MS}-AAPL-1-3-"))
+    expect(execution.locator("td").nth(4)).to_have_text(f"{ask:,.2f}")
+    fills = server.call("GET", "/api/v1/broker/executions/AAPL")
+    assert fills == []  # the live account traded nothing
+
+    page.locator("#replay-end").click()
+    page.wait_for_function("() => window.__app.replay === null")
+    expect(page.locator("[data-count=positions]")).to_have_text("0")
+    expect(page.locator("[data-count=executions]")).to_have_text("0")
