@@ -1169,7 +1169,7 @@ REPORT_BODY = {
     "losses": 0,
     "winRate": 1.0,
     "maxDrawdown": 120.0,
-    "maxDrawdownPct": 0.12,
+    "maxDrawdownPct": 0.0012,
     "equityCurve": [
         {"time": REPLAY_START_MS + i * MINUTE_MS, "equity": 100000.0 + 40 * i - (i % 3) * 30}
         for i in range(31)
@@ -1215,8 +1215,8 @@ def test_replay_report_shows_the_numbers_and_draws_the_equity_curve(
     expect(dialog.locator("[data-report=realizedPL]")).to_have_text("+250.50")
     expect(dialog.locator("[data-report=realizedPL]")).to_have_attribute("data-trend", "up")
     expect(dialog.locator("[data-report=equity]")).to_have_text("100,310.25")
-    expect(dialog.locator("[data-report=winRate]")).to_have_text("+100.00%")
-    expect(dialog.locator("[data-report=maxDrawdown]")).to_have_text("120.00 (+0.12%)")
+    expect(dialog.locator("[data-report=winRate]")).to_have_text("100.00%")
+    expect(dialog.locator("[data-report=maxDrawdown]")).to_have_text("120.00 (0.12%)")
     expect(dialog.locator("#report-trades tbody tr")).to_have_count(2)
     expect(dialog.locator("#report-trades tbody tr").nth(1)).to_contain_text("Sell")
     page.wait_for_function("() => document.querySelectorAll('#report-curve canvas').length > 0")

@@ -4,8 +4,9 @@
 //
 // The report's shape: {id, from, to, initialBalance, balance, equity, realizedPL, unrealizedPL,
 // commissions, trades: [Execution…], closingTrades, wins, losses, winRate|null, maxDrawdown,
-// maxDrawdownPct, equityCurve: [{time, equity}]}, times in epoch ms (replay time); winRate is
-// a fraction of the closing trades (null before the first), maxDrawdownPct a percent.
+// maxDrawdownPct, equityCurve: [{time, equity}]}, times in epoch ms (replay time); winRate
+// (wins / closingTrades, null without a closing trade) and maxDrawdownPct (the fall as a
+// share of its peak) are fractions 0..1, shown as percents.
 
 import {
   AreaSeries,
@@ -13,7 +14,7 @@ import {
 } from "../vendor/lightweight-charts/5.2.1/lightweight-charts.standalone.production.mjs";
 import { api } from "./api.js";
 import { COLORS } from "./chart.js";
-import { formatPercent, formatPrice, formatQty, formatSignedPrice, h, SIDE_LABEL } from "./format.js";
+import { formatPrice, formatQty, formatSignedPrice, h, SIDE_LABEL } from "./format.js";
 
 const MONEY = 2;
 const MAX_TRADE_ROWS = 200;
@@ -23,6 +24,9 @@ const timeFormat = new Intl.DateTimeFormat("en-GB", {
   second: "2-digit", hourCycle: "h23",
 });
 const formatTime = (ms) => (typeof ms === "number" ? timeFormat.format(new Date(ms)) : "—");
+/** A fraction 0..1 as a percent ("12.50%"), or the dash. */
+const asPercent = (fraction) =>
+  typeof fraction === "number" ? `${formatPrice(fraction * 100, 2)}%` : formatPrice(null);
 const trend = (value) => (value > 0 ? "up" : value < 0 ? "down" : "");
 
 /** The curve as the chart takes it: seconds, ascending, one point per second (the last). */
@@ -59,9 +63,6 @@ export class ReportView {
   #render(report, session, ended) {
     const close = h("button", { type: "button", class: "btn btn-primary", "data-close": "" }, "Close");
     close.addEventListener("click", () => this.#dialog.close());
-    const winRate = report.winRate === null || report.winRate === undefined
-      ? "—"
-      : formatPercent(report.winRate * 100); // a fraction (maxDrawdownPct is the percent)
     const stat = (name, label, text, trendOf = null) =>
       h(
         "div",
@@ -91,10 +92,10 @@ export class ReportView {
           stat("unrealizedPL", "Unrealized P&L", formatSignedPrice(report.unrealizedPL, MONEY),
             trend(report.unrealizedPL)),
           stat("commissions", "Commissions", formatPrice(report.commissions, MONEY)),
-          stat("winRate", "Win rate", winRate),
+          stat("winRate", "Win rate", asPercent(report.winRate)),
           stat("wins", "Wins / losses", `${report.wins ?? 0} / ${report.losses ?? 0}`),
           stat("maxDrawdown", "Max drawdown",
-            `${formatPrice(report.maxDrawdown, MONEY)} (${formatPercent(report.maxDrawdownPct)})`),
+            `${formatPrice(report.maxDrawdown, MONEY)} (${asPercent(report.maxDrawdownPct)})`),
         ),
         h("h3", { class: "subtitle" }, "Equity"),
         h("div", { class: "report-curve", id: "report-curve", role: "img",
