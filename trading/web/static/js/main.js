@@ -191,6 +191,7 @@ function startReplayFeed(session) {
       onGone: (error) => replay.lost(error.message),
       onError: (error) => console.warn("Replay feed:", error.message),
     },
+    socket,
   );
   view.replayFeed.start();
 }

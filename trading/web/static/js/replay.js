@@ -125,6 +125,8 @@ export class ReplayBar {
   /** The session as the feed read it (its clock moves while it runs). */
   showState(session) {
     if (!this.session || session.id !== this.session.id) return;
+    // replay-now never moves back: an older time is a state read before the latest change
+    if (session.time < this.session.time) return;
     this.session = session;
     this.#render();
   }

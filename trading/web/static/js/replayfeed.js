@@ -3,12 +3,14 @@
 // one, and the quote at replay-now. Everything comes from the session's routes, which answer as
 // of replay-now, so nothing later than the session's clock can reach the page.
 //
-// The transport is chosen in one place, `createReplayFeed`: today a poll of the REST routes
-// every POLL_MS (GET /replay/{id}, its datafeed/bars from the last bar drawn, its
-// datafeed/quotes). The WebSocket route `replay` (subscribe {replayId, resolution}: the state,
-// per symbol the bars since the last push, the forming bar and the quote) pushes the same three
-// things; a feed over it implements the same four methods and handlers, and only that function
-// changes.
+// The transport is chosen in one place, `createReplayFeed` (REPLAY_STREAM):
+// - polled: the REST routes every POLL_MS (GET /replay/{id}, its datafeed/bars from the last
+//   bar drawn, its datafeed/quotes);
+// - streamed: the WebSocket route `replay` (subscribe {replayId, resolution}; each push
+//   `ReplayUpdate` {session, resolution, ended, symbols: [{symbol, bars, truncated, forming,
+//   quote}]}: the state, the bars completed since the previous push, the forming bar, the quote).
+// Both feed the same handlers. A server without the `replay` route answers its subscription
+// with an `error` frame (unknown type), so the stream is chosen by this flag, not by trying.
 
 import { api } from "./api.js";
 
@@ -17,6 +19,8 @@ export const POLL_MS = 1000;
 // small resolution) reloads the chart instead, as after a long disconnection
 export const RELOAD_LIMIT = 2000;
 const FUTURE_MS = 40 * 86_400_000; // to_time far ahead: the session caps it at replay-now
+/** Whether the server has the WebSocket route `replay` (issue 17; off until it is merged). */
+export const REPLAY_STREAM = false;
 
 /**
  * `sessionId`; `symbol`, `resolution` of the chart; `since()`: the time (ms) of the last bar
@@ -24,8 +28,65 @@ const FUTURE_MS = 40 * 86_400_000; // to_time far ahead: the session caps it at 
  * `onReload()` (too many bars at once: load the chart again), `onGone(error)` (the session is
  * no more: 404), `onError(error)`.
  */
-export function createReplayFeed(sessionId, options, handlers) {
+export function createReplayFeed(sessionId, options, handlers, socket) {
+  if (REPLAY_STREAM) return new StreamedReplayFeed(sessionId, options, handlers, socket);
   return new PolledReplayFeed(sessionId, options, handlers);
+}
+
+/** The `replay` WebSocket route: pushed at the server's pace, and again after a reconnect
+ * (its snapshot: the state, the forming bar and the quote; the chart's gap fill reads the
+ * bars missed meanwhile). */
+class StreamedReplayFeed {
+  #id;
+  #symbol;
+  #resolution;
+  #handlers;
+  #socket;
+  #subscription = null;
+
+  constructor(sessionId, { symbol, resolution }, handlers, socket) {
+    this.#id = sessionId;
+    this.#symbol = symbol;
+    this.#resolution = resolution;
+    this.#handlers = handlers;
+    this.#socket = socket;
+  }
+
+  start() {
+    this.#subscription = this.#socket.subscribe(
+      "replay",
+      { replayId: this.#id, resolution: this.#resolution },
+      {
+        onUpdate: (update) => this.#onUpdate(update),
+        onError: (message) => this.#handlers.onError(new Error(message)),
+      },
+    );
+  }
+
+  stop() {
+    this.#subscription?.unsubscribe();
+    this.#subscription = null;
+  }
+
+  /** The server pushes every change of the clock itself. */
+  refresh() {}
+
+  #onUpdate(update) {
+    if (!this.#subscription) return;
+    if (update.ended) {
+      this.stop();
+      this.#handlers.onGone(new Error("the session was ended"));
+      return;
+    }
+    const mine = update.symbols.find((item) => item.symbol === this.#symbol);
+    if (mine) {
+      if (mine.truncated) this.#handlers.onReload();
+      else for (const bar of mine.bars) this.#handlers.onBar(bar);
+      if (mine.forming) this.#handlers.onBar(mine.forming);
+      this.#handlers.onQuote(mine.quote);
+    }
+    this.#handlers.onState(update.session);
+  }
 }
 
 class PolledReplayFeed {
