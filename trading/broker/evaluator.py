@@ -79,11 +79,8 @@ class Evaluator:
             self.index.update(account, order)
 
     def _window(self, symbol: str, first: int, last: int) -> Window:
-        seconds = [self._market.at(symbol, s) for s in range(first, last + 1)]
-        return Window(
-            ask_low=min(p.ask for p in seconds), ask_high=max(p.ask for p in seconds),
-            bid_low=min(p.bid for p in seconds), bid_high=max(p.bid for p in seconds),
-        )  # fmt: skip
+        ask_low, ask_high, bid_low, bid_high = self._market.extremes(symbol, first, last)
+        return Window(ask_low=ask_low, ask_high=ask_high, bid_low=bid_low, bid_high=bid_high)
 
     def run(
         self, books: Mapping[str, Book], now: float, *, not_before: int | None = None

@@ -14,11 +14,13 @@ from decimal import Decimal
 from trading.broker.enums import OrderType, Side
 from trading.broker.money import price_from_ticks
 from trading.broker.state import Order
-from trading.market.source import Touch
+from trading.market.source import Touch, TouchRange, touch_range_of_seconds
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
 TouchFn = Callable[[SymbolSpec, int], Touch]
 """The market's last price, bid and ask of a symbol at one second, in ticks."""
+TouchRangeFn = Callable[[SymbolSpec, int, int], TouchRange]
+"""The extremes of a symbol's ask and bid over a run of seconds, in ticks."""
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,32 @@ class Prices:
 class PriceFeed:
     """The market as the broker sees it: symbols and Decimal prices of any second."""
 
-    def __init__(self, catalog: SymbolCatalog, touch: TouchFn) -> None:
+    def __init__(
+        self, catalog: SymbolCatalog, touch: TouchFn, touch_range: TouchRangeFn | None = None
+    ) -> None:
         self.catalog = catalog
         self._touch = touch
+        self._touch_range = touch_range
 
     def spec(self, symbol: str) -> SymbolSpec:
         found = self.catalog.lookup(symbol)
         assert found is not None, symbol
         return found
+
+    def extremes(self, symbol: str, first: int, last: int) -> tuple[Decimal, ...]:
+        """The lowest and highest ask, then bid, of ``symbol`` over the seconds
+        ``first..last`` (what the fill loop asks for every second a tick covers: an hour of
+        them per tick for a replay at 3600×), from the market's own range where it has one."""
+        spec = self.spec(symbol)
+        if self._touch_range is not None:
+            found = self._touch_range(spec, first, last)
+        else:
+            found = touch_range_of_seconds(self._touch, spec, first, last)
+        scale = spec.pricescale
+        return tuple(
+            price_from_ticks(v, scale)
+            for v in (found.ask_low, found.ask_high, found.bid_low, found.bid_high)
+        )
 
     def at(self, symbol: str, second: int) -> Prices:
         spec = self.spec(symbol)

@@ -72,7 +72,7 @@ from trading.broker.store import Store
 from trading.broker.timelines import Timelines, is_session_book
 from trading.clock import Clock
 from trading.market.replay import ReplaySession
-from trading.market.source import MarketSource
+from trading.market.source import MarketSource, RangedTouch
 from trading.market.symbols import SymbolCatalog
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ class BrokerService:
         self.leader = not shared
         """Whether this process runs the fill loop (always, when it is the only one)."""
         self._leading: asyncio.Task[None] | None = None
-        self._timelines = Timelines(PriceFeed(market.catalog, market.touch),
+        ranged = market.touch_range if isinstance(market, RangedTouch) else None
+        self._timelines = Timelines(PriceFeed(market.catalog, market.touch, ranged),
                                     catch_up_new=not fill_loop)  # fmt: skip
         self._keys = KeyRegistry(round(idempotency_ttl_s * 1000))
         self._held = Books(self._new_engine, self._keys, self._timelines)

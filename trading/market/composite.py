@@ -15,10 +15,13 @@ from trading.market.source import (
     IntArray,
     MarketSource,
     Quote,
+    RangedTouch,
     TimedMarket,
     TimedSource,
     Touch,
+    TouchRange,
     Window,
+    touch_range_of_seconds,
 )
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
@@ -88,6 +91,12 @@ class CompositeMarket:
 
     def touch(self, symbol: SymbolSpec, second: int) -> Touch:
         return self._source(symbol).touch(symbol, second)
+
+    def touch_range(self, symbol: SymbolSpec, first: int, last: int) -> TouchRange:
+        source = self._source(symbol)
+        if isinstance(source, RangedTouch):
+            return source.touch_range(symbol, first, last)
+        return touch_range_of_seconds(source.touch, symbol, first, last)
 
     def daily_bar_count(self, symbol: SymbolSpec) -> int:
         return self._source(symbol).daily_bar_count(symbol)

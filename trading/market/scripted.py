@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from trading.market.config import MarketConfig
 from trading.market.resolution import ny_day_start, ny_ordinal
 from trading.market.series import SyntheticMarket, half_spread, make_quote
-from trading.market.source import Quote, Touch
+from trading.market.source import Quote, Touch, TouchRange, touch_range_of_seconds
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
 MAX_SCRIPTED_PRICE = 1e9
@@ -104,6 +104,13 @@ class ScriptedMarket(SyntheticMarket):
             return super().touch(symbol, second)
         half = half_spread(lp, self._spread_bps)
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
+
+    def touch_range(self, symbol: SymbolSpec, first: int, last: int) -> TouchRange:
+        """The synthetic series' range for a symbol without a script, else second by
+        second (a scripted second is not a split of the synthetic minute)."""
+        if symbol.name not in self._starts:
+            return super().touch_range(symbol, first, last)
+        return touch_range_of_seconds(self.touch, symbol, first, last)
 
     def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
         if self._scripted_lp(symbol.name, now_s) is None:

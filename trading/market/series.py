@@ -42,6 +42,7 @@ from trading.market.source import (
     History,
     Quote,
     Touch,
+    TouchRange,
     Window,
     select_window,
     windowed_history,
@@ -258,6 +259,37 @@ class SyntheticMarket:
         lp = int(prices[second % 60])
         half = half_spread(lp, self._spread_bps)
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
+
+    def touch_range(self, symbol: SymbolSpec, first: int, last: int) -> TouchRange:
+        """The extremes of ``first..last`` from the minute bars where whole minutes are
+        covered (a minute's high and low are exactly those of its seconds: the seconds are
+        split from the minute bar) and from the seconds only at the ends. Bid and ask are
+        the last price less and plus the half spread, both non-decreasing in the last price,
+        so the extremes of the last price give theirs."""
+        name = symbol.name
+        low, high = None, None
+        s = first
+        while s <= last:
+            minute = s - s % 60
+            if s == minute and minute + 59 <= last:
+                start, cols = self._minute_cols(name, ny_ordinal(minute))
+                i = (minute - start) // 60
+                j = min(((last + 1) - start) // 60, len(cols[1]))
+                part_low, part_high = int(cols[2][i:j].min()), int(cols[1][i:j].max())
+                s = start + 60 * j
+            else:
+                prices, _ = self._second_cols(name, minute)
+                end = min(last, minute + 59)
+                part = prices[s - minute : end - minute + 1]
+                part_low, part_high = int(part.min()), int(part.max())
+                s = end + 1
+            low = part_low if low is None else min(low, part_low)
+            high = part_high if high is None else max(high, part_high)
+        if low is None or high is None:
+            raise ValueError(f"an empty run of seconds: {first}..{last}")
+        half_low = half_spread(low, self._spread_bps)
+        half_high = half_spread(high, self._spread_bps)
+        return TouchRange(low + half_low, high + half_high, low - half_low, high - half_high)
 
     def quote(self, symbol: SymbolSpec) -> Quote:
         return self.quote_at(symbol, math.floor(self.now()))

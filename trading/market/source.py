@@ -7,6 +7,7 @@ Prices travel as integer ticks (``price = ticks / pricescale``) so that aggregat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -207,6 +208,35 @@ class Touch:
     lp: int
     bid: int
     ask: int
+
+
+@dataclass(frozen=True)
+class TouchRange:
+    """The lowest and highest ask and bid of a symbol over a run of seconds, in ticks."""
+
+    ask_low: int
+    ask_high: int
+    bid_low: int
+    bid_high: int
+
+
+def touch_range_of_seconds(
+    touch: Callable[[SymbolSpec, int], Touch], symbol: SymbolSpec, first: int, last: int
+) -> TouchRange:
+    """:class:`TouchRange` of ``first..last`` by asking every second (any market can)."""
+    touches = [touch(symbol, s) for s in range(first, last + 1)]
+    asks = [t.ask for t in touches]
+    bids = [t.bid for t in touches]
+    return TouchRange(min(asks), max(asks), min(bids), max(bids))
+
+
+@runtime_checkable
+class RangedTouch(Protocol):
+    """A market that knows the extremes of a run of seconds without computing each one
+    (the fill loop asks for every second a tick covers: an hour per tick for a replay at
+    3600×, where second by second cost ~20 µs each)."""
+
+    def touch_range(self, symbol: SymbolSpec, first: int, last: int) -> TouchRange: ...
 
 
 class MarketSource(Protocol):

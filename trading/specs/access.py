@@ -22,7 +22,8 @@ from trading.specs.refusals import RATE_LIMITED, UNAUTHORIZED
 
 UNKNOWN_ACCOUNT = Content(
     HTTPError,
-    description="TRADING_AUTH=keys: `X-Account-Id` names no account of the caller "
+    description="TRADING_AUTH=keys: `X-Account-Id` names no account of the caller; any "
+    "mode: it names a replay session (`RPL-…`) that is not of the caller's account "
     "(`Account <id> not found`)",
 )
 SECURITY: list[dict[str, list[str]]] = [{}, {"bearer": []}, {"cookie": []}]
@@ -39,7 +40,9 @@ ACCOUNT_PARAMETER: dict[str, Any] = {
     "required": False,
     "schema": {"type": "string"},
     "description": "TRADING_AUTH=keys: the caller's account to act on (TradingView "
-    "setCurrentAccount); default the first of GET /broker/accounts. Ignored in off mode.",
+    "setCurrentAccount); default the first of GET /broker/accounts. Ignored in off mode, "
+    "except a replay session's id (`RPL-…`, any mode): the request acts on that session's "
+    "book, at its replay time (docs/replay.md §5).",
 }
 
 
