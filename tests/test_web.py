@@ -1277,3 +1277,33 @@ def test_replay_ticket_trades_the_sessions_book_at_replay_time(
     page.wait_for_function("() => window.__app.replay === null")
     expect(page.locator("[data-count=positions]")).to_have_text("0")
     expect(page.locator("[data-count=executions]")).to_have_text("0")
+
+
+def test_replay_resumes_a_session_the_page_did_not_start(
+    server: ServerProcess, open_page: OpenPage
+) -> None:
+    """Sessions are the server's: one started elsewhere (or before a reload) is listed when the
+    bar opens and Resume takes it up, with its symbol, where its clock stands."""
+    for session in server.call("GET", "/api/v1/replay"):
+        server.call("DELETE", f"/api/v1/replay/{session['id']}")
+    started = REPLAY_START_MS + 60 * MINUTE_MS
+    body = {"startTime": started, "speed": 300, "symbols": ["MSFT"], "paused": True}
+    session = server.call("POST", "/api/v1/replay", body)
+    page, _ = open_page(server, allow=HTTP_404_NOISE)  # End: no report route yet
+    assert app_state(page)["symbol"] == "AAPL"
+    page.locator("#replay-toggle").click()
+    expect(page.locator("#replay-resume")).to_be_visible()
+    expect(page.locator("#replay-sessions option")).to_have_count(1)
+    expect(page.locator("#replay-sessions option")).to_contain_text("MSFT")
+    page.locator("#replay-resume-go").click()
+    page.wait_for_function(
+        "(t) => { const app = window.__app; return app.replay && app.replay.time === t"
+        " && app.symbol === 'MSFT' && !app.loading && app.lastBar.time <= t; }",
+        arg=started,
+    )
+    assert app_state(page)["accountId"] == session["id"]
+    expect(page.locator("#replay-speed")).to_have_value("300")
+    page.locator("#replay-end").click()
+    page.wait_for_function("() => window.__app.replay === null")
+    expect(page.locator("#replay-resume")).to_be_hidden()
+    assert server.call("GET", "/api/v1/replay") == []

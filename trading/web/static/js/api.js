@@ -155,6 +155,7 @@ export const api = {
   // bar replay (replay.md): sessions of the account, and a session's market at replay-now
   startReplay: ({ startTime, speed, symbols, paused }) =>
     request("POST", "replay", { body: { startTime, speed, symbols, paused } }),
+  replays: () => request("GET", "replay"),
   replay: (id) => request("GET", `replay/${segment(id)}`),
   changeReplay: (id, change) => request("PATCH", `replay/${segment(id)}`, { body: change }),
   endReplay: (id) => request("DELETE", `replay/${segment(id)}`),

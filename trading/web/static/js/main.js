@@ -355,10 +355,12 @@ const report = new ReportView($("#report"));
 replay = new ReplayBar(document, {
   symbol: () => view.info?.name ?? null,
   resolution: () => view.resolution,
-  onEnter: async () => {
+  onEnter: async (session) => {
     broker.useReplayQuotes(true);
     publishState();
-    await showChart(view.info.name, view.resolution);
+    // a resumed session may be of another symbol than the chart's
+    const symbol = session.symbols.includes(view.info.name) ? view.info.name : session.symbols[0];
+    await showChart(symbol, view.resolution);
   },
   onLeave: () => {
     view.replayFeed?.stop();

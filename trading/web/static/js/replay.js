@@ -5,7 +5,8 @@
 // book's account id), the clock shows replay-now. Play / Pause, Step (to the start of the next
 // bar of the chart's resolution, then paused), Jump forward and the speed are PATCHes of the
 // session; Report opens the session's report, End shows it and then ends the session (DELETE)
-// and everything is live again.
+// and everything is live again. Sessions outlive the page (they are the server's): opening
+// the bar lists the account's sessions still on, and Resume takes one up where its clock is.
 //
 // This module owns the bar's controls and the session's REST control; main.js owns what the
 // page shows in replay (chart source, feed, quotes) through `onEnter`, `onLeave` and
@@ -78,6 +79,9 @@ export class ReplayBar {
       report: $("replay-report"),
       end: $("replay-end"),
       error: $("replay-error"),
+      resume: $("replay-resume"),
+      sessions: $("replay-sessions"),
+      resumeGo: $("replay-resume-go"),
       tag: $("q-replay"),
     };
     this.#symbol = symbol;
@@ -113,6 +117,7 @@ export class ReplayBar {
     els.jumpGo.addEventListener("click", () =>
       this.#change({ action: "jump", ms: Number(els.jump.value) }),
     );
+    els.resumeGo.addEventListener("click", () => this.#resume());
     els.report.addEventListener("click", () => this.#report());
     els.end.addEventListener("click", () => this.#end());
     this.#render();
@@ -148,7 +153,59 @@ export class ReplayBar {
     const open = this.#els.bar.hidden;
     this.#els.bar.hidden = !open;
     this.#els.toggle.setAttribute("aria-expanded", String(open));
-    if (open) this.#els.start.focus();
+    if (open) {
+      this.#els.start.focus();
+      this.#listSessions();
+    }
+  }
+
+  /** The account's sessions still on, for Resume (none: the control stays hidden). */
+  async #listSessions() {
+    let sessions = [];
+    try {
+      sessions = await api.replays();
+    } catch (error) {
+      console.warn("Replay sessions unavailable:", error.message);
+    }
+    if (this.session) return;
+    const els = this.#els;
+    els.sessions.replaceChildren(
+      ...sessions.map((session) =>
+        h(
+          "option",
+          { value: session.id },
+          `${session.symbols.join(", ")} · ${clockFormat.format(new Date(session.time))}`,
+        ),
+      ),
+    );
+    els.resume.hidden = sessions.length === 0;
+  }
+
+  async #resume() {
+    const id = this.#els.sessions.value;
+    if (!id || this.#busy || this.session) return;
+    this.#busy = true;
+    this.#render();
+    try {
+      await this.#enter(await api.replay(id));
+    } catch (error) {
+      this.#showError(error.message);
+      if (error.status === 404) this.#listSessions();
+    } finally {
+      this.#busy = false;
+      this.#render();
+    }
+    if (this.session) this.#els.play.focus();
+  }
+
+  /** Trade `session`: its book, its market. */
+  async #enter(session) {
+    this.#showError(null);
+    this.session = session;
+    this.#lock(true);
+    account.setBook(session.id);
+    this.#render();
+    await this.#onEnter(session);
   }
 
   #showError(message) {
@@ -175,11 +232,7 @@ export class ReplayBar {
       const session = await api.startReplay({
         startTime, speed: Number(this.#els.speed.value), symbols: [symbol], paused: true,
       });
-      this.session = session;
-      this.#lock(true);
-      account.setBook(session.id);
-      this.#render();
-      await this.#onEnter(session);
+      await this.#enter(session);
     } catch (error) {
       this.#showError(error.message);
       if (error.status === 422) this.#els.start.setAttribute("aria-invalid", "true");
@@ -244,6 +297,7 @@ export class ReplayBar {
     this.#render();
     this.#onLeave();
     this.#els.begin.focus();
+    this.#listSessions();
   }
 
   #lock(on) {
@@ -267,6 +321,7 @@ export class ReplayBar {
     els.toggle.setAttribute("aria-pressed", String(on));
     els.toggle.title = on ? "A replay is on: End it to go back to the live market" : "Bar replay";
     els.begin.disabled = this.#busy;
+    els.resumeGo.disabled = this.#busy;
     if (!on) {
       els.clock.textContent = "—";
       delete els.clock.dataset.time;
