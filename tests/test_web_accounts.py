@@ -425,3 +425,57 @@ def test_a_revoked_key_sends_the_page_back_to_the_login_form(
     page.locator("#login-key").fill(erin.key)
     page.locator("#login-submit").click()
     expect(page.locator("#login-error")).to_have_text("Invalid credentials")
+
+
+def test_a_replay_trades_the_session_book_of_the_chosen_account(
+    server: KeysServer, open_desk: Any
+) -> None:
+    """Keys mode (issue 17): the session is started for the account chosen in the switcher
+    (the replay routes name it), the ticket and the broker topics then name the session's book,
+    the switcher is locked meanwhile; End gives the chosen account back."""
+    dave = create_user(server, "dave")
+    (first,) = accounts_of(server, dave)
+    status, second_meta = server.call(
+        "POST", "/api/v1/broker/accounts", {"name": "Practice"}, bearer=dave.key
+    )
+    assert status in (200, 201), second_meta
+    second = second_meta["id"]
+    assert second != first
+    desk = open_desk(allow=re.compile(r"^Failed to load resource: .* status of (401|404) "))
+    page = desk.page
+    log_in(desk, dave)
+    page.locator("#account-select").select_option(second)
+    page.wait_for_function("s => window.__app.accountId === s", arg=second)
+
+    session = test_web.start_replay_on_page(page, test_web.REPLAY_START_MS)
+    assert session["id"].startswith("RPL-")
+    starts = [r for r in desk.requests if r.url.endswith("/api/v1/replay") and r.method == "POST"]
+    assert [r.headers.get("x-account-id") for r in starts] == [second]
+    status, listed = server.call("GET", "/api/v1/replay", bearer=dave.key, account=second)
+    assert [s["id"] for s in listed] == [session["id"]]
+    expect(page.locator("#account-select")).to_be_disabled()
+    since = len(desk.requests)
+    page.locator("#order-qty").fill("2")
+    page.locator("#ticket-submit").click()
+    row = page.locator("#positions-table tbody tr[data-key='AAPL']")
+    expect(row.locator("td").nth(2)).to_have_text("2")
+    assert_named_account(desk, session["id"], since)
+    book_topics = [
+        f for f in desk.broker_subscriptions()
+        if f["type"] == "orders.subscribe" and f["payload"]["accountId"] == session["id"]
+    ]  # fmt: skip
+    assert book_topics
+    status, fills = server.call(
+        "GET", "/api/v1/broker/executions/AAPL", bearer=dave.key, account=session["id"]
+    )
+    assert status == 200
+    assert [(f["qty"], f["time"]) for f in fills] == [(2, test_web.REPLAY_START_MS)]
+    # neither of dave's own accounts traded anything
+    assert orders_of(server, dave, second) == orders_of(server, dave, first) == []
+
+    page.locator("#replay-end").click()
+    page.wait_for_function("s => window.__app.replay === null && window.__app.accountId === s",
+                           arg=second)  # fmt: skip
+    expect(page.locator("#account-select")).to_be_enabled()
+    expect(page.locator("#account-select")).to_have_value(second)
+    expect(page.locator("[data-count=positions]")).to_have_text("0")

@@ -120,6 +120,10 @@ export class ReplayBar {
     els.resumeGo.addEventListener("click", () => this.#resume());
     els.report.addEventListener("click", () => this.#report());
     els.end.addEventListener("click", () => this.#end());
+    // logged out (keys mode): the page leaves the session, which stays on to be resumed
+    account.onChange(({ ready }) => {
+      if (this.session && !ready) this.#leave();
+    });
     this.#render();
   }
 
