@@ -1059,7 +1059,7 @@ def test_replay_bar_starts_paused_steps_plays_and_ends_live(
     assert server.call("GET", f"/api/v1/replay/{session['id']}")["time"] == REPLAY_START_MS
     expect(page.locator("#replay-state")).to_have_text("Paused")
     expect(page.locator("#replay-clock")).to_contain_text("2024")
-    expect(page.locator("#q-replay")).to_be_visible()
+    expect(page.locator("#replay-toggle")).to_have_accessible_name("Replay (on)")
     expect(page.locator("#symbol-input")).to_be_disabled()
     state = app_state(page)
     assert state["accountId"] == session["id"]  # the blotter follows the session's book
@@ -1118,7 +1118,7 @@ def test_replay_bar_starts_paused_steps_plays_and_ends_live(
     page.wait_for_function("() => window.__app.replay === null")
     expect(page.locator("#replay-controls")).to_be_hidden()
     expect(page.locator("#replay-begin")).to_be_visible()
-    expect(page.locator("#q-replay")).to_be_hidden()
+    expect(page.locator("#replay-toggle")).to_have_accessible_name("Replay")
     expect(page.locator("#symbol-input")).to_be_enabled()
     page.wait_for_function(  # the live 5-minute bar forming when the page opened, or later
         "(t) => !window.__app.loading && window.__app.lastBar.time > t - 5 * 60000", arg=live_last

@@ -82,7 +82,6 @@ export class ReplayBar {
       resume: $("replay-resume"),
       sessions: $("replay-sessions"),
       resumeGo: $("replay-resume-go"),
-      tag: $("q-replay"),
     };
     this.#symbol = symbol;
     this.#resolution = resolution;
@@ -321,9 +320,12 @@ export class ReplayBar {
     const on = session !== null;
     for (const element of els.bar.querySelectorAll("[data-replay-idle]")) element.hidden = on;
     els.controls.hidden = !on;
-    els.tag.hidden = !on;
-    els.toggle.setAttribute("aria-pressed", String(on));
-    els.toggle.title = on ? "A replay is on: End it to go back to the live market" : "Bar replay";
+    els.toggle.dataset.active = String(on);
+    els.toggle.querySelector("[data-replay-on]").hidden = !on;
+    // pressed (and coloured) while a session is on: the market shown is as of the replay time
+    els.toggle.title = on
+      ? "A replay is on: the market as of the replay time. End it to go back to live"
+      : "Bar replay: practise on history";
     els.begin.disabled = this.#busy;
     els.resumeGo.disabled = this.#busy;
     if (!on) {
