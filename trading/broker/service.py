@@ -41,6 +41,7 @@ from trading.broker.accounts import (
     ACCOUNT_NAME_MAX,
     DEFAULT_ACCOUNT,
     AccountInfo,
+    is_session_book,
     new_account_id,
 )
 from trading.broker.books import Books
@@ -69,7 +70,7 @@ from trading.broker.state import Equity, Fill, Order, Position
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
-from trading.broker.timelines import Timelines, is_session_book
+from trading.broker.timelines import Timelines
 from trading.clock import Clock
 from trading.market.replay import ReplaySession
 from trading.market.source import MarketSource, RangedTouch
