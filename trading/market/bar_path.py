@@ -8,8 +8,8 @@ agree with. The rule is the usual backtester convention:
   seconds ``0``, ``length // 3``, ``2 * length // 3`` and ``length - 1`` (a 1-minute bar:
   0, 20, 40, 59);
 - a **rising** bar (``close >= open``, a flat one included) goes open → low → high → close, a
-  **falling** one open → high → low → close: the extreme nearer the close comes last, so a bar
-  never reaches its close from the far side;
+  **falling** one open → high → low → close: a bar that closed up is taken to have made its
+  low first and its high later, one that closed down the reverse;
 - between two waypoints the price is linear in the second, rounded to the **nearest tick, a
   half tick up** (``floor(x + 1/2)``), in integers only, so the path is exact and the same on
   every machine.
@@ -17,7 +17,7 @@ agree with. The rule is the usual backtester convention:
 Every price lies between two waypoint prices, hence within ``[low, high]``; the waypoints are
 exactly open, the two extremes and close. Pure integer arithmetic on Python ints: the fill loop
 asks once per second per symbol, a replay at high speed thousands of times per tick, and a
-numpy scalar costs more than this whole function (docs/performance.md "Imported history").
+numpy scalar costs more than this whole function (``scripts/bench_touch.py``).
 """
 
 from __future__ import annotations
