@@ -48,6 +48,10 @@ class _Span(NamedTuple):
     """The bar's prices in ticks."""
 
 
+_NOWHERE = _Span(0, 0, 0, 0, 0, 60, 0, 0, 0, 0)
+"""Answers for no second: the first price asked finds its span."""
+
+
 @dataclass(frozen=True)
 class _DaySpans:
     """The spans of daily bars beyond their starts (1-minute spans need none: 60 s, offset 0)."""
@@ -64,7 +68,8 @@ class _DaySpans:
 def _day_spans(labels: IntArray, session: Session, zone: ZoneInfo) -> tuple[IntArray, _DaySpans]:
     """Each daily bar's session ranges, in order: their starts and the rest."""
     ordinals = labels // DAY_S + EPOCH_ORDINAL
-    ranges = session_ranges(session, zone, int(ordinals[0]), int(ordinals[-1]))
+    first_day, last_day = (int(ordinals[0]), int(ordinals[-1])) if len(labels) else (1, 0)
+    ranges = session_ranges(session, zone, first_day, last_day)
     by_day: dict[int, list[tuple[int, int]]] = {}
     for a, b, day in zip(ranges.starts, ranges.ends, ranges.ordinals, strict=True):
         by_day.setdefault(int(day), []).append((int(a), int(b)))
@@ -88,7 +93,8 @@ def _day_spans(labels: IntArray, session: Session, zone: ZoneInfo) -> tuple[IntA
 
 
 class BarSeconds:
-    """The per-second prices of one symbol's base bars (``table``, a ``(6, n)`` table, n ≥ 1)."""
+    """The per-second prices of one symbol's base bars (``table``, a ``(6, n)`` table; an import
+    writes at least one bar, and a price is asked of a symbol only then)."""
 
     def __init__(self, table: Table, base: Resolution, session: Session, zone: ZoneInfo) -> None:
         self._table = table
@@ -97,7 +103,7 @@ class BarSeconds:
             self._starts: IntArray = table[TIME]
         else:
             self._starts, self._days = _day_spans(table[TIME], session, zone)
-        self._span = self._find(int(self._starts[0]))
+        self._span = _NOWHERE
 
     def _find(self, second: int) -> _Span:
         starts = self._starts
