@@ -1,4 +1,4 @@
-"""The price path inside imported bars (docs/history.md §5 "Prices inside a bar"): hand-computed
+"""The price path inside imported bars (docs/history.md §6): hand-computed
 paths of a rising and a falling 1-minute bar and of a daily bar over its session, and the
 rule's properties for every bar, session and order of asking."""
 

@@ -311,7 +311,7 @@ async def test_the_broker_trades_an_imported_symbol_at_its_last_price(data_dir: 
 async def test_resting_orders_fill_along_the_bar_path(data_dir: Path, tmp_path: Path) -> None:
     """With TRADING_CLOCK=manual inside the history: Monday's 09:31 bar falls (10.45, high
     10.47, low 10.30, close 10.35), so its path is open → high (second 20) → low (second 40)
-    → close (second 59), nearest tick, halves up (docs/history.md §5). Bid and ask are one
+    → close (second 59), nearest tick, halves up (docs/history.md §6). Bid and ask are one
     tick either side (5 bps of 10.4 is under a tick). A SELL limit at 10.46 needs a bid of
     10.46, a last price of 10.47: 10.45 + 2·15/20 = 10.465 → 10.47 at 09:31:15, its first
     second there. A BUY limit at 10.38 needs a last price of 10.37: 10.47 - 0.17·12/20 =

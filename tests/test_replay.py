@@ -492,7 +492,7 @@ def test_a_view_at_any_instant_holds_nothing_of_a_later_second(
         if resolution == "1" and count_back:
             assert times == [r.time for r in over][-count_back:]
         # the quote is the last bar over; the broker's price is on the forming bar's path
-        # (docs/history.md §5), which no chart or quote shows before the bar is over
+        # (docs/history.md §6), which no chart or quote shows before the bar is over
         assert quote_lp == (over[-1].close if over else ROWS[0].open)
         forming = [r for r in ROWS if r.time <= now_s < r.time + 60]
         if forming:

@@ -1,7 +1,7 @@
 """The price path inside one bar: where an imported symbol trades between its open and close.
 
 An imported bar only says open, high, low and close; the broker fills against one price per
-second (docs/history.md §5), so each second of the bar needs a price that a backtest would
+second (docs/history.md §6), so each second of the bar needs a price that a backtest would
 agree with. The rule is the usual backtester convention:
 
 - the bar's ``length`` seconds are numbered ``0 .. length - 1``; four **waypoints** sit at

@@ -1,4 +1,4 @@
-"""The price of every second of an imported symbol, along each bar's path (docs/history.md §5).
+"""The price of every second of an imported symbol, along each bar's path (docs/history.md §6).
 
 The symbol's base bars (1-minute, or daily for a daily-only import) are laid on the clock as
 **spans**: a 1-minute bar is one span ``[t, t + 60)``; a daily bar is its trading date's

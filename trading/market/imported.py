@@ -234,7 +234,7 @@ class ImportedMarket:
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
 
     def touch(self, symbol: SymbolSpec, second: int) -> Touch:
-        """The broker's prices: the point of the bar's path at ``second`` (docs/history.md §5)."""
+        """The broker's prices: the point of the bar's path at ``second`` (docs/history.md §6)."""
         return self._touch(second, self._symbols[symbol.name].seconds.price(second))
 
     def quote(self, symbol: SymbolSpec) -> Quote:
