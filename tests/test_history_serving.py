@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.history_sample import NEW_YORK
+from tests.history_sample import NEW_YORK, daily_rows, write_csv
 from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
 from tests.wsclient import WS, drain, subscribe
 from trading.app import create_app
@@ -357,6 +357,40 @@ async def test_resting_orders_fill_along_the_bar_path(data_dir: Path, tmp_path: 
         assert await quote_lp() == 10.35
         positions = await served.get("/api/v1/broker/positions")
     assert [(p["symbol"], p["qty"], p["side"]) for p in positions] == [("ACME", 5, Side.BUY)]
+
+
+async def test_a_daily_bar_fills_along_its_session_path(tmp_path: Path) -> None:
+    """A daily import (09:30-16:00 New York): Thursday 2024-01-04 falls (101.21, high 101.81,
+    low 99.44, close 99.77), its 23 400 session seconds go open → high (11:40) → low (13:50)
+    → close (15:59:59). A BUY limit at 99.50 needs an ask of 99.50: a last price of 99.48
+    (half spread 2 ticks below 100, 5 bps), reached 7652 s past the high, at 13:47:32:
+    101.81 - 2.37·7652/7800 = 99.48497 → 99.48 (13:47:31: 99.48527 → 99.49)."""
+    file = write_csv(tmp_path / "days.csv", daily_rows(), fmt="date")
+    run = import_bars(tmp_path / "data", file, "--symbol", "DAYS", "--session", "0930-1600",
+                      "--timezone", "America/New_York")  # fmt: skip
+    assert run.code == 0, run.err
+    opening = int(dt.datetime(2024, 1, 4, 9, 30, tzinfo=NEW_YORK).timestamp())
+    async with Served(tmp_path / "data", now=opening, clock_mode="manual") as served:
+        c = served.client
+        headers = {"Content-Type": "application/json"}
+
+        async def post(path: str, body: Any = None) -> Any:
+            response = await c.post(path, json=body, headers=headers)
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+        order = {"symbol": "DAYS", "type": OrderType.LIMIT, "side": Side.BUY, "qty": 10,
+                 "limitPrice": 99.5}  # fmt: skip
+        placed = (await post("/api/v1/broker/orders", order))["orderId"]
+        fills = []
+        for advance in (15_451, 1):  # to 13:47:31, then 13:47:32
+            await post("/api/v1/debug/clock", {"advanceMs": advance * 1000})
+            body = await post("/api/v1/debug/evaluate")
+            fills.append([(e["orderId"], e["price"], e["time"] // 1000 - opening)
+                          for a in body["accounts"] for e in a["executions"]])  # fmt: skip
+        quote = await post("/api/v1/datafeed/quotes", {"symbols": ["DAYS"]})
+    assert fills == [[], [(placed, 99.5, 15_452)]]
+    assert quote[0]["v"]["lp"] == 101.13  # Wednesday's close: Thursday is not over
 
 
 async def test_a_damaged_symbol_is_left_out_and_the_rest_served(tmp_path: Path) -> None:
