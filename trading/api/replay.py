@@ -22,9 +22,12 @@ from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
 from trading.api.io import model_response, models_response, read_json, validate_body
+from trading.broker.errors import UnknownAccount
+from trading.broker.matching import PriceFeed
 from trading.broker.replays import Change, Replays
+from trading.broker.report import BookRecord, session_report
 from trading.errors import ApiError, RequestValidationError, error_item
-from trading.keys import MARKET
+from trading.keys import BROKER, MARKET, SETTINGS
 from trading.market.at_time import MarketAt
 from trading.market.replay import (
     ReplayConflict,
@@ -55,11 +58,17 @@ from trading.models.queries import (
     UdfSearchQuery,
     UdfSymbolsQuery,
 )
-from trading.models.replay import NewReplay, ReplayChange, ReplayPath, ReplaySessionState
+from trading.models.replay import (
+    NewReplay,
+    ReplayChange,
+    ReplayPath,
+    ReplayReport,
+    ReplaySessionState,
+)
 from trading.security import read_only
 from trading.specs.operation import Content, operation
 from trading.specs.refusals import JSON_WRITE
-from trading.wire.replay import SESSION_LIST, session_state
+from trading.wire.replay import SESSION_LIST, report, session_state
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
@@ -243,6 +252,35 @@ async def end_replay(request: web.Request) -> web.Response:
     if not await request.app[REPLAYS].end(await account_id(request), session_id):
         raise not_found(session_id)
     return web.Response(status=204)
+
+
+@routes.get(f"{PREFIX}/{{replay_id}}/report")
+@operation(
+    "getReplayReport",
+    tag="replay",
+    summary="A replay session's results: trades, P&L, win rate, drawdown, equity curve",
+    description="From the session's own book (its account id is the session id), as of "
+    "replay-now: every execution, realized and unrealized P&L, commissions, closing trades and "
+    "how many won, and the equity curve from the start to replay-now (at most "
+    "`TRADING_REPLAY_REPORT_POINTS` points) with its largest peak-to-trough fall "
+    '(docs/replay.md "The report").',
+    path=ReplayPath,
+    responses={200: ReplayReport, 404: NOT_FOUND, 503: STORAGE_UNAVAILABLE},
+)
+async def get_replay_report(request: web.Request) -> web.Response:
+    session = await _session(request)
+    broker = request.app[BROKER]
+    try:
+        record = await broker.book_record(session.id)
+    except UnknownAccount:  # no book (yet): nothing traded, the balance it would open with
+        market = request.app[MARKET]
+        record = BookRecord(broker.initial_balance, [], PriceFeed(market.catalog, market.touch).at)
+    now = session.clock.now(request.app[REPLAYS].wall_ms())
+    points = request.app[SETTINGS].replay_report_points
+    found = session_report(
+        record.initial_balance, record.fills, session.start, now, record.prices, points
+    )
+    return model_response(report(session.id, found))
 
 
 # --- the session's market (docs/replay.md §4) ----------------------------------------------

@@ -239,4 +239,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
     """,
+    # issue 17, the report (docs/replay.md "The report"): the replay time a session started
+    # at, where its equity curve begins; the clock's anchor moves with every change, so it is
+    # kept apart (a session stored before this migration starts at its last anchor)
+    """
+    ALTER TABLE replay_sessions ADD COLUMN start_time INTEGER NOT NULL DEFAULT 0;
+    UPDATE replay_sessions SET start_time = anchor_replay;
+    """,
 )

@@ -147,6 +147,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
     """,
+    # 3: SQLite's migration 9, the replay time a session started at (its report's start)
+    """
+    ALTER TABLE replay_sessions ADD COLUMN start_time BIGINT NOT NULL DEFAULT 0;
+    UPDATE replay_sessions SET start_time = anchor_replay;
+    """,
 )
 
 _VERSION_TABLE = """
