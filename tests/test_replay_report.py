@@ -16,12 +16,19 @@ from typing import Any
 
 import pytest
 
+from tests import brokerkit
 from tests.brokerkit import Client, MakeClient
 from tests.test_replay import ADMIN, START, call, new_user, start
 from trading.broker import migrations
+from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.enums import Side
+from trading.broker.errors import UnknownAccount
+from trading.broker.report import session_report
 from trading.broker.sqlite_file import migrate
 from trading.clock import ManualClock
+from trading.keys import BROKER
 from trading.settings import Settings, SettingsError
+from trading.wire.replay import report as wire_report
 
 
 async def report(c: Client, sid: str, **headers: str) -> tuple[int, Any]:
@@ -99,6 +106,38 @@ async def test_another_accounts_report_answers_like_a_missing_one(
     assert (await report(c, sid, **alice, **{"X-Account-Id": second}))[0] == 404
     status, body = await report(c, sid, **alice)
     assert (status, body["id"], body["trades"]) == (200, sid, [])
+
+
+async def test_a_books_record_reports_what_the_book_shows(
+    make_client: MakeClient, trading_clock: ManualClock
+) -> None:
+    """``book_record`` of a traded account (DEMO-ACCOUNT here: no session has a book in this
+    landing) reported at now gives the equity, balance and P&L GET /equity answers, and the
+    executions GET /executions answers; an account that does not exist is UnknownAccount."""
+    c = await make_client(market_factory=brokerkit.scripted, commission_rate=0.001)
+    brokerkit.market(c).set_price("AAPL", 200)
+    start_ms = round(trading_clock.now() * 1000)
+    await brokerkit.place(c, brokerkit.market_order(Side.BUY, 10))
+    await brokerkit.step(c, trading_clock, 210)
+    await brokerkit.place(c, brokerkit.market_order(Side.SELL, 4))
+    await brokerkit.step(c, trading_clock, 190)
+    record = await c.app[BROKER].book_record(DEFAULT_ACCOUNT)
+    now_ms = round(trading_clock.now() * 1000)
+    found = wire_report(
+        "RPL-x", session_report(record.initial_balance, record.fills, start_ms, now_ms,
+                                record.prices, 50),
+    ).model_dump(by_alias=True)  # fmt: skip
+    equity = await brokerkit.get(c, "/equity")
+    assert (found["equity"], found["balance"]) == (equity["equity"], equity["balance"])
+    assert (found["realizedPL"], found["unrealizedPL"]) == (
+        equity["realizedPL"], equity["unrealizedPL"],
+    )  # fmt: skip
+    assert found["unrealizedPL"] < 0  # 6 long, bought above 190
+    assert found["trades"] == await brokerkit.get(c, "/executions/AAPL")
+    assert (found["closingTrades"], found["wins"], found["winRate"]) == (1, 1, 1.0)
+    assert found["equityCurve"][-1] == {"time": now_ms, "equity": equity["equity"]}
+    with pytest.raises(UnknownAccount):
+        await c.app[BROKER].book_record("RPL-0000000000000000")
 
 
 # -- the setting and the stored start ------------------------------------------------------------

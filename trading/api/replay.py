@@ -14,6 +14,8 @@ session's replay-now, so TradingView's stock UDF adapter pointed at
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 
 from aiohttp import web
@@ -21,6 +23,7 @@ from aiohttp import web
 from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
+from trading.api.history import BARS_EXECUTOR
 from trading.api.io import model_response, models_response, read_json, validate_body
 from trading.broker.errors import UnknownAccount
 from trading.broker.matching import PriceFeed
@@ -277,9 +280,17 @@ async def get_replay_report(request: web.Request) -> web.Response:
         record = BookRecord(broker.initial_balance, [], PriceFeed(market.catalog, market.touch).at)
     now = session.clock.now(request.app[REPLAYS].wall_ms())
     points = request.app[SETTINGS].replay_report_points
-    found = session_report(
-        record.initial_balance, record.fills, session.start, now, record.prices, points
-    )
+    compute = functools.partial(
+        session_report, record.initial_balance, record.fills, session.start, now,
+        record.prices, points,
+    )  # fmt: skip
+    # marking a curve reads the market at up to `points` seconds per open position (~1 ms each
+    # cold for a synthetic symbol): in the history's worker thread, as cold bars are
+    executor = request.app.get(BARS_EXECUTOR)
+    if record.fills and executor is not None:
+        found = await asyncio.get_running_loop().run_in_executor(executor, compute)
+    else:
+        found = compute()
     return model_response(report(session.id, found))
 
 
