@@ -58,7 +58,7 @@ async def test_a_session_without_trades_reports_nothing_traded_and_a_flat_curve(
 async def test_the_curve_has_at_most_the_configured_points_from_the_start_to_replay_now(
     make_client: MakeClient, trading_clock: ManualClock, trading_settings: Settings
 ) -> None:
-    """Ten wall seconds at 60x: 10 replay minutes, sampled in 4 equal steps (5 points); after
+    """Ten wall seconds at 60x: 10 replay minutes, sampled every whole 3 minutes (5 points); after
     a jump the report still starts at the session's start (the clock's anchor moved)."""
     c = await make_client()
     sid = (await start(c))["id"]
@@ -67,9 +67,10 @@ async def test_the_curve_has_at_most_the_configured_points_from_the_start_to_rep
     assert status == 200, body
     balance = trading_settings.initial_balance
     assert (body["from"], body["to"]) == (START, START + 600_000)
-    assert body["equityCurve"] == [
-        {"time": START + k * 150_000, "equity": balance} for k in range(5)
-    ]
+    # a 2.5-minute step rounds up to 3 whole minutes, on minute starts
+    minute = START - START % 60_000
+    times = [START, minute + 180_000, minute + 360_000, minute + 540_000, START + 600_000]
+    assert body["equityCurve"] == [{"time": t, "equity": balance} for t in times]
     await call(c, "PATCH", f"/{sid}", {"action": "jump", "ms": 3_600_000})
     await c.close()
     again = await make_client()  # a restart: the start is stored with the session

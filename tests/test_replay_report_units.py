@@ -140,6 +140,9 @@ def test_the_budget_thins_samples_first_then_fills() -> None:
     assert sample_times(0, 10_000, 3) == [2500, 5000, 7500]
     assert sample_times(0, 2500, 10) == [1000, 2000]  # never closer than a second
     assert sample_times(0, 0, 10) == []
+    # a minute apart or more: whole minutes, on minute starts
+    assert sample_times(90_000, 400_000, 3) == [180_000, 300_000]
+    assert all(t % 60_000 == 0 for t in sample_times(12_345, 86_400_000, 500))
     assert kept_fills(3, 5) == [0, 1, 2]
     assert kept_fills(5, 2) == [2, 4]
     assert kept_fills(4, 0) == []

@@ -31,6 +31,7 @@ PriceAt = Callable[[str, int], Prices]
 """The prices of a symbol at one second (epoch s): the book's ``PriceFeed.at``."""
 
 SAMPLE_MIN_MS = 1000
+MINUTE_MS = 60_000
 """Samples lie at least a second apart: prices change per second, a denser sample repeats."""
 
 PCT_PLACES = Decimal("0.000001")
@@ -133,12 +134,19 @@ class _Replay:
 
 def sample_times(start: int, now: int, count: int) -> list[int]:
     """At most ``count`` regular instants strictly between ``start`` and ``now``: every
-    ``step = max(1 s, ⌈(now − start) / (count + 1)⌉)`` from ``start``."""
+    ``step = max(1 s, ⌈(now − start) / (count + 1)⌉)`` from ``start``. A step of a minute
+    or more is rounded up to whole minutes and the samples fall on minute starts: a market
+    knows a minute's first second from its minute bar (its open), while any other second of
+    a synthetic minute costs generating that minute's seconds (~1 ms)."""
     span = now - start
     if count <= 0 or span <= 0:
         return []
     step = max(SAMPLE_MIN_MS, -(-span // (count + 1)))
-    return list(range(start + step, now, step))
+    if step < MINUTE_MS:
+        return list(range(start + step, now, step))
+    step = -(-step // MINUTE_MS) * MINUTE_MS
+    first = start - start % MINUTE_MS + step
+    return list(range(first, now, step))
 
 
 def kept_fills(count: int, budget: int) -> list[int]:
