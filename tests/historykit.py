@@ -37,8 +37,8 @@ def import_bars(data_dir: Path, file: Path, *args: str) -> Run:
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def settings(data_dir: Path, now: float = TEST_NOW) -> Settings:
-    return Settings(data_dir=data_dir, clock=ManualClock(now))
+def settings(data_dir: Path, now: float = TEST_NOW, **changes: Any) -> Settings:
+    return Settings(data_dir=data_dir, clock=ManualClock(now), **changes)
 
 
 _client_cls: list[type[TestClient[Any, Any]]] = [TestClient]
@@ -54,8 +54,9 @@ def spec_checked_clients(aiohttp_client_cls: type[TestClient[Any, Any]]) -> None
 class Served:
     """A started app on ``data_dir`` (a real loopback socket), asked over HTTP."""
 
-    def __init__(self, data_dir: Path, now: float = TEST_NOW) -> None:
-        server = TestServer(create_app(settings(data_dir, now)))
+    def __init__(self, data_dir: Path, now: float = TEST_NOW, **changes: Any) -> None:
+        """``changes``: other settings (``clock_mode="manual"`` for the debug routes)."""
+        server = TestServer(create_app(settings(data_dir, now, **changes)))
         self.client: TestClient[Any, Any] = _client_cls[0](server)
 
     async def __aenter__(self) -> Served:

@@ -5,6 +5,7 @@ and what a running server does about a later import."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.history_sample import NEW_YORK
+from tests.history_sample import NEW_YORK, daily_rows, write_csv
 from tests.historykit import Served, import_bars, spec_checked_clients  # noqa: F401
 from tests.wsclient import WS, drain, subscribe
 from trading.app import create_app
-from trading.broker.enums import OrderType, Side
+from trading.broker.enums import OrderStatus, OrderType, Side
 from trading.clock import ManualClock
 from trading.market import aggregate
 from trading.market.resolution import Resolution
@@ -305,6 +306,91 @@ async def test_the_broker_trades_an_imported_symbol_at_its_last_price(data_dir: 
         positions = await served.get("/api/v1/broker/positions")
     # a buy at the ask of the last close (10.85 + one tick), and nothing moves after it
     assert [(p["symbol"], p["qty"], p["avgPrice"]) for p in positions] == [("ACME", 10, 10.86)]
+
+
+async def test_resting_orders_fill_along_the_bar_path(data_dir: Path, tmp_path: Path) -> None:
+    """With TRADING_CLOCK=manual inside the history: Monday's 09:31 bar falls (10.45, high
+    10.47, low 10.30, close 10.35), so its path is open → high (second 20) → low (second 40)
+    → close (second 59), nearest tick, halves up (docs/history.md §6). Bid and ask are one
+    tick either side (5 bps of 10.4 is under a tick). A SELL limit at 10.46 needs a bid of
+    10.46, a last price of 10.47: 10.45 + 2·15/20 = 10.465 → 10.47 at 09:31:15, its first
+    second there. A BUY limit at 10.38 needs a last price of 10.37: 10.47 - 0.17·12/20 =
+    10.368 → 10.37 at 09:31:32 (09:31:31 is 10.3765 → 10.38). The quote stays at the last
+    finished bar's close (09:30's 10.45) all the while."""
+    data = tmp_path / "data"
+    shutil.copytree(data_dir / "history", data / "history")  # a broker of its own
+    start = MON_0930 + 60
+    async with Served(data, now=start, clock_mode="manual") as served:
+        c = served.client
+
+        async def post(path: str, body: Any = None) -> Any:
+            response = await c.post(path, json=body, headers={"Content-Type": "application/json"})
+            assert response.status in (200, 201), await response.text()
+            return await response.json()
+
+        async def limit(side: Side, price: float, qty: int) -> str:
+            order = {"symbol": "ACME", "type": OrderType.LIMIT, "side": side, "qty": qty,
+                     "limitPrice": price}  # fmt: skip
+            placed: str = (await post("/api/v1/broker/orders", order))["orderId"]
+            return placed
+
+        async def executions() -> list[tuple[str, int, float, int]]:
+            body = await post("/api/v1/debug/evaluate")
+            return [(e["orderId"], e["side"], e["price"], e["time"] // 1000 - start)
+                    for a in body["accounts"] for e in a["executions"]]  # fmt: skip
+
+        async def quote_lp() -> float:
+            quotes = await post("/api/v1/datafeed/quotes", {"symbols": ["ACME"]})
+            lp: float = quotes[0]["v"]["lp"]
+            return lp
+
+        sell = await limit(Side.SELL, 10.46, 5)
+        buy = await limit(Side.BUY, 10.38, 10)
+        assert [o["status"] for o in await served.get("/api/v1/broker/orders")] == [
+            OrderStatus.WORKING, OrderStatus.WORKING
+        ]  # fmt: skip
+        await post("/api/v1/debug/clock", {"advanceMs": 31_000})  # 09:31:31
+        assert await executions() == [(sell, Side.SELL, 10.46, 15)]
+        assert await quote_lp() == 10.45
+        await post("/api/v1/debug/clock", {"advanceMs": 29_000})  # 09:32:00, the bar is over
+        assert await executions() == [(buy, Side.BUY, 10.38, 32)]
+        assert await quote_lp() == 10.35
+        positions = await served.get("/api/v1/broker/positions")
+    assert [(p["symbol"], p["qty"], p["side"]) for p in positions] == [("ACME", 5, Side.BUY)]
+
+
+async def test_a_daily_bar_fills_along_its_session_path(tmp_path: Path) -> None:
+    """A daily import (09:30-16:00 New York): Thursday 2024-01-04 falls (101.21, high 101.81,
+    low 99.44, close 99.77), its 23 400 session seconds go open → high (11:40) → low (13:50)
+    → close (15:59:59). A BUY limit at 99.50 needs an ask of 99.50: a last price of 99.48
+    (half spread 2 ticks below 100, 5 bps), reached 7652 s past the high, at 13:47:32:
+    101.81 - 2.37·7652/7800 = 99.48497 → 99.48 (13:47:31: 99.48527 → 99.49)."""
+    file = write_csv(tmp_path / "days.csv", daily_rows(), fmt="date")
+    run = import_bars(tmp_path / "data", file, "--symbol", "DAYS", "--session", "0930-1600",
+                      "--timezone", "America/New_York")  # fmt: skip
+    assert run.code == 0, run.err
+    opening = int(dt.datetime(2024, 1, 4, 9, 30, tzinfo=NEW_YORK).timestamp())
+    async with Served(tmp_path / "data", now=opening, clock_mode="manual") as served:
+        c = served.client
+        headers = {"Content-Type": "application/json"}
+
+        async def post(path: str, body: Any = None) -> Any:
+            response = await c.post(path, json=body, headers=headers)
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+        order = {"symbol": "DAYS", "type": OrderType.LIMIT, "side": Side.BUY, "qty": 10,
+                 "limitPrice": 99.5}  # fmt: skip
+        placed = (await post("/api/v1/broker/orders", order))["orderId"]
+        fills = []
+        for advance in (15_451, 1):  # to 13:47:31, then 13:47:32
+            await post("/api/v1/debug/clock", {"advanceMs": advance * 1000})
+            body = await post("/api/v1/debug/evaluate")
+            fills.append([(e["orderId"], e["price"], e["time"] // 1000 - opening)
+                          for a in body["accounts"] for e in a["executions"]])  # fmt: skip
+        quote = await post("/api/v1/datafeed/quotes", {"symbols": ["DAYS"]})
+    assert fills == [[], [(placed, 99.5, 15_452)]]
+    assert quote[0]["v"]["lp"] == 101.13  # Wednesday's close: Thursday is not over
 
 
 async def test_a_damaged_symbol_is_left_out_and_the_rest_served(tmp_path: Path) -> None:

@@ -154,6 +154,7 @@ ROUTE_INDEX: dict[tuple[str, str], tuple[str, list[str], set[int]]] = {
         {409, 422, *JSON_WRITE, 503},
     ),
     ("delete", "/api/v1/replay/{replay_id}"): ("endReplay", [V1, "replay"], {*DELETE_WRITE, 503}),
+    ("get", "/api/v1/replay/{replay_id}/report"): ("getReplayReport", [V1, "replay"], {503}),
     ("get", "/api/v1/replay/{replay_id}/udf/config"): ("replayUdfConfig", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/symbols"): ("replayUdfSymbols", [V1, "replay"], set()),
     ("get", "/api/v1/replay/{replay_id}/udf/search"): ("replayUdfSearch", [V1, "replay"], set()),

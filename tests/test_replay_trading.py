@@ -336,3 +336,55 @@ async def test_two_workers_trade_in_one_session(
         assert [f["id"] for f in await ok(a, book, "GET", "/executions/AAPL")] == [pushed["id"]]
     finally:
         os.close(lock)
+
+
+async def test_the_report_adds_up_what_the_book_traded(
+    make_client: MakeClient, trading_settings: Settings, trading_clock: ManualClock
+) -> None:
+    """A round trip at a profit or a loss, then an open position: the report's trades are
+    the book's executions, its totals the hand-computed ones, its last curve point the
+    equity at replay-now, and its win rate and drawdown follow from the round trip."""
+    c = await make_client()
+    book = await start_session(c)
+    market = then(trading_settings)
+    s0 = START // 1000
+    await ok(c, book, "POST", "/orders", market_order(Side.BUY, 10))
+    await patch(c, book, {"action": "resume"})
+    trading_clock.advance(5)  # 300 replayed seconds
+    await ok(c, book, "POST", "/orders", market_order(Side.SELL, 10))
+    trading_clock.advance(5)
+    await ok(c, book, "POST", "/orders", market_order(Side.BUY, 4))
+    await patch(c, book, {"action": "pause"})
+    s1, s2 = s0 + 300, s0 + 600
+    bought, sold, again = ask(market, "AAPL", s0), bid(market, "AAPL", s1), ask(market, "AAPL", s2)
+    cents = Decimal("0.01")
+    fees = [
+        (p * q * Decimal("0.001")).quantize(cents)
+        for p, q in ((bought, 10), (sold, 10), (again, 4))
+    ]
+    realized = ((sold - bought) * 10).quantize(cents)
+    resp = await c.get(f"{R}/{book}/report")
+    assert resp.status == 200
+    body = await resp.json()
+    executions = await ok(c, book, "GET", "/executions/AAPL")
+    assert body["trades"] == executions
+    assert (body["from"], body["to"]) == (START, START + 600_000)
+    assert Decimal(str(body["realizedPL"])) == realized
+    assert Decimal(str(body["commissions"])) == sum(fees)
+    initial = Decimal(str(trading_settings.initial_balance))
+    balance = initial + realized - sum(fees)
+    assert Decimal(str(body["balance"])) == balance
+    equity = await ok(c, book, "GET", "/equity")
+    assert Decimal(str(body["equity"])) == Decimal(str(equity["equity"]))
+    assert body["equityCurve"][-1] == {"time": START + 600_000, "equity": equity["equity"]}
+    assert body["equityCurve"][0]["time"] == START
+    assert (body["closingTrades"], body["wins"], body["losses"]) == (
+        1, int(realized > 0), int(realized < 0)
+    )  # fmt: skip
+    assert body["winRate"] == (1.0 if realized > 0 else 0.0)
+    curve = [Decimal(str(p["equity"])) for p in body["equityCurve"]]
+    peak, fall = curve[0], Decimal(0)
+    for value in curve:
+        peak = max(peak, value)
+        fall = max(fall, peak - value)
+    assert Decimal(str(body["maxDrawdown"])) == fall

@@ -56,3 +56,19 @@ def test_a_scripted_symbol_ranges_over_its_script(
     assert market.touch_range(spec, first, last) == touch_range_of_seconds(
         market.touch, spec, first, last
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["AAPL", "MSFT", "GOOGL"]), st.integers(0, 20 * 1440))
+def test_a_minutes_first_second_is_the_same_known_from_its_bar_or_its_seconds(
+    name: str, minutes: int
+) -> None:
+    """The synthetic market answers a minute's first second from the minute bar's open
+    unless that minute's seconds are already generated: both ways give the same touch."""
+    spec = SYNTHETIC.catalog.lookup(name)
+    assert spec is not None
+    second = BASE - BASE % 60 + 60 * minutes
+    from_bar = SyntheticMarket(SETTINGS.market_config()).touch(spec, second)
+    generated = SyntheticMarket(SETTINGS.market_config())
+    generated.touch(spec, second + 1)
+    assert generated.touch(spec, second) == from_bar

@@ -211,12 +211,16 @@ class Settings(BaseSettings):
     orders_history_limit: int = Field(100, ge=1, le=10_000)
     """Orders per page of ``GET /orders/history`` when the client gives no ``limit``."""
     orders_history_max_limit: int = Field(500, ge=1, le=10_000)
+    """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
     max_accounts_per_user: int = Field(20, ge=1, le=10_000)
     """Keys mode: paper accounts a user may hold (POST /broker/accounts answers 409 beyond)."""
     replay_max_sessions: int = Field(5, ge=1, le=1000)
     """Replay sessions one account may hold at once (``POST /replay`` answers 409 beyond):
     each is a row and a clock, and a forgotten one is ended by DELETE (docs/replay.md §3)."""
-    """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
+    replay_report_points: int = Field(500, ge=2, le=5000)
+    """Most points of a session report's equity curve (``GET /replay/{id}/report``): the start
+    and replay-now, then every fill, then regular samples, as far as they fit (each point
+    marks the session's positions once)."""
 
     # --- HTTP listener, JSON bodies, logs -------------------------------------------------
     http_max_line_bytes: int = Field(16_384, ge=256, le=1_048_576)

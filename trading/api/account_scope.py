@@ -14,8 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from trading.auth.principal import Principal
-from trading.broker.accounts import AccountInfo
-from trading.broker.timelines import is_session_book
+from trading.broker.accounts import AccountInfo, is_session_book
 from trading.errors import ApiError
 from trading.keys import BROKER, PRINCIPAL, REPLAYS, SETTINGS
 

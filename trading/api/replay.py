@@ -14,6 +14,8 @@ session's replay-now, so TradingView's stock UDF adapter pointed at
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import math
 
 from aiohttp import web
@@ -21,10 +23,14 @@ from aiohttp import web
 from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
+from trading.api.history import BARS_EXECUTOR
 from trading.api.io import model_response, models_response, read_json, validate_body
+from trading.broker.errors import UnknownAccount
+from trading.broker.matching import PriceFeed
 from trading.broker.replays import Change
+from trading.broker.report import BookRecord, session_report
 from trading.errors import ApiError, RequestValidationError, error_item
-from trading.keys import MARKET, REPLAYS
+from trading.keys import BROKER, MARKET, REPLAYS, SETTINGS
 from trading.market.at_time import MarketAt
 from trading.market.replay import (
     ReplayConflict,
@@ -55,11 +61,17 @@ from trading.models.queries import (
     UdfSearchQuery,
     UdfSymbolsQuery,
 )
-from trading.models.replay import NewReplay, ReplayChange, ReplayPath, ReplaySessionState
+from trading.models.replay import (
+    NewReplay,
+    ReplayChange,
+    ReplayPath,
+    ReplayReport,
+    ReplaySessionState,
+)
 from trading.security import read_only
 from trading.specs.operation import Content, operation
 from trading.specs.refusals import JSON_WRITE
-from trading.wire.replay import SESSION_LIST, session_state
+from trading.wire.replay import SESSION_LIST, report, session_state
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
@@ -242,6 +254,43 @@ async def end_replay(request: web.Request) -> web.Response:
     if not await request.app[REPLAYS].end(await account_id(request), session_id):
         raise not_found(session_id)
     return web.Response(status=204)
+
+
+@routes.get(f"{PREFIX}/{{replay_id}}/report")
+@operation(
+    "getReplayReport",
+    tag="replay",
+    summary="A replay session's results: trades, P&L, win rate, drawdown, equity curve",
+    description="From the session's own book (its account id is the session id), as of "
+    "replay-now: every execution, realized and unrealized P&L, commissions, closing trades and "
+    "how many won, and the equity curve from the start to replay-now (at most "
+    "`TRADING_REPLAY_REPORT_POINTS` points) with its largest peak-to-trough fall "
+    '(docs/replay.md "The report").',
+    path=ReplayPath,
+    responses={200: ReplayReport, 404: NOT_FOUND, 503: STORAGE_UNAVAILABLE},
+)
+async def get_replay_report(request: web.Request) -> web.Response:
+    session = await _session(request)
+    broker = request.app[BROKER]
+    try:
+        record = await broker.book_record(session.id)
+    except UnknownAccount:  # no book (yet): nothing traded, the balance it would open with
+        market = request.app[MARKET]
+        record = BookRecord(broker.initial_balance, [], PriceFeed(market.catalog, market.touch).at)
+    now = session.clock.now(request.app[REPLAYS].wall_ms())
+    points = request.app[SETTINGS].replay_report_points
+    compute = functools.partial(
+        session_report, record.initial_balance, record.fills, session.start, now,
+        record.prices, points,
+    )  # fmt: skip
+    # marking a curve reads the market at up to `points` seconds per open position (~1 ms each
+    # cold for a synthetic symbol): in the history's worker thread, as cold bars are
+    executor = request.app.get(BARS_EXECUTOR)
+    if record.fills and executor is not None:
+        found = await asyncio.get_running_loop().run_in_executor(executor, compute)
+    else:
+        found = compute()
+    return model_response(report(session.id, found))
 
 
 # --- the session's market (docs/replay.md §4) ----------------------------------------------

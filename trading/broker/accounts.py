@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from trading.market.replay import SESSION_PREFIX
+
 DEFAULT_ACCOUNT = "DEMO-ACCOUNT"
 """The account of TRADING_AUTH=off, and the one a database from before issue 14 held."""
 DEFAULT_ACCOUNT_NAME = "Demo Trading Account"
@@ -32,3 +34,9 @@ class AccountInfo:
 def new_account_id() -> str:
     """``ACC-`` and 12 random hex digits: unguessable, and never ``DEMO-ACCOUNT``."""
     return f"ACC-{secrets.token_hex(6).upper()}"
+
+
+def is_session_book(account: str) -> bool:
+    """Whether ``account`` is a replay session's book: its id is the session's
+    (docs/replay.md §5)."""
+    return account.startswith(SESSION_PREFIX)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 
-from trading.broker.accounts import AccountInfo
+from trading.broker.accounts import AccountInfo, is_session_book
 from trading.broker.engine import Engine
 from trading.broker.errors import UnknownAccount
 from trading.broker.idempotency import KeyRegistry
 from trading.broker.rows import BookRows, Snapshot
-from trading.broker.timelines import Timelines, is_session_book
+from trading.broker.timelines import Timelines
 
 NewEngine = Callable[[Decimal], Engine]
 """An empty book with the given initial balance (the service's commission, leverage, market)."""

@@ -239,10 +239,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
     """,
-    # issue 17, trading in a session (docs/replay.md §5): the replay time before which the
-    # session's book is not evaluated (its start, or where a jump landed)
+    # issue 17, trading in a session and its report (docs/replay.md §5, "The report"): the
+    # replay time before which the session's book is not evaluated (its start, or where a
+    # jump landed), and the replay time the session started at, where its equity curve
+    # begins (the clock's anchor moves with every change; a session stored before this
+    # migration starts at its last anchor)
     """
     ALTER TABLE replay_sessions ADD COLUMN trade_from INTEGER NOT NULL DEFAULT 0;
-    UPDATE replay_sessions SET trade_from = anchor_replay;
+    ALTER TABLE replay_sessions ADD COLUMN start_time INTEGER NOT NULL DEFAULT 0;
+    UPDATE replay_sessions SET trade_from = anchor_replay, start_time = anchor_replay;
     """,
 )

@@ -147,10 +147,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX replay_sessions_account ON replay_sessions (account, created);
     """,
-    # 3: SQLite's migration 9, the replay time a session's book is evaluated from
+    # 3: SQLite's migration 9, the replay time a session's book is evaluated from and the
+    # one it started at
     """
     ALTER TABLE replay_sessions ADD COLUMN trade_from BIGINT NOT NULL DEFAULT 0;
-    UPDATE replay_sessions SET trade_from = anchor_replay;
+    ALTER TABLE replay_sessions ADD COLUMN start_time BIGINT NOT NULL DEFAULT 0;
+    UPDATE replay_sessions SET trade_from = anchor_replay, start_time = anchor_replay;
     """,
 )
 

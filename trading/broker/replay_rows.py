@@ -16,7 +16,8 @@ from typing import Any
 from trading.market.replay import ReplayClock, ReplayLimitReached, ReplaySession, ReplayState
 
 _COLUMNS = (
-    "id, account, symbols, created, speed, state, anchor_wall, anchor_replay, version, trade_from"
+    "id, account, symbols, created, speed, state, anchor_wall, anchor_replay, version, trade_from, "
+    "start_time"
 )
 
 
@@ -35,6 +36,7 @@ def _session(row: Any) -> ReplaySession:
         created=int(row[3]),
         clock=clock,
         version=int(row[8]),
+        start=int(row[10]),
     )
 
 
@@ -47,9 +49,10 @@ def insert(db: sqlite3.Connection, session: ReplaySession, limit: int) -> Replay
         raise ReplayLimitReached(limit)
     c = session.clock
     db.execute(
-        f"INSERT INTO replay_sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO replay_sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (session.id, session.account, json.dumps(list(session.symbols)), session.created,
-         c.speed, c.state.value, c.anchor_wall, c.anchor_replay, session.version, c.trade_from),
+         c.speed, c.state.value, c.anchor_wall, c.anchor_replay, session.version, c.trade_from,
+         session.start),
     )  # fmt: skip
     return session
 

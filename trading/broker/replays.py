@@ -78,7 +78,9 @@ class Replays:
             )
         wall = self.wall_ms()
         clock = ReplayClock.start(start_ms, speed, wall, self.earliest_ms, state)
-        session = ReplaySession(new_session_id(), account, tuple(names), wall, clock)
+        session = ReplaySession(
+            new_session_id(), account, tuple(names), wall, clock, start=start_ms
+        )
         limit = self.max_sessions
         stored = await self._broker.transact(lambda db: replay_rows.insert(db, session, limit))
         await self._broker.open_session_book(stored)
@@ -104,12 +106,12 @@ class Replays:
                 return None
             changed = ReplaySession(
                 found.id, found.account, found.symbols, found.created,
-                change(found.clock, self.wall_ms()), found.version,
+                change(found.clock, self.wall_ms()), found.version, found.start,
             )  # fmt: skip
             if await self._broker.transact(functools.partial(replay_rows.update, session=changed)):
                 stored = ReplaySession(
                     changed.id, changed.account, changed.symbols, changed.created,
-                    changed.clock, changed.version + 1,
+                    changed.clock, changed.version + 1, changed.start,
                 )  # fmt: skip
                 self._broker.follow_session(stored)
                 return stored

@@ -41,6 +41,7 @@ from trading.broker.accounts import (
     ACCOUNT_NAME_MAX,
     DEFAULT_ACCOUNT,
     AccountInfo,
+    is_session_book,
     new_account_id,
 )
 from trading.broker.books import Books
@@ -63,13 +64,14 @@ from trading.broker.margin import Margin
 from trading.broker.marks import Marks, margin_at
 from trading.broker.matching import PriceFeed
 from trading.broker.preview import Preview, order_preview
+from trading.broker.report import BookRecord
 from trading.broker.requests import BracketRequest, OrderRequest
 from trading.broker.snapshot import CommittedState
 from trading.broker.state import Equity, Fill, Order, Position
 from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE as DB_FILE  # re-exported: the tests name it here
 from trading.broker.store import Store
-from trading.broker.timelines import Timelines, is_session_book
+from trading.broker.timelines import Timelines
 from trading.clock import Clock
 from trading.market.replay import ReplaySession
 from trading.market.source import MarketSource, RangedTouch
@@ -154,6 +156,11 @@ class BrokerService:
     @property
     def catalog(self) -> SymbolCatalog:
         return self._market.catalog
+
+    @property
+    def initial_balance(self) -> Decimal:
+        """The balance a new account opens with (``TRADING_INITIAL_BALANCE``)."""
+        return self._initial_balance
 
     def listen(self, listener: Listener) -> None:
         """Receive every event from now on, one by one (the hub's publisher registers here)."""
@@ -388,6 +395,14 @@ class BrokerService:
 
     async def equity(self, account: str) -> Equity:
         return await self._read(account, lambda e: e.equity(self._now(account)))
+
+    async def book_record(self, account: str) -> BookRecord:
+        """What ``account``'s report is made of (trading/broker/report.py): its initial balance,
+        every fill in fill order, and the prices its book marks itself with. Raises
+        :class:`UnknownAccount` for an account that does not exist."""
+        return await self._read(
+            account, lambda e: BookRecord(e.account.initial_balance, list(e.fills), e.market.at)
+        )
 
     async def leverage_of(self, account: str, symbol: str) -> Decimal:
         return await self._read(account, lambda e: e.leverage_of(symbol))

@@ -19,21 +19,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from trading.broker.accounts import is_session_book
 from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.evaluator import Evaluator
 from trading.broker.matching import PriceFeed
-from trading.market.replay import SESSION_PREFIX, SPEEDS, ReplayClock, ReplaySession
+from trading.market.replay import SPEEDS, ReplayClock, ReplaySession
 
 SESSION_CATCH_UP_S = 4 * max(SPEEDS)
 """The longest run of replay seconds one evaluation of a book covers: four ticks at the
 fastest speed, so a late tick never skips replayed time (a longer gap, a restart or a pause
 of the host, resumes that much before replay-now)."""
-
-
-def is_session_book(account: str) -> bool:
-    """Whether ``account`` is a replay session's book (its id is the session's)."""
-    return account.startswith(SESSION_PREFIX)
 
 
 def replay_now_s(clock: ReplayClock, wall_s: float) -> float:

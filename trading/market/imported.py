@@ -10,9 +10,12 @@ with the wall clock every imported bar is in the past, the last one is the lates
 quotes, the broker's prices and the streams stay there: a ``bars`` topic sends the last bar
 and then nothing, a ``quotes`` topic its one quote.
 
-**Prices of one second** (quotes, the broker): the close of the last base bar *completed* by
-that second (a 1-minute bar at its label + 60 s, a daily one when its local day is over), or
-the first bar's open before that, so no second sees a bar that has not ended.
+**Prices of one second.** The broker's (:meth:`ImportedMarket.touch`) follow a deterministic
+path inside each base bar, through open, high, low and close (:mod:`trading.market.bar_seconds`),
+so a resting order fills at the second and price the bar's range reaches it. Quotes keep the
+close of the last base bar *completed* by that second (a 1-minute bar at its label + 60 s, a
+daily one when its local day is over), or the first bar's open before that: a quote, like the
+chart, shows no bar that has not ended (docs/replay.md §4).
 """
 
 from __future__ import annotations
@@ -26,10 +29,16 @@ import numpy as np
 
 from trading.clock import Clock
 from trading.market.aggregate import CLOSE, HIGH, LOW, OPEN, TIME, VOLUME, Table
+from trading.market.bar_seconds import BarSeconds
 from trading.market.bar_store import StoredSymbol, load_all
 from trading.market.resolution import DAY_S, EPOCH_ORDINAL, Resolution
 from trading.market.series import half_spread, make_quote
-from trading.market.sessions import local_midnight, local_ordinals, parse_timezone
+from trading.market.sessions import (
+    local_midnight,
+    local_ordinals,
+    parse_session,
+    parse_timezone,
+)
 from trading.market.source import (
     Bars,
     History,
@@ -45,6 +54,9 @@ from trading.market.symbols import SymbolCatalog, SymbolSpec
 FINAL = 2**62
 """``final_before`` of every window: the snapshot a server loaded never changes."""
 
+_HALVES_KEPT = 65_536
+"""Most half spreads remembered (a few hundred kB; far more prices than a day's range)."""
+
 
 class _Symbol:
     def __init__(self, stored: StoredSymbol) -> None:
@@ -54,6 +66,7 @@ class _Symbol:
         self.zone = parse_timezone(meta.timezone)
         base = self.tables[self.base]
         self.days = np.asarray(stored.days) if stored.days is not None else base[TIME]
+        self.seconds = BarSeconds(base, self.base, parse_session(meta.session), self.zone)
         resolutions = tuple(r.value for r in Resolution if r in self.tables)
         self.spec = SymbolSpec(
             name=meta.name,
@@ -85,6 +98,7 @@ class ImportedMarket:
     def __init__(self, data_dir: Path, clock: Clock, spread_bps: float) -> None:
         self._clock = clock
         self._spread_bps = Decimal(str(spread_bps))
+        self._halves: dict[int, int] = {}
         self._symbols = {s.meta.name: _Symbol(s) for s in load_all(data_dir)}
         self._catalog = SymbolCatalog(s.spec for s in self._symbols.values())
 
@@ -204,13 +218,24 @@ class ImportedMarket:
             i -= 1
         return i
 
-    def touch(self, symbol: SymbolSpec, second: int) -> Touch:
-        sym = self._symbols[symbol.name]
-        table = sym.tables[sym.base]
-        i = self._completed(sym, second)
-        lp = int(table[CLOSE, i]) if i >= 0 else int(table[OPEN, 0])
-        half = half_spread(lp, self._spread_bps)
+    def _half_spread(self, lp: int) -> int:
+        """:func:`half_spread`, remembered per price: it is a Decimal computation, and the
+        path of a second asks for it once per second per symbol (bounded: the prices of the
+        imported ranges, cleared if they ever exceed the bound)."""
+        half = self._halves.get(lp)
+        if half is None:
+            if len(self._halves) >= _HALVES_KEPT:
+                self._halves.clear()
+            half = self._halves[lp] = half_spread(lp, self._spread_bps)
+        return half
+
+    def _touch(self, second: int, lp: int) -> Touch:
+        half = self._half_spread(lp)
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
+
+    def touch(self, symbol: SymbolSpec, second: int) -> Touch:
+        """The broker's prices: the point of the bar's path at ``second`` (docs/history.md §6)."""
+        return self._touch(second, self._symbols[symbol.name].seconds.price(second))
 
     def quote(self, symbol: SymbolSpec) -> Quote:
         """The last completed bar's close; open/high/low/volume of its trading day up to it,
@@ -220,11 +245,13 @@ class ImportedMarket:
     def quote_at(self, symbol: SymbolSpec, now_s: int) -> Quote:
         sym = self._symbols[symbol.name]
         table: Table = sym.tables[sym.base]
-        touch = self.touch(symbol, now_s)
+        # the close of the last base bar over by now_s, not the path of the bar forming:
+        # a quote shows no price of a bar the chart does not show yet (docs/replay.md §4)
         i = self._completed(sym, now_s)
         if i < 0:
             o = int(table[OPEN, 0])
-            return make_quote(symbol, touch, o, o, o, 0, o)
+            return make_quote(symbol, self._touch(now_s, o), o, o, o, 0, o)
+        touch = self._touch(now_s, int(table[CLOSE, i]))
         day = int(sym.days[i])
         first = int(np.searchsorted(sym.days, day, side="left"))
         rows = table[:, first : i + 1]

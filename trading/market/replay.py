@@ -138,6 +138,8 @@ class ReplaySession:
     clock: ReplayClock
     version: int = 0
     """Bumped by every stored change: a change read before another's is refused, not lost."""
+    start: int = 0
+    """Replay time (ms) the session started at: where its report begins (docs/replay.md)."""
 
 
 SESSION_PREFIX = "RPL-"

@@ -255,8 +255,14 @@ class SyntheticMarket:
         return self._bars(symbol, resolution, labels, at)
 
     def touch(self, symbol: SymbolSpec, second: int) -> Touch:
-        prices, _ = self._second_cols(symbol.name, second - second % 60)
-        lp = int(prices[second % 60])
+        if second % 60 == 0 and not self._seconds.has((symbol.name, second)):
+            # a minute's first second is its bar's open (the seconds are split from the
+            # bar): no need to generate the minute's seconds (what a report's samples ask)
+            start, cols = self._minute_cols(symbol.name, ny_ordinal(second))
+            lp = int(cols[0][(second - start) // 60])
+        else:
+            prices, _ = self._second_cols(symbol.name, second - second % 60)
+            lp = int(prices[second % 60])
         half = half_spread(lp, self._spread_bps)
         return Touch(time=second, lp=lp, bid=lp - half, ask=lp + half)
 

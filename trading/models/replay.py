@@ -11,6 +11,7 @@ from trading.market.replay import SPEEDS
 from trading.market.resolution import INTRADAY_RESOLUTIONS
 from trading.market.scenario import LATEST_MS
 from trading.models.base import WireModel
+from trading.models.broker import Execution
 
 MAX_JUMP_MS = 366 * 86_400_000
 """Longest single jump (a leap year): a longer one is a typo; jump again to go further."""
@@ -97,6 +98,69 @@ class ReplaySessionState(WireModel):
     time: int = Field(description="Replay-now, epoch milliseconds: the session's market time")
     iso: str = Field(description="The same instant in ISO 8601, UTC")
     created: int = Field(description="Wall time the session was started, epoch milliseconds")
+
+
+class EquityPoint(WireModel):
+    time: int = Field(description="Replay time, epoch milliseconds")
+    equity: float = Field(description="The session book's equity marked at that second")
+
+
+class ReplayReport(WireModel):
+    """A session's results so far, from its book (docs/replay.md "The report")."""
+
+    model_config = ConfigDict(
+        serialize_by_alias=True,  # `from`: a Python keyword, so the field is `from_`
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "RPL-5f2c9e0a1b3d4c6e", "from": 1717430400000, "to": 1717434000000,
+                    "initialBalance": 100000.0, "balance": 100097.9, "equity": 100097.9,
+                    "realizedPL": 100.0, "unrealizedPL": 0.0, "commissions": 2.1,
+                    "trades": [
+                        {"symbol": "AAPL", "price": 100.0, "qty": 10.0, "side": 1,
+                         "time": 1717430460000, "id": "EXEC-1", "orderId": "ORDER-1",
+                         "commission": 1.0, "netAmount": -1001.0},
+                        {"symbol": "AAPL", "price": 110.0, "qty": 10.0, "side": -1,
+                         "time": 1717432200000, "id": "EXEC-2", "orderId": "ORDER-2",
+                         "commission": 1.1, "netAmount": 1098.9},
+                    ],
+                    "closingTrades": 1, "wins": 1, "losses": 0, "winRate": 1.0,
+                    "maxDrawdown": 1.0, "maxDrawdownPct": 0.00001,
+                    "equityCurve": [
+                        {"time": 1717430400000, "equity": 100000.0},
+                        {"time": 1717430460000, "equity": 99999.0},
+                        {"time": 1717432200000, "equity": 100097.9},
+                        {"time": 1717434000000, "equity": 100097.9},
+                    ],
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    id: str = Field(description="The session (and its book's account id)")
+    from_: int = Field(alias="from", description="The session's start, epoch milliseconds")
+    to: int = Field(description="Replay-now, epoch milliseconds: the report is as of it")
+    initialBalance: float
+    balance: float = Field(description="`initialBalance + realizedPL − commissions`")
+    equity: float = Field(description="`balance + unrealizedPL` at replay-now")
+    realizedPL: float
+    unrealizedPL: float = Field(description="Open positions marked at replay-now's last price")
+    commissions: float
+    trades: list[Execution] = Field(description="Every execution of the session, in order")
+    closingTrades: int = Field(description="Executions that reduced, closed or flipped a position")
+    wins: int = Field(description="Closing trades that realized more than 0")
+    losses: int = Field(description="Closing trades that realized less than 0")
+    winRate: float | None = Field(
+        description="`wins / closingTrades`, 0..1; null without a closing trade"
+    )
+    maxDrawdown: float = Field(
+        description="Largest fall of `equityCurve` from a peak to a later point (≥ 0)"
+    )
+    maxDrawdownPct: float = Field(description="That fall as a fraction of its peak, 0..1")
+    equityCurve: list[EquityPoint] = Field(
+        description="The start, every fill and regular samples, then replay-now "
+        "(at most TRADING_REPLAY_REPORT_POINTS points)"
+    )
 
 
 class ReplayPath(WireModel):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
+from trading.broker.report import Report
 from trading.market.replay import ReplaySession
-from trading.models.replay import ReplaySessionState
+from trading.models.replay import EquityPoint, ReplayReport, ReplaySessionState
+from trading.wire.broker import execution
 from trading.wire.scenario import clock_state
 
 SESSION_LIST: TypeAdapter[list[ReplaySessionState]] = TypeAdapter(list[ReplaySessionState])
@@ -25,3 +27,18 @@ def session_state(session: ReplaySession, wall_ms: int) -> ReplaySessionState:
         iso=clock_state(now).iso,
         created=session.created,
     )
+
+
+def report(session_id: str, r: Report) -> ReplayReport:
+    """Session ``session_id``'s report: money as the book rounds it, fills as executions."""
+    win_rate = r.outcomes.win_rate
+    return ReplayReport(
+        id=session_id, from_=r.start, to=r.now, initialBalance=float(r.initial_balance),
+        balance=float(r.balance), equity=float(r.equity), realizedPL=float(r.realized),
+        unrealizedPL=float(r.unrealized), commissions=float(r.commissions),
+        trades=[execution(f) for f in r.trades], closingTrades=r.outcomes.closing,
+        wins=r.outcomes.wins, losses=r.outcomes.losses,
+        winRate=None if win_rate is None else float(win_rate),
+        maxDrawdown=float(r.drawdown.amount), maxDrawdownPct=float(r.drawdown.fraction),
+        equityCurve=[EquityPoint(time=p.time, equity=float(p.equity)) for p in r.curve],
+    )  # fmt: skip

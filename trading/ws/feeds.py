@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any, Protocol, assert_never
 
-from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.accounts import DEFAULT_ACCOUNT, is_session_book
 from trading.broker.errors import StorageError, UnknownAccount
 from trading.broker.events import (
     BrokerEvent,
@@ -23,7 +23,6 @@ from trading.broker.events import (
 )
 from trading.broker.service import BrokerService
 from trading.broker.snapshot import CommittedState
-from trading.broker.timelines import is_session_book
 from trading.clock import Clock
 from trading.market.source import Bars, Quote
 from trading.market.stream import MarketStream
