@@ -1050,8 +1050,7 @@ def test_replay_bar_starts_paused_steps_plays_and_ends_live(
     server.reset_broker()
     for session in server.call("GET", "/api/v1/replay"):
         server.call("DELETE", f"/api/v1/replay/{session['id']}")
-    # End asks for the report first: a 404 while the report route is not merged (issue 17)
-    page, watch = open_page(server, allow=HTTP_404_NOISE)
+    page, watch = open_page(server)
     live_last = app_state(page)["lastBar"]["time"]
     session = start_replay_on_page(page, REPLAY_START_MS, speed=60)
     assert session["state"] == "paused"
@@ -1146,90 +1145,86 @@ def test_replay_refuses_a_start_in_the_future_at_the_field(
     expect(page.locator("#replay-toggle")).to_have_attribute("aria-expanded", "false")
 
 
-# The report route (GET /api/v1/replay/{id}/report) is another helper's part of issue 17 and is
-# not in this branch yet: until it is, its answer is fulfilled here with the contract's shape,
-# to test what the page makes of it. Once it lands, a real session with trades replaces this.
-REPORT_BODY = {
-    "from": REPLAY_START_MS,
-    "to": REPLAY_START_MS + 30 * MINUTE_MS,
-    "initialBalance": 100000.0,
-    "balance": 100250.5,
-    "equity": 100310.25,
-    "realizedPL": 250.5,
-    "unrealizedPL": 59.75,
-    "commissions": 0.0,
-    "trades": [
-        {"symbol": "AAPL", "price": 190.0, "time": REPLAY_START_MS + MINUTE_MS, "side": 1,
-         "qty": 10.0},
-        {"symbol": "AAPL", "price": 215.05, "time": REPLAY_START_MS + 9 * MINUTE_MS,
-         "side": -1, "qty": 10.0},
-    ],
-    "closingTrades": 1,
-    "wins": 1,
-    "losses": 0,
-    "winRate": 1.0,
-    "maxDrawdown": 120.0,
-    "maxDrawdownPct": 0.0012,
-    "equityCurve": [
-        {"time": REPLAY_START_MS + i * MINUTE_MS, "equity": 100000.0 + 40 * i - (i % 3) * 30}
-        for i in range(31)
-    ],
-}  # fmt: skip
-
 CURVE_PIXELS_JS = """
 () => {
   // pixels of the curve's line colour (#2f7cf6) on the report's canvases
-  let count = 0, canvases = 0;
+  let count = 0;
   for (const canvas of document.querySelectorAll('#report-curve canvas')) {
     if (!canvas.width || !canvas.height) continue;
-    canvases += 1;
     const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
     for (let i = 0; i < data.length; i += 4) {
       if (data[i + 3] > 200 && Math.abs(data[i] - 0x2f) + Math.abs(data[i + 1] - 0x7c)
           + Math.abs(data[i + 2] - 0xf6) < 40) count += 1;
     }
   }
-  return { count, canvases };
+  return count;
 }
 """
 
 
-def test_replay_report_shows_the_numbers_and_draws_the_equity_curve(
+def signed_money(value: float) -> str:
+    """The page's signed money: +1,234.50 / −… / 0.00."""
+    return f"{value:+,.2f}" if value else "0.00"
+
+
+def test_replay_report_shows_the_sessions_results_and_draws_the_equity_curve(
     server: ServerProcess, open_page: OpenPage
 ) -> None:
-    asked: list[str] = []
-
-    def report(route: Route) -> None:
-        asked.append(route.request.url)
-        session_id = route.request.url.split("/replay/")[1].split("/")[0]
-        route.fulfill(status=200, json={"id": session_id, **REPORT_BODY})
-
+    """A round trip from the ticket in a session, then Report: the dialog shows the session's
+    report (GET /replay/{id}/report) — its P&L, win rate, drawdown, trades — and draws its
+    equity curve; End shows it once more, said to be the last, then ends the session."""
+    server.reset_broker()
     for session in server.call("GET", "/api/v1/replay"):
         server.call("DELETE", f"/api/v1/replay/{session['id']}")
-    page, _ = open_page(server, routes={"**/api/v1/replay/*/report": report})
+    page, _ = open_page(server)
     session = start_replay_on_page(page, REPLAY_START_MS)
+    page.locator("#order-qty").fill("3")
+    page.locator("#ticket-submit").click()
+    row = page.locator("#positions-table tbody tr[data-key='AAPL']")
+    expect(row.locator("td").nth(2)).to_have_text("3")
+    for step in range(1, 6):  # five minutes later, in replay time
+        page.locator("#replay-step").click()
+        wait_replay_at(page, REPLAY_START_MS + step * MINUTE_MS)
+    page.locator("label[for=side-sell]").click()
+    expect(page.locator("#ticket-submit")).to_have_text("Sell 3 AAPL MKT")
+    page.locator("#ticket-submit").click()
+    expect(row).to_have_count(0)
+
     page.locator("#replay-report").click()
     dialog = page.locator("#report")
     expect(dialog).to_be_visible()
     expect(dialog.locator("h2")).to_have_text("Replay report")
-    expect(dialog.locator("[data-report=realizedPL]")).to_have_text("+250.50")
-    expect(dialog.locator("[data-report=realizedPL]")).to_have_attribute("data-trend", "up")
-    expect(dialog.locator("[data-report=equity]")).to_have_text("100,310.25")
-    expect(dialog.locator("[data-report=winRate]")).to_have_text("100.00%")
-    expect(dialog.locator("[data-report=maxDrawdown]")).to_have_text("120.00 (0.12%)")
-    expect(dialog.locator("#report-trades tbody tr")).to_have_count(2)
-    expect(dialog.locator("#report-trades tbody tr").nth(1)).to_contain_text("Sell")
-    page.wait_for_function("() => document.querySelectorAll('#report-curve canvas').length > 0")
-    page.wait_for_function(f"() => ({CURVE_PIXELS_JS})().count > 100")
+    report = server.call("GET", f"/api/v1/replay/{session['id']}/report")
+    assert report["to"] == REPLAY_START_MS + 5 * MINUTE_MS
+    assert [t["time"] for t in report["trades"]] == [REPLAY_START_MS, report["to"]]
+    assert report["closingTrades"] == 1
+    expect(dialog.locator("[data-report=realizedPL]")).to_have_text(
+        signed_money(report["realizedPL"])
+    )
+    expect(dialog.locator("[data-report=balance]")).to_have_text(f"{report['balance']:,.2f}")
+    expect(dialog.locator("[data-report=winRate]")).to_have_text(f"{report['winRate'] * 100:.2f}%")
+    expect(dialog.locator("[data-report=wins]")).to_have_text(
+        f"{report['wins']} / {report['losses']}"
+    )
+    expect(dialog.locator("[data-report=maxDrawdown]")).to_have_text(
+        f"{report['maxDrawdown']:,.2f} ({report['maxDrawdownPct'] * 100:.2f}%)"
+    )
+    trades = dialog.locator("#report-trades tbody tr")
+    expect(trades).to_have_count(2)
+    expect(trades.nth(0)).to_contain_text("Buy")
+    expect(trades.nth(1)).to_contain_text("Sell")
+    expect(dialog.locator("#report-curve")).to_have_attribute(
+        "aria-label", f"Equity curve, {len(report['equityCurve'])} points"
+    )
+    page.wait_for_function(f"() => ({CURVE_PIXELS_JS})() > 100")
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
-    assert asked == [f"{server.origin}/api/v1/replay/{session['id']}/report"]
 
     # End: the report again, said to be the last, then the session is gone and the page live
     page.locator("#replay-end").click()
     expect(dialog.locator("h2")).to_have_text("Replay ended · report")
     page.wait_for_function("() => window.__app.replay === null")
-    page.wait_for_function(f"() => ({CURVE_PIXELS_JS})().count > 100")
+    page.wait_for_function(f"() => ({CURVE_PIXELS_JS})() > 100")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
     assert server.call("GET", "/api/v1/replay") == []
@@ -1251,9 +1246,7 @@ def test_replay_ticket_trades_the_sessions_book_at_replay_time(
         broker_headers.append(route.request.headers)
         route.continue_()
 
-    page, _ = open_page(
-        server, allow=HTTP_404_NOISE, routes={"**/api/v1/broker/orders": record}
-    )  # End asks for the report: 404 while its route is not merged
+    page, _ = open_page(server, routes={"**/api/v1/broker/orders": record})
     session = start_replay_on_page(page, REPLAY_START_MS)
     page.wait_for_function("() => window.__app.quote !== null")
     ask = app_state(page)["quote"]["ask"]
@@ -1289,7 +1282,7 @@ def test_replay_resumes_a_session_the_page_did_not_start(
     started = REPLAY_START_MS + 60 * MINUTE_MS
     body = {"startTime": started, "speed": 300, "symbols": ["MSFT"], "paused": True}
     session = server.call("POST", "/api/v1/replay", body)
-    page, _ = open_page(server, allow=HTTP_404_NOISE)  # End: no report route yet
+    page, _ = open_page(server)
     assert app_state(page)["symbol"] == "AAPL"
     page.locator("#replay-toggle").click()
     expect(page.locator("#replay-resume")).to_be_visible()
