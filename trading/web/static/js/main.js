@@ -369,6 +369,11 @@ replay = new ReplayBar(document, {
     publishState();
     showChart(view.info.name, view.resolution);
   },
+  onEnding: async () => {
+    const feed = view.replayFeed;
+    view.replayFeed = null;
+    await feed?.stop();
+  },
   onClockChanged: () => {
     view.replayFeed?.refresh();
     publishState();

@@ -50,17 +50,19 @@ export class ReplayBar {
   #resolution;
   #onEnter;
   #onLeave;
+  #onEnding;
   #onClockChanged;
   #onReport;
   #busy = false;
 
   /**
    * `root`: the document; `symbol()`, `resolution()`: the chart's; `onEnter(session)`,
-   * `onLeave()`: the page switches to the session and back; `onClockChanged(session)`: the
-   * clock was moved here (look at the market now); `onReport(session, { ended })`: show the
-   * report (resolves once read, or throws).
+   * `onLeave()`: the page switches to the session and back; `onEnding()`: the session is
+   * about to be deleted (stop reading it; resolves when nothing is in flight);
+   * `onClockChanged(session)`: the clock was moved here (look at the market now);
+   * `onReport(session, { ended })`: show the report (resolves once read, or throws).
    */
-  constructor(root, { symbol, resolution, onEnter, onLeave, onClockChanged, onReport }) {
+  constructor(root, { symbol, resolution, onEnter, onLeave, onEnding, onClockChanged, onReport }) {
     const $ = (id) => root.getElementById(id);
     this.#els = {
       toggle: $("replay-toggle"),
@@ -87,6 +89,7 @@ export class ReplayBar {
     this.#resolution = resolution;
     this.#onEnter = onEnter;
     this.#onLeave = onLeave;
+    this.#onEnding = onEnding;
     this.#onClockChanged = onClockChanged;
     this.#onReport = onReport;
 
@@ -144,6 +147,7 @@ export class ReplayBar {
     if (!this.session) return;
     toast(`Replay ended: ${message}`, "error");
     this.#leave();
+    this.#listSessions();
   }
 
   /** The chart's resolution changed: Step follows it. */
@@ -284,13 +288,16 @@ export class ReplayBar {
     } catch (error) {
       toast(`No report for this session: ${error.message}`, "error");
     }
+    // the page is live again before the session goes: nothing of its book is asked after
+    await this.#onEnding();
+    this.#busy = false;
+    this.#leave();
     try {
       await api.endReplay(session.id);
     } catch (error) {
       if (error.status !== 404) toast(`Could not end the replay: ${error.message}`, "error");
     }
-    this.#busy = false;
-    this.#leave();
+    this.#listSessions();
   }
 
   #leave() {
@@ -300,7 +307,6 @@ export class ReplayBar {
     this.#render();
     this.#onLeave();
     this.#els.begin.focus();
-    this.#listSessions();
   }
 
   #lock(on) {

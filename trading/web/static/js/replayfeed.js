@@ -66,6 +66,7 @@ class StreamedReplayFeed {
   stop() {
     this.#subscription?.unsubscribe();
     this.#subscription = null;
+    return Promise.resolve();
   }
 
   /** The server pushes every change of the clock itself. */
@@ -114,9 +115,12 @@ class PolledReplayFeed {
     this.refresh();
   }
 
+  /** Stop; resolves once a poll in flight is over (before the session is deleted: a request
+   * still on its way would find it gone). */
   stop() {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    return this.#polling ?? Promise.resolve();
   }
 
   /** Look now (after a change of the clock: step, jump, resume), not at the next tick. */
@@ -156,6 +160,7 @@ class PolledReplayFeed {
         }),
         api.replayQuotes(id, [this.#symbol]),
       ]);
+      if (this.#stopped) return;
       const session = await api.replay(id);
       if (this.#stopped) return;
       if (bars.bars.length >= RELOAD_LIMIT) this.#handlers.onReload();
