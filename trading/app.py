@@ -34,7 +34,7 @@ from trading.broker.storage import BrokerStore
 from trading.broker.store import DB_FILE, Store
 from trading.front import front_middleware, prepare_response
 from trading.http_server import handler_args
-from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, SCENARIO, SETTINGS
+from trading.keys import ACCOUNTS, AUTH, BROKER, MARKET, REPLAYS, SCENARIO, SETTINGS
 from trading.market.composite import with_imported
 from trading.market.config import MarketConfig
 from trading.market.imported import ImportedMarket
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         app.cleanup_ctx.append(_auth_lifetime)
     app[ACCOUNTS] = BrokerAccounts(app[BROKER])
     # bar replay (docs/replay.md): sessions in the broker's store, clocked by the market's
-    app[replay.REPLAYS] = Replays(
+    app[REPLAYS] = Replays(
         app[BROKER],
         app[MARKET].catalog,
         app[MARKET].now,

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from trading.auth.authenticator import Authenticator
 from trading.auth.principal import AccountDirectory, Principal
+from trading.broker.replays import Replays
 from trading.broker.service import BatchListener, BrokerService
 from trading.market.scenario import Scenario
 from trading.market.source import MarketSource
@@ -36,3 +37,5 @@ BROKER_PUSH: web.AppKey[BatchListener] = web.AppKey("bench_broker_push")
 streaming side's listener), for ``POST /api/v1/__bench/broker``."""
 SCENARIO = web.AppKey("scenario", Scenario)
 """``TRADING_CLOCK=manual`` only: the manual clock and scripted prices the debug routes move."""
+REPLAYS = web.AppKey("replays", Replays)
+"""Bar-replay sessions (docs/replay.md), read by their REST routes and the ``replay`` stream."""

@@ -14,17 +14,15 @@ session's replay-now, so TradingView's stock UDF adapter pointed at
 
 from __future__ import annotations
 
-import math
-
 from aiohttp import web
 
 from trading.api import datafeed, udf
 from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
 from trading.api.io import model_response, models_response, read_json, validate_body
-from trading.broker.replays import Change, Replays
+from trading.broker.replays import Change
 from trading.errors import ApiError, RequestValidationError, error_item
-from trading.keys import MARKET
+from trading.keys import MARKET, REPLAYS
 from trading.market.at_time import MarketAt
 from trading.market.replay import (
     ReplayConflict,
@@ -33,6 +31,7 @@ from trading.market.replay import (
     ReplaySession,
     ReplayState,
 )
+from trading.market.replay_bars import view_of
 from trading.market.resolution import Resolution, parse_resolution
 from trading.market.source import TimedMarket
 from trading.models.market import (
@@ -63,7 +62,6 @@ from trading.wire.replay import SESSION_LIST, session_state
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1/replay"
-REPLAYS = web.AppKey("replays", Replays)
 NOT_FOUND = Content(
     HTTPError,
     description="No session of this id in the caller's account (an id of another account's "
@@ -94,8 +92,7 @@ def _view(request: web.Request, session: ReplaySession) -> MarketAt:
     market = request.app[MARKET]
     if not isinstance(market, TimedMarket):  # a code-level market_factory without window_at
         raise ApiError(409, "this server's market cannot be replayed (no TimedMarket)")
-    now_s = math.floor(session.clock.now(request.app[REPLAYS].wall_ms()) / 1000)
-    return MarketAt.of(market, market.catalog, session.symbols, now_s)
+    return view_of(market, session, request.app[REPLAYS].wall_ms())
 
 
 def _state(request: web.Request, session: ReplaySession) -> ReplaySessionState:

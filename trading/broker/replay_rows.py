@@ -60,6 +60,18 @@ def get(db: sqlite3.Connection, account: str, session_id: str) -> ReplaySession 
     return None if row is None else _session(row)
 
 
+def find(db: sqlite3.Connection, session_ids: list[str]) -> list[ReplaySession]:
+    """The sessions of these ids, whatever their accounts (the WebSocket route's periodic
+    read, which decides access itself): one statement for all of them."""
+    if not session_ids:
+        return []
+    marks = ", ".join("?" * len(session_ids))
+    found = db.execute(
+        f"SELECT {_COLUMNS} FROM replay_sessions WHERE id IN ({marks})", session_ids
+    ).fetchall()
+    return [_session(row) for row in found]
+
+
 def of_account(db: sqlite3.Connection, account: str) -> list[ReplaySession]:
     found = db.execute(
         f"SELECT {_COLUMNS} FROM replay_sessions WHERE account = ? ORDER BY created, id",
