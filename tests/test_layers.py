@@ -129,9 +129,11 @@ def test_streaming_uses_no_rest_modules() -> None:
 def test_ws_reads_the_broker_only_through_its_service() -> None:
     """No engine, no book, no store: the service's atomic subscribe-with-snapshot (and the
     read-only snapshot it hands out) is the one way the streaming side reads broker state;
-    its events and errors are plain values."""
+    its events and errors are plain values. Replay sessions are read through theirs
+    (``Replays``, the sessions' rules over the same store)."""
     allowed = (
         "trading.broker.service",
+        "trading.broker.replays",
         "trading.broker.snapshot",
         "trading.broker.events",
         "trading.broker.errors",

@@ -18,6 +18,7 @@ Client = TestClient[web.Request, web.Application]
 
 WS_ROUTES = ["bars", "quotes", "orders", "positions", "executions", "equity", "broker-connection"]
 WS_ROUTES += ["pl", "margin"]  # this backend's own (issue 13), after the reference's
+WS_ROUTES += ["replay"]  # issue 17: a replay session's stream
 V1: dict[str, Any] = {
     "version": "v1",
     "release_date": "2025-10-04",

@@ -43,6 +43,10 @@ BAD_VALUES = [
     ("TRADING_BENCH", "maybe", "boolean"),
     ("TRADING_TICK_INTERVAL_S", "nan", "finite"),
     ("TRADING_MAX_BARS", "0", "1 <= value"),
+    # issue 17: the replay stream's period and its bars per push
+    ("TRADING_REPLAY_PUSH_S", "0.01", "0.05 <= value <= 60"),
+    ("TRADING_REPLAY_PUSH_S", "nan", "finite"),
+    ("TRADING_REPLAY_PUSH_MAX_BARS", "0", "1 <= value <= 5000"),
     ("TRADING_WS_MAX_MESSAGE_BYTES", "100", "1024 <= value"),
     ("TRADING_INTRADAY_DEPTH_DAYS", "1:7", "1, 5, 15, 30 and 60"),
     ("TRADING_INTRADAY_DEPTH_DAYS", "1:7,5:x", "MINUTES:DAYS"),

@@ -38,4 +38,4 @@ streaming side's listener), for ``POST /api/v1/__bench/broker``."""
 SCENARIO = web.AppKey("scenario", Scenario)
 """``TRADING_CLOCK=manual`` only: the manual clock and scripted prices the debug routes move."""
 REPLAYS = web.AppKey("replays", Replays)
-"""Bar-replay sessions (docs/replay.md): the API's and the streams' way to them."""
+"""Bar-replay sessions (docs/replay.md), read by their REST routes and the ``replay`` stream."""

@@ -214,6 +214,13 @@ class Settings(BaseSettings):
     """Largest ``limit`` of ``GET /orders/history`` (at least ``orders_history_limit``)."""
     max_accounts_per_user: int = Field(20, ge=1, le=10_000)
     """Keys mode: paper accounts a user may hold (POST /broker/accounts answers 409 beyond)."""
+    replay_push_s: Seconds = Field(1.0, ge=0.05, le=60)
+    """Period of the ``replay`` WebSocket route (docs/replay.md §6): each worker re-reads its
+    subscribed sessions from the store once per period and pushes those that moved; so a
+    change made by another worker shows within one period."""
+    replay_push_max_bars: int = Field(100, ge=1, le=5000)
+    """Completed bars per symbol one ``replay`` push carries at most (the latest ones; a
+    jump or a fast session completes more, the rest is on the session's history routes)."""
     replay_max_sessions: int = Field(5, ge=1, le=1000)
     """Replay sessions one account may hold at once (``POST /replay`` answers 409 beyond):
     each is a row and a clock, and a forgotten one is ended by DELETE (docs/replay.md §3)."""

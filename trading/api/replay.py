@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 
 from aiohttp import web
 
@@ -39,6 +38,7 @@ from trading.market.replay import (
     ReplaySession,
     ReplayState,
 )
+from trading.market.replay_bars import view_of
 from trading.market.resolution import Resolution, parse_resolution
 from trading.market.source import TimedMarket
 from trading.models.market import (
@@ -105,8 +105,7 @@ def _view(request: web.Request, session: ReplaySession) -> MarketAt:
     market = request.app[MARKET]
     if not isinstance(market, TimedMarket):  # a code-level market_factory without window_at
         raise ApiError(409, "this server's market cannot be replayed (no TimedMarket)")
-    now_s = math.floor(session.clock.now(request.app[REPLAYS].wall_ms()) / 1000)
-    return MarketAt.of(market, market.catalog, session.symbols, now_s)
+    return view_of(market, session, request.app[REPLAYS].wall_ms())
 
 
 def _state(request: web.Request, session: ReplaySession) -> ReplaySessionState:

@@ -66,6 +66,18 @@ def get(db: sqlite3.Connection, account: str, session_id: str) -> ReplaySession 
     return None if row is None else _session(row)
 
 
+def find(db: sqlite3.Connection, session_ids: list[str]) -> list[ReplaySession]:
+    """The sessions of these ids, whatever their accounts (the WebSocket route's periodic
+    read, which decides access itself): one statement for all of them."""
+    if not session_ids:
+        return []
+    marks = ", ".join("?" * len(session_ids))
+    found = db.execute(
+        f"SELECT {_COLUMNS} FROM replay_sessions WHERE id IN ({marks})", session_ids
+    ).fetchall()
+    return [_session(row) for row in found]
+
+
 def of_account(db: sqlite3.Connection, account: str) -> list[ReplaySession]:
     found = db.execute(
         f"SELECT {_COLUMNS} FROM replay_sessions WHERE account = ? ORDER BY created, id",
@@ -78,14 +90,6 @@ def every(db: sqlite3.Connection) -> list[ReplaySession]:
     """Every session of every account (the fill loop follows their clocks)."""
     found = db.execute(f"SELECT {_COLUMNS} FROM replay_sessions ORDER BY created, id").fetchall()
     return [_session(row) for row in found]
-
-
-def find(db: sqlite3.Connection, session_id: str) -> ReplaySession | None:
-    """The session ``session_id`` whatever its account (the caller checks whose it is)."""
-    row = db.execute(
-        f"SELECT {_COLUMNS} FROM replay_sessions WHERE id = ?", (session_id,)
-    ).fetchone()
-    return None if row is None else _session(row)
 
 
 def update(db: sqlite3.Connection, session: ReplaySession) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 
 from trading.broker import replay_rows
@@ -29,8 +30,13 @@ from trading.market.symbols import SymbolCatalog
 
 Change = Callable[[ReplayClock, int], ReplayClock]
 """A clock operation at a wall time (ms), e.g. ``lambda c, w: c.pause(w)``."""
+Changed = Callable[[str, ReplaySession | None], None]
+"""Told of every change this process stores: the session id and what it is now (None:
+ended). The ``replay`` WebSocket route pushes it at once instead of at its next period."""
 
 _RETRIES = 8
+FIND_CHUNK = 500
+"""Ids per statement of :meth:`Replays.find_many` (SQLite allows 32766 parameters)."""
 
 
 class Replays:
@@ -48,6 +54,14 @@ class Replays:
         self.earliest_ms = earliest_ms
         """The earliest start time: the history start (00:00 New York of its first day)."""
         self.max_sessions = max_sessions
+        self._listeners: list[Changed] = []
+
+    def on_change(self, listener: Changed) -> None:
+        self._listeners.append(listener)
+
+    def _changed(self, session_id: str, session: ReplaySession | None) -> None:
+        for listener in self._listeners:
+            listener(session_id, session)
 
     def wall_ms(self) -> int:
         return math.floor(self._wall_s() * 1000)
@@ -92,8 +106,22 @@ class Replays:
         return await self._broker.transact(lambda db: replay_rows.get(db, account, session_id))
 
     async def find(self, session_id: str) -> ReplaySession | None:
-        """The session ``session_id`` whoever's it is (the caller decides who may see it)."""
-        return await self._broker.transact(lambda db: replay_rows.find(db, session_id))
+        """The session ``session_id`` whatever its account: the caller decides who may see it
+        (the WebSocket route, which answers another account's as a missing one)."""
+        found = await self.find_many([session_id])
+        return found.get(session_id)
+
+    async def find_many(self, session_ids: Sequence[str]) -> dict[str, ReplaySession]:
+        """The stored sessions of these ids (missing ones absent), in one transaction."""
+        ids = list(session_ids)
+
+        def read(db: sqlite3.Connection) -> list[ReplaySession]:
+            out: list[ReplaySession] = []
+            for i in range(0, len(ids), FIND_CHUNK):
+                out += replay_rows.find(db, ids[i : i + FIND_CHUNK])
+            return out
+
+        return {s.id: s for s in await self._broker.transact(read)} if ids else {}
 
     async def of_account(self, account: str) -> list[ReplaySession]:
         return await self._broker.transact(lambda db: replay_rows.of_account(db, account))
@@ -114,6 +142,7 @@ class Replays:
                     changed.clock, changed.version + 1, changed.start,
                 )  # fmt: skip
                 self._broker.follow_session(stored)
+                self._changed(session_id, stored)
                 return stored
         raise ReplayConflict(session_id)
 
@@ -124,4 +153,7 @@ class Replays:
         if await self.get(account, session_id) is None:
             return False
         await self._broker.end_session_book(session_id)
-        return await self._broker.transact(lambda db: replay_rows.delete(db, account, session_id))
+        ended = await self._broker.transact(lambda db: replay_rows.delete(db, account, session_id))
+        if ended:
+            self._changed(session_id, None)
+        return ended

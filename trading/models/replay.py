@@ -1,4 +1,5 @@
-"""Wire models of bar-replay sessions (docs/replay.md): start one, change its clock, read it."""
+"""Wire models of bar-replay sessions (docs/replay.md): start one, change its clock, read it,
+follow it over the WebSocket."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from trading.market.resolution import INTRADAY_RESOLUTIONS
 from trading.market.scenario import LATEST_MS
 from trading.models.base import WireModel
 from trading.models.broker import Execution
+from trading.models.market import Bar, QuoteData
 
 MAX_JUMP_MS = 366 * 86_400_000
 """Longest single jump (a leap year): a longer one is a typo; jump again to go further."""
@@ -165,3 +167,34 @@ class ReplayReport(WireModel):
 
 class ReplayPath(WireModel):
     replay_id: str = Field(description="A session id of the caller's account (`RPL-…`)")
+
+
+class ReplaySymbolUpdate(WireModel):
+    """One symbol of a ``replay`` push, as of the session's replay-now."""
+
+    symbol: str
+    bars: list[Bar] = Field(
+        description="Bars completed since the previous push of the topic, oldest first, at "
+        "most TRADING_REPLAY_PUSH_MAX_BARS (the latest); none in the snapshot (the session's "
+        "history routes list them). A bar already received may come again: match by `time`"
+    )
+    truncated: bool = Field(
+        description="More bars completed than `bars` holds (a jump, a fast session): fetch "
+        "the gap from the session's `/udf/history` or `/datafeed/bars`"
+    )
+    forming: Bar | None = Field(
+        description="The bar forming at replay-now (null: an imported symbol, whose bars "
+        "appear once over, or a symbol without this resolution)"
+    )
+    quote: QuoteData = Field(description="The quote at replay-now")
+
+
+class ReplayUpdate(WireModel):
+    """A ``replay`` push: the session now, and its symbols' bars and quotes at replay-now."""
+
+    session: ReplaySessionState
+    resolution: str
+    ended: bool = Field(
+        description="The session was ended (deleted): the last push of the topic, no symbols"
+    )
+    symbols: list[ReplaySymbolUpdate]

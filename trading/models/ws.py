@@ -89,3 +89,17 @@ class PLSubscriptionRequest(StrictRequest):
 
 class MarginSubscriptionRequest(StrictRequest):
     accountId: StrictStr
+
+
+class ReplaySubscriptionRequest(StrictRequest):
+    """A replay session's stream (docs/replay.md §6): its clock and state, and its symbols'
+    bars at ``resolution`` and quotes, as of its replay-now."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"replayId": "RPL-5f2c9e0a1b3d4c6e", "resolution": "1"}]}
+    )
+
+    replayId: StrictStr = Field(description="A session of the account the socket acts for")
+    resolution: StrictStr = Field(
+        default="1", description="The bars' resolution, any the datafeed advertises"
+    )

@@ -19,7 +19,7 @@ from trading import __version__
 from trading.models.ws import SubscriptionResponse, WsError, WsErrorCode
 from trading.specs.schemas import JsonSchema, SchemaSet, reachable, ref_name
 from trading.ws.handler import WS_PATH
-from trading.ws.protocol import BARS, QUOTES, ROUTES, WsRoute
+from trading.ws.protocol import BARS, QUOTES, REPLAY, ROUTES, WsRoute
 
 ASYNCAPI_VERSION = "3.0.0"
 SYSTEM_CHANNEL = "system"
@@ -246,6 +246,7 @@ def _example_topic(route: WsRoute) -> str:
     examples: dict[str, dict[str, Any]] = {
         BARS: {"symbol": "AAPL", "resolution": "1D"},
         QUOTES: {"symbols": ["AAPL", "MSFT"], "fast_symbols": ["GOOGL"]},
+        REPLAY: {"replayId": "RPL-5f2c9e0a1b3d4c6e", "resolution": "5"},
     }
     request = route.request_model.model_validate(examples.get(route.name, {"accountId": "A"}))
     return route.topic(request).partition(":")[2]
@@ -306,6 +307,7 @@ def build_asyncapi() -> dict[str, Any]:
             "tags": [
                 {"name": "datafeed", "description": "Live market data"},
                 {"name": "broker", "description": "Paper-trading account changes"},
+                {"name": "replay", "description": "Bar-replay sessions (docs/replay.md)"},
                 {"name": "system", "description": "Keep-alive and protocol errors"},
             ],
         },

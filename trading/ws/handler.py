@@ -135,7 +135,9 @@ async def _read_loop(
 
 
 DATA_FRAMES = frozenset({WSMsgType.TEXT, WSMsgType.BINARY})
-ANONYMOUS_BROKER = "Authentication required: broker routes need credentials at the upgrade"
+ANONYMOUS_BROKER = (
+    "Authentication required: broker and replay routes need credentials at the upgrade"
+)
 
 
 def _error(hub: Hub, conn: Connection, code: WsErrorCode, message: str, rtype: Any = None) -> None:
@@ -221,7 +223,7 @@ def _dispatch(
         hub.unsubscribe(conn, topic)
         reply(True, "Unsubscribed", topic)
         return None
-    if not broker_allowed and route.tag == protocol.BROKER_TAG:
+    if not broker_allowed and route.tag in protocol.ACCOUNT_TAGS:
         reply(False, ANONYMOUS_BROKER, topic)
         return None
     caller = conn.principal.user_id if conn.principal else None

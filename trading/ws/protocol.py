@@ -25,6 +25,7 @@ from trading.models.broker import (
     PositionPL,
 )
 from trading.models.market import Bar, QuoteData
+from trading.models.replay import ReplayUpdate
 from trading.models.ws import (
     BarsSubscriptionRequest,
     BrokerConnectionSubscriptionRequest,
@@ -35,6 +36,7 @@ from trading.models.ws import (
     PLSubscriptionRequest,
     PositionSubscriptionRequest,
     QuoteDataSubscriptionRequest,
+    ReplaySubscriptionRequest,
     StrictRequest,
     SubscriptionStatus,
     WsError,
@@ -50,8 +52,12 @@ EQUITY = "equity"
 BROKER_CONNECTION = "broker-connection"
 PL = "pl"
 MARGIN = "margin"
+REPLAY = "replay"
 BROKER_TAG = "broker"
-"""The tag of every broker route: in keys mode an anonymous socket may subscribe to none."""
+REPLAY_TAG = "replay"
+ACCOUNT_TAGS = frozenset({BROKER_TAG, REPLAY_TAG})
+"""The tags of routes that follow an account (its broker changes, its replay sessions): in
+keys mode an anonymous socket may subscribe to none."""
 ACCOUNT_ROUTES = (ORDERS, POSITIONS, EXECUTIONS, EQUITY, PL, MARGIN)
 """The routes of the paper account's own changes (``broker-connection`` is the link's)."""
 
@@ -123,6 +129,10 @@ ROUTES: dict[str, WsRoute] = {
         WsRoute(MARGIN, MarginSubscriptionRequest, MarginData, "broker",
                 "Margin used, available and buying power (marginAvailableUpdate)",
                 latest_per_topic),
+        # added by this backend (issue 17): a replay session's clock, bars and quotes; each
+        # push carries the bars completed since the previous one, so none may replace another
+        WsRoute(REPLAY, ReplaySubscriptionRequest, ReplayUpdate, REPLAY_TAG,
+                "A replay session's state, bars and quotes at replay speed", None),
     )
 }  # fmt: skip
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 from aiohttp import WSCloseCode, web
 
-from trading.broker.service import BatchListener
+from trading.broker.accounts import DEFAULT_ACCOUNT
+from trading.broker.service import BatchListener, BrokerService
 from trading.keys import (
     AUTH,
     BROKER,
@@ -19,11 +20,13 @@ from trading.keys import (
     MARKET,
     MUTED,
     REMOTE,
+    REPLAYS,
     SETTINGS,
     STREAM,
 )
 from trading.market.source import Bars, Quote
 from trading.market.stream import EmitBar, MarketStream
+from trading.settings import Settings
 from trading.ws import handler
 from trading.ws.bench import MutedTopics
 from trading.ws.connection import Connection, Flusher
@@ -40,8 +43,9 @@ from trading.ws.feeds import (
 )
 from trading.ws.guard import KEY_SOCKETS, KeySockets
 from trading.ws.hub import Hub
-from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES
+from trading.ws.protocol import ACCOUNT_ROUTES, BARS, BROKER_CONNECTION, QUOTES, REPLAY
 from trading.ws.remote import RemoteBroker
+from trading.ws.replay_feed import Accounts, ReplayFeed
 
 SHUTDOWN_FLUSH_S = 0.2
 """At a graceful shutdown, how long queued frames may drain before the sockets are closed."""
@@ -97,6 +101,16 @@ def setup_streaming(app: web.Application) -> None:
         app[BROKER_PUSH] = push
     broker.followed = index.following_marks
     hub.register_feed(BROKER_CONNECTION, BrokerConnectionFeed(settings.clock))
+    replays = ReplayFeed(
+        hub,
+        app[REPLAYS],
+        market,
+        replay_accounts(settings, broker),
+        period_s=settings.replay_push_s,
+        max_bars=settings.replay_push_max_bars,
+    )
+    hub.register_feed(REPLAY, replays)
+    app[REPLAY_FEED] = replays
     app[HUB] = hub
     if AUTH in app:  # keys mode: a revoked key's sockets are closed (1008)
         app[KEY_SOCKETS] = sockets = KeySockets()
@@ -139,6 +153,29 @@ async def _backplane_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _stream_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[STREAM].close()
+    await app[REPLAY_FEED].close()
+
+
+REPLAY_FEED = web.AppKey("replay_feed", ReplayFeed)
+
+
+def replay_accounts(settings: Settings, broker: BrokerService) -> Accounts:
+    """Whose sessions a socket may follow, as the REST routes decide (account_scope.py): off
+    mode DEMO-ACCOUNT's; keys mode the caller's accounts' (an anonymous socket: none)."""
+    if settings.auth != "keys":
+        only = frozenset({DEFAULT_ACCOUNT})
+
+        async def demo(caller: str | None) -> Collection[str]:
+            return only
+
+        return demo
+
+    async def owned(caller: str | None) -> Collection[str]:
+        if caller is None:
+            return ()
+        return {a.id for a in await broker.accounts_of(caller)}
+
+    return owned
 
 
 async def _shutdown(app: web.Application) -> None:
