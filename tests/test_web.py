@@ -1124,6 +1124,9 @@ def test_replay_bar_starts_paused_steps_plays_and_ends_live(
     )
     assert app_state(page)["accountId"] == "ACCOUNT-web"
     assert server.call("GET", "/api/v1/replay") == []
+    # the session was followed over the WebSocket route `replay`, not by polling its routes
+    assert not [url for url in watch.requests if url.endswith("/datafeed/quotes")]
+    assert len([url for url in watch.requests if "/datafeed/bars" in url]) <= 4
 
 
 def test_replay_refuses_a_start_in_the_future_at_the_field(

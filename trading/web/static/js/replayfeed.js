@@ -11,6 +11,8 @@
 //   quote}]}: the state, the bars completed since the previous push, the forming bar, the quote).
 // Both feed the same handlers. A server without the `replay` route answers its subscription
 // with an `error` frame (unknown type), so the stream is chosen by this flag, not by trying.
+// On a reconnect the stream's snapshot brings the state, forming bar and quote, and the
+// chart's gap fill (main.js) reads the bars completed meanwhile from the session's datafeed.
 
 import { api } from "./api.js";
 
@@ -19,8 +21,10 @@ export const POLL_MS = 1000;
 // small resolution) reloads the chart instead, as after a long disconnection
 export const RELOAD_LIMIT = 2000;
 const FUTURE_MS = 40 * 86_400_000; // to_time far ahead: the session caps it at replay-now
-/** Whether the server has the WebSocket route `replay` (issue 17; off until it is merged). */
-export const REPLAY_STREAM = false;
+/** Follow a session over the WebSocket route `replay` (replay.md §6) rather than by polling:
+ * pushed at once after each change, one socket for everything. The polled feed stays for a
+ * server older than the route (set this false there). */
+export const REPLAY_STREAM = true;
 
 /**
  * `sessionId`; `symbol`, `resolution` of the chart; `since()`: the time (ms) of the last bar
