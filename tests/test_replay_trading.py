@@ -20,6 +20,7 @@ import pytest
 
 from tests.brokerkit import Client, MakeClient, limit_order, market_order
 from tests.realservers import RedisServer
+from tests.test_replay import ADMIN, new_user
 from tests.wsclient import WS, drain, recv, subscribe
 from trading.broker.enums import Side
 from trading.clock import ManualClock
@@ -34,7 +35,6 @@ NOW_MS = math.floor(TEST_NOW * 1000)
 DAY_MS = 86_400_000
 START = (NOW_MS - 30 * DAY_MS) // DAY_MS * DAY_MS + 15 * 3_600_000 + 250
 """Wednesday 2025-09-24 15:00:00.250 UTC, 11:00 in New York: the session is open, prices move."""
-ADMIN = "admin-key-for-the-replay-trading-tests-0123456789"
 
 
 @pytest.fixture
@@ -261,14 +261,6 @@ async def test_the_book_and_its_clock_survive_a_restart(
     (fill,) = await ok(c, book, "GET", "/executions/AAPL")
     second = min(s for s, a in asks.items() if a <= limit)
     assert (fill["time"], Decimal(str(fill["price"]))) == (second * 1000, asks[second])
-
-
-async def new_user(c: Client, name: str) -> dict[str, str]:
-    resp = await c.post(
-        "/api/v1/admin/users", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN}"}
-    )
-    assert resp.status == 201, await resp.text()
-    return {"Authorization": f"Bearer {(await resp.json())['key']}"}
 
 
 async def test_only_the_sessions_owner_may_use_its_book(make_client: MakeClient) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.brokerkit import Client, MakeClient
 from tests.realservers import RedisServer
+from tests.test_replay import ADMIN, new_user
 from tests.wsclient import WS, Frame, drain, recv, request, subscribe
 from trading.clock import ManualClock
 from trading.market.resolution import ny_day_start
@@ -27,7 +28,6 @@ from trading.settings import Settings
 from trading.ws.setup import REPLAY_FEED
 
 R = "/api/v1/replay"
-ADMIN = "admin-key-for-the-replay-ws-tests-0123456789"
 START = (ny_day_start(dt.date(2025, 9, 24).toordinal()) + 11 * 3600) * 1000 + 250
 """A Wednesday 11:00:00.250 New York: inside the session, not on a bar boundary."""
 PERIOD = 0.05
@@ -233,14 +233,6 @@ async def test_refusals_name_the_problem(make_client: MakeClient) -> None:
         update = daily[0]["payload"]["payload"]
         assert update["resolution"] == "1D"
         assert symbol(update, "AAPL")["forming"] == (await rest_bars(c, sid, "AAPL", "1D"))[-1]
-
-
-async def new_user(c: Client, name: str) -> dict[str, str]:
-    resp = await c.post(
-        "/api/v1/admin/users", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN}"}
-    )
-    assert resp.status == 201, await resp.text()
-    return {"Authorization": f"Bearer {(await resp.json())['key']}"}
 
 
 @pytest.mark.trading_settings(auth="keys", admin_key=ADMIN)
