@@ -5,9 +5,10 @@ from ``time.process_time``) with resting orders that cannot fill on every symbol
 catalog, held (a) by the live account — the baseline: a tick covers one second — and (b) by a
 running replay session's book at each speed, whose tick covers ``speed`` replayed seconds.
 The session's evaluator asks the market for the extremes of those seconds
-(``touch_range``: the synthetic market's minute bars), so a tick should cost about the same
-at 3600× as at 1×. Runs are interleaved, repeated and the medians printed, with their ratio
-to the baseline.
+(``touch_range``: the synthetic market's minute bars), so a tick should not grow with the
+speed: what it costs beyond the live tick is generating the seconds of the partial minutes at
+each end of the run (~1.5 ms a minute). Runs are interleaved, repeated and the medians
+printed, with their ratio to the baseline.
 
     .venv/bin/python scripts/bench_replay_ticks.py [--ticks 30] [--repeat 5]
 """
