@@ -4,16 +4,17 @@ steps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from trading.broker import migrations
+from trading.broker import migrations, sqlite_file
 from trading.broker.accounts import DEFAULT_ACCOUNT
 from trading.broker.engine import Engine
 from trading.broker.enums import OrderType, Side
@@ -198,3 +199,25 @@ def downgrade(path: Path, version: int) -> None:
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     os.replace(old, path)
+
+
+@contextlib.asynccontextmanager
+async def two_workers(
+    aiohttp_client: Any, settings: Settings
+) -> AsyncIterator[tuple[Client, Client]]:
+    """Two apps as the workers of one cluster on ``settings``' data dir (its lock taken once,
+    each app with its own copy of the fd, as processes have) and store; pass ``redis_url`` in
+    ``settings`` for the backplane."""
+    from trading.app import create_app  # the app imports the whole service: only when used
+
+    lock = sqlite_file.lock_data_dir(settings.data_dir)
+    try:
+        a, b = [
+            await aiohttp_client(
+                create_app(settings.replace(workers=2, data_dir_lock_fd=os.dup(lock)))
+            )
+            for _ in range(2)
+        ]
+        yield a, b
+    finally:
+        os.close(lock)

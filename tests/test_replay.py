@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.brokerkit import Client, MakeClient
+from tests.brokerkit import Client, MakeClient, two_workers
 from tests.history_sample import minute_rows, write_csv
 from tests.historykit import import_bars
 from tests.realservers import RedisServer
@@ -513,23 +513,9 @@ async def test_two_workers_on_one_store_answer_for_the_same_session(
 ) -> None:
     """docs/replay.md §3: the session is the store's, not a worker's: one worker starts it,
     the other reads and changes it, the first sees the change and the other ends it."""
-    import os
-
-    from trading.app import create_app
-    from trading.broker import sqlite_file
-
-    lock = sqlite_file.lock_data_dir(trading_settings.data_dir)
-    try:
-        a, b = [
-            await aiohttp_client(
-                create_app(
-                    trading_settings.replace(
-                        workers=2, data_dir_lock_fd=os.dup(lock), redis_url=redis_server.url
-                    )
-                )
-            )
-            for _ in range(2)
-        ]
+    async with two_workers(
+        aiohttp_client, trading_settings.replace(redis_url=redis_server.url)
+    ) as (a, b):
         session = await start(a)
         sid = session["id"]
         trading_clock.advance(1)
@@ -544,8 +530,6 @@ async def test_two_workers_on_one_store_answer_for_the_same_session(
         assert await history.text() == str((START + 60_000) // 1000)
         assert (await call(b, "DELETE", f"/{sid}"))[0] == 204
         assert (await call(a, "GET", f"/{sid}"))[0] == 404
-    finally:
-        os.close(lock)
 
 
 async def test_a_page_on_another_origin_may_patch_a_session(make_client: MakeClient) -> None:

@@ -11,14 +11,13 @@ a replayed second is the price the live market showed then.
 from __future__ import annotations
 
 import math
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.brokerkit import Client, MakeClient, limit_order, market_order
+from tests.brokerkit import Client, MakeClient, limit_order, market_order, two_workers
 from tests.realservers import RedisServer
 from tests.test_replay import ADMIN, new_user
 from tests.wsclient import WS, drain, recv, subscribe
@@ -297,19 +296,11 @@ async def test_two_workers_trade_in_one_session(
     placed in its book on the other, whose pushes reach a socket of the first through the
     backplane; whichever worker runs the fill loop fills it on the replayed prices, at the
     clock the other worker changed."""
-    from trading.app import create_app
-    from trading.broker import sqlite_file
-
     settings = Settings(
         data_dir=tmp_path / "data", clock=trading_clock, tick_interval_s=0.02,
         commission_rate=0.001, workers=2, redis_url=redis_server.url,
     )  # fmt: skip
-    lock = sqlite_file.lock_data_dir(settings.data_dir)
-    try:
-        a, b = [
-            await aiohttp_client(create_app(settings.replace(data_dir_lock_fd=os.dup(lock))))
-            for _ in range(2)
-        ]
+    async with two_workers(aiohttp_client, settings) as (a, b):
         book = await start_session(a)
         first = START // 1000
         market = then(settings)
@@ -326,8 +317,6 @@ async def test_two_workers_trade_in_one_session(
         second = min(s for s, a_ in asks.items() if a_ <= limit)
         assert (pushed["time"], Decimal(str(pushed["price"]))) == (second * 1000, asks[second])
         assert [f["id"] for f in await ok(a, book, "GET", "/executions/AAPL")] == [pushed["id"]]
-    finally:
-        os.close(lock)
 
 
 async def test_the_report_adds_up_what_the_book_traded(

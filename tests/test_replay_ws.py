@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import random
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.brokerkit import Client, MakeClient
+from tests.brokerkit import Client, MakeClient, two_workers
 from tests.realservers import RedisServer
 from tests.test_replay import ADMIN, new_user
 from tests.wsclient import WS, Frame, drain, recv, request, subscribe
@@ -299,21 +298,9 @@ async def test_a_change_made_through_another_worker_reaches_the_socket_within_a_
     """Two workers on one store (and the Redis backplane, as a cluster runs them): a socket
     on A follows a session that B pauses and then ends; A shows each within a period,
     computed by A itself from the stored clock."""
-    from trading.app import create_app
-    from trading.broker import sqlite_file
-
-    lock = sqlite_file.lock_data_dir(trading_settings.data_dir)
-    try:
-        a, b = [
-            await aiohttp_client(
-                create_app(
-                    trading_settings.replace(
-                        workers=2, data_dir_lock_fd=os.dup(lock), redis_url=redis_server.url
-                    )
-                )
-            )
-            for _ in range(2)
-        ]
+    async with two_workers(
+        aiohttp_client, trading_settings.replace(redis_url=redis_server.url)
+    ) as (a, b):
         sid = await new_session(b)
         async with a.ws_connect(WS) as ws:
             await subscribe(ws, "replay", {"replayId": sid})
@@ -331,5 +318,3 @@ async def test_a_change_made_through_another_worker_reaches_the_socket_within_a_
             assert (await b.delete(f"{R}/{sid}")).status == 204
             ended = await next_update(ws)
             assert ended["ended"] is True
-    finally:
-        os.close(lock)
