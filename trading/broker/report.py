@@ -135,7 +135,8 @@ class _Replay:
 def sample_times(start: int, now: int, count: int) -> list[int]:
     """At most ``count`` regular instants strictly between ``start`` and ``now``: every
     ``step = max(1 s, ⌈(now − start) / (count + 1)⌉)`` from ``start``. A step of a minute
-    or more is rounded up to whole minutes and the samples fall on minute starts: a market
+    or more is rounded up to whole minutes (one more at most, to keep within ``count`` when
+    ``start`` is inside a minute) and the samples fall on minute starts: a market
     knows a minute's first second from its minute bar (its open), while any other second of
     a synthetic minute costs generating that minute's seconds (~1 ms)."""
     span = now - start
@@ -145,8 +146,11 @@ def sample_times(start: int, now: int, count: int) -> list[int]:
     if step < MINUTE_MS:
         return list(range(start + step, now, step))
     step = -(-step // MINUTE_MS) * MINUTE_MS
-    first = start - start % MINUTE_MS + step
-    return list(range(first, now, step))
+    # Counted from the minute ``start`` falls in, the samples are one more than ``count`` when
+    # ``(span + start % MINUTE_MS) > (count + 1) · step``: a minute more per step always fits.
+    while len(samples := range(start - start % MINUTE_MS + step, now, step)) > count:
+        step += MINUTE_MS
+    return list(samples)
 
 
 def kept_fills(count: int, budget: int) -> list[int]:
