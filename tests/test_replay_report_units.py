@@ -163,14 +163,20 @@ def test_the_budget_thins_samples_first_then_fills() -> None:
 # -- properties ---------------------------------------------------------------------------------
 
 
+# drawn as minutes and an offset into one: the offsets decide whether whole-minute steps fit
+minute_and_offset = st.tuples(st.integers(0, 10**8), st.integers(0, 59_999))
+
+
 @given(
-    start=st.integers(0, 10**13),
-    span=st.integers(-(10**6), 40 * 86_400_000),
-    count=st.integers(-1, 6000),
+    at=minute_and_offset,
+    length=minute_and_offset | st.integers(-(10**6), 10**6),
+    count=st.integers(-1, 40) | st.integers(0, 6000),  # few: where rounding up leaves no slack
 )
 def test_samples_are_at_most_as_many_as_asked_strictly_inside_and_regular(
-    start: int, span: int, count: int
+    at: tuple[int, int], length: tuple[int, int] | int, count: int
 ) -> None:
+    start = at[0] * 60_000 + at[1]
+    span = length if isinstance(length, int) else length[0] * 60_000 + length[1]
     times = sample_times(start, start + span, count)
     assert len(times) <= max(count, 0)
     assert all(start < t < start + span for t in times)
