@@ -146,6 +146,10 @@ export class LeverageControl {
     const leverage = this.#typed();
     if (this.#submit.disabled || leverage === null) return;
     const symbol = this.#symbol;
+    // the set answers for this value from here on: a preview still due or in flight would
+    // clear the set's refusal at the field when its answer came later
+    clearTimeout(this.#timer);
+    this.#request += 1;
     this.#busy = true;
     this.#update();
     try {
