@@ -37,8 +37,13 @@ dev: install
 
 test: install lint-check typecheck node-deps pytest
 
+# The suite runs in $(PYTEST_WORKERS) processes (pytest-xdist): most of its time is spent
+# waiting on servers it started (restarts, kill -9, browsers), so two workers on this 2-core
+# machine halve the wall time (14 min -> 5 min) at 141 % CPU. `make pytest PYTEST_WORKERS=0`
+# runs it in one process; each worker starts its own redis-server/PostgreSQL when asked for.
+PYTEST_WORKERS ?= 2
 pytest: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 lint: install
 	$(VENV)/bin/ruff check --fix .
