@@ -646,7 +646,7 @@ def test_reconnects_after_server_restart(
     try:
         order = limit_order(Side.BUY, 2, 151)
         order_id = server.call("POST", "/api/v1/broker/orders", order)["orderId"]
-        page, _ = open_page(server, allow=OFFLINE_NOISE)
+        page, watch = open_page(server, allow=OFFLINE_NOISE)
         page.wait_for_function("id => window.__app.orders.includes(id)", arg=order_id)
         page.locator("#tab-orders").click()
         # every control that sends a write (issue 11): enabled while live...
@@ -659,6 +659,7 @@ def test_reconnects_after_server_restart(
             expect(control).to_be_enabled()
         page.locator("#leverage-input").fill("5")
         expect(page.locator("#leverage-submit")).to_be_enabled()
+        expect(page.locator("#leverage-notes")).to_contain_text("Margin requirement: 20.00%")
 
         server.kill()
         page.wait_for_function("() => window.__app.connection !== 'connected'", timeout=5000)
@@ -671,6 +672,7 @@ def test_reconnects_after_server_restart(
         page.locator("#order-qty").press("Enter")  # Enter in a field sends nothing either
 
         server.start()  # same port, same data dir
+        back = len(watch.requests)
         page.wait_for_function("() => window.__app.connection === 'connected'", timeout=20_000)
         # snapshots bring everything back: the working order, live bars and quotes
         page.wait_for_function("id => window.__app.orders.includes(id)", arg=order_id)
@@ -679,6 +681,9 @@ def test_reconnects_after_server_restart(
             expect(control).to_be_enabled()
         expect(page.locator("#ticket-hint")).to_be_hidden()
         assert [o["id"] for o in server.call("GET", "/api/v1/broker/orders")] == [order_id]
+        # the leverage preview answered before the outage: coming back asks nothing again
+        page.wait_for_timeout(600)  # past its 250-ms delay
+        assert not [url for url in watch.requests[back:] if url.endswith("/leverage/preview")]
         before = json.dumps(app_state(page)["lastBar"], sort_keys=True)
         page.wait_for_function(
             "b => JSON.stringify(window.__app.lastBar, Object.keys(window.__app.lastBar).sort())"

@@ -8,7 +8,7 @@
 // mode, logged out) nothing is asked.
 
 import { account } from "./account.js";
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { numberOrNull, setFieldError, splitFieldErrors } from "./dialog.js";
 import { h } from "./format.js";
 import { toast } from "./toast.js";
@@ -29,6 +29,7 @@ export class LeverageControl {
   #symbol = null;
   #value = null; // the symbol's leverage as the server has it
   #problem = false; // the preview of the typed value reports a problem
+  #unanswered = false; // the last preview got no answer (offline): ask again once back
   #busy = false;
   #timer = null;
   #request = 0;
@@ -55,8 +56,9 @@ export class LeverageControl {
     });
     writes.onChange(() => {
       this.#update();
-      // a preview that failed while offline said nothing about the value: ask again
-      if (writes.allowed && this.#typed() !== null) this.#schedulePreview();
+      // a preview that got no answer said nothing about the value: ask again (only then: a
+      // reconnect is no reason to send a request)
+      if (writes.allowed && this.#unanswered && this.#typed() !== null) this.#schedulePreview();
     });
     account.onChange(() => {
       const symbol = this.#symbol;
@@ -70,6 +72,7 @@ export class LeverageControl {
     if (symbol === this.#symbol) return;
     this.#symbol = symbol;
     this.#value = null;
+    clearTimeout(this.#timer); // a preview still due was of the previous symbol or account
     this.#request += 1;
     this.#form.querySelector("[data-leverage-symbol]").textContent = symbol;
     this.#notes.replaceChildren();
@@ -118,10 +121,11 @@ export class LeverageControl {
   async #preview() {
     const leverage = this.#typed();
     const request = ++this.#request;
-    if (leverage === null || !this.#symbol) {
+    if (leverage === null || !this.#symbol || !account.ready) {
       this.#notes.replaceChildren();
       return;
     }
+    this.#unanswered = false;
     let errors = [];
     let notes = [];
     try {
@@ -134,6 +138,7 @@ export class LeverageControl {
       ];
     } catch (error) {
       if (request !== this.#request) return;
+      this.#unanswered = !(error instanceof ApiError) || error.status >= 500;
       errors = this.#messages(error);
     }
     this.#problem = errors.length > 0;
