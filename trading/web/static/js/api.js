@@ -166,8 +166,6 @@ export const api = {
         symbol, resolution, from_time: fromTime, to_time: toTime, count_back: countBack,
       },
     }),
-  replayQuotes: (id, symbols) =>
-    request("POST", `replay/${segment(id)}/datafeed/quotes`, { body: { symbols } }),
   // accounts (keys mode; off mode serves one account and answers 403 to opening another)
   openAccount: (params = {}) => request("POST", "broker/accounts", { body: params }),
   resetAccount: (accountId) =>

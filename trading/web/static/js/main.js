@@ -178,7 +178,6 @@ function startReplayFeed(session) {
     {
       symbol: view.info.name,
       resolution: view.resolution,
-      since: () => chart.state.lastBar?.time ?? null,
     },
     {
       onState: (state) => {
@@ -374,10 +373,7 @@ replay = new ReplayBar(document, {
     view.replayFeed = null;
     await feed?.stop();
   },
-  onClockChanged: () => {
-    view.replayFeed?.refresh();
-    publishState();
-  },
+  onClockChanged: () => publishState(), // the feed's stream pushes the change itself
   onReport: (session, options) => report.open(session, options),
 });
 new OrdersHistory($("#panel-history"));
