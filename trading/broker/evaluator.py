@@ -18,7 +18,7 @@ from trading.broker import fills
 from trading.broker.book import Book
 from trading.broker.changes import Changes
 from trading.broker.matching import PriceFeed
-from trading.broker.working import Window, WorkingIndex
+from trading.broker.working import WorkingIndex
 
 MAX_CATCH_UP_S = 3600
 """Seconds replayed after a loop stall; longer gaps (a suspended host) resume at now."""
@@ -78,10 +78,6 @@ class Evaluator:
         for order in changes.orders.values():
             self.index.update(account, order)
 
-    def _window(self, symbol: str, first: int, last: int) -> Window:
-        ask_low, ask_high, bid_low, bid_high = self._market.extremes(symbol, first, last)
-        return Window(ask_low=ask_low, ask_high=ask_high, bid_low=bid_low, bid_high=bid_high)
-
     def run(
         self, books: Mapping[str, Book], now: float, *, not_before: int | None = None
     ) -> list[tuple[str, Changes]]:
@@ -102,7 +98,7 @@ class Evaluator:
         for symbol in sorted(self.index.symbols()):
             first = max(self._evaluated.get(symbol, start) + 1, lowest)
             if first <= now_s:
-                window = self._window(symbol, first, now_s)
+                window = self._market.extremes(symbol, first, now_s)
                 for account in self.index.candidates(symbol, window, now_s):
                     changes = fills.evaluate(books[account], symbol, first, now_s, now)
                     if changes:

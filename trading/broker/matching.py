@@ -14,6 +14,7 @@ from decimal import Decimal
 from trading.broker.enums import OrderType, Side
 from trading.broker.money import price_from_ticks
 from trading.broker.state import Order
+from trading.broker.working import Window
 from trading.market.source import Touch, TouchRange, touch_range_of_seconds
 from trading.market.symbols import SymbolCatalog, SymbolSpec
 
@@ -47,7 +48,7 @@ class PriceFeed:
         assert found is not None, symbol
         return found
 
-    def extremes(self, symbol: str, first: int, last: int) -> tuple[Decimal, ...]:
+    def extremes(self, symbol: str, first: int, last: int) -> Window:
         """The lowest and highest ask, then bid, of ``symbol`` over the seconds
         ``first..last`` (what the fill loop asks for every second a tick covers: an hour of
         them per tick for a replay at 3600×), from the market's own range where it has one."""
@@ -57,9 +58,11 @@ class PriceFeed:
         else:
             found = touch_range_of_seconds(self._touch, spec, first, last)
         scale = spec.pricescale
-        return tuple(
-            price_from_ticks(v, scale)
-            for v in (found.ask_low, found.ask_high, found.bid_low, found.bid_high)
+        return Window(
+            ask_low=price_from_ticks(found.ask_low, scale),
+            ask_high=price_from_ticks(found.ask_high, scale),
+            bid_low=price_from_ticks(found.bid_low, scale),
+            bid_high=price_from_ticks(found.bid_high, scale),
         )
 
     def at(self, symbol: str, second: int) -> Prices:
