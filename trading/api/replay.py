@@ -24,10 +24,8 @@ from trading.api.account_scope import account_id
 from trading.api.broker import STORAGE_UNAVAILABLE
 from trading.api.history import BARS_EXECUTOR
 from trading.api.io import model_response, models_response, read_json, validate_body
-from trading.broker.errors import UnknownAccount
-from trading.broker.matching import PriceFeed
 from trading.broker.replays import Change
-from trading.broker.report import BookRecord, session_report
+from trading.broker.report import session_report
 from trading.errors import ApiError, RequestValidationError, error_item
 from trading.keys import BROKER, MARKET, REPLAYS, SETTINGS
 from trading.market.at_time import MarketAt
@@ -271,11 +269,7 @@ async def end_replay(request: web.Request) -> web.Response:
 async def get_replay_report(request: web.Request) -> web.Response:
     session = await _session(request)
     broker = request.app[BROKER]
-    try:
-        record = await broker.book_record(session.id)
-    except UnknownAccount:  # no book (yet): nothing traded, the balance it would open with
-        market = request.app[MARKET]
-        record = BookRecord(broker.initial_balance, [], PriceFeed(market.catalog, market.touch).at)
+    record = await broker.session_record(session.id)
     now = session.clock.now(request.app[REPLAYS].wall_ms())
     points = request.app[SETTINGS].replay_report_points
     compute = functools.partial(

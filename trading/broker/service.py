@@ -404,6 +404,16 @@ class BrokerService:
             account, lambda e: BookRecord(e.account.initial_balance, list(e.fills), e.market.at)
         )
 
+    async def session_record(self, session_id: str) -> BookRecord:
+        """:meth:`book_record` of a replay session's book; before anything was traded in the
+        session it has no book yet: nothing filled, at the balance its book would open with."""
+        try:
+            return await self.book_record(session_id)
+        except UnknownAccount:
+            return BookRecord(
+                self._initial_balance, [], PriceFeed(self._market.catalog, self._market.touch).at
+            )
+
     async def leverage_of(self, account: str, symbol: str) -> Decimal:
         return await self._read(account, lambda e: e.leverage_of(symbol))
 
