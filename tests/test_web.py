@@ -865,6 +865,33 @@ def _no_intersection(page: Page, a: str, b: str) -> None:
     assert apart, (a, box_a, b, box_b)
 
 
+@pytest.mark.parametrize("width", [960, 1280, 1600, 1920])
+def test_the_blotter_heads_tabs_figures_and_actions_never_overlap(
+    server: ServerProcess, open_page: OpenPage, width: int
+) -> None:
+    """Every tab, account figure and desk action of the blotter's head lies inside the blotter
+    and clear of the others, whatever the window's width (at 1280 px the figures ran under
+    Cancel all / Flatten)."""
+    server.reset_broker()
+    page, _ = open_page(server, viewport=(width, 800))
+    expect(page.locator("[data-account=buyingPower]")).not_to_have_text("—")
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll(
+              '.blotter-head [role=tab], #account > div, .desk-actions button')]
+            .map(e => { const r = e.getBoundingClientRect();
+                        return [e.textContent.trim(), r.left, r.top, r.right, r.bottom]; })"""
+    )
+    blotter = page.locator("#blotter").bounding_box()
+    assert blotter is not None
+    assert len(boxes) == 4 + 7 + 2
+    for name, left, _, right, _ in boxes:
+        assert blotter["x"] <= left, (width, name)
+        assert right <= blotter["x"] + blotter["width"], (width, name)
+    for i, (a, al, at, ar, ab) in enumerate(boxes):
+        for b, bl, bt, br, bb in boxes[i + 1 :]:
+            assert ar <= bl or br <= al or ab <= bt or bb <= at, (width, a, b)
+
+
 def test_phone_blotter_is_usable_and_toasts_keep_off_the_ticket(
     server: ServerProcess, open_page: OpenPage
 ) -> None:
