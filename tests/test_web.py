@@ -43,6 +43,7 @@ from playwright.sync_api import (  # noqa: E402  (after the skip check on purpos
     Browser,
     BrowserContext,
     ConsoleMessage,
+    FloatRect,
     Page,
     Playwright,
     Request,
@@ -852,17 +853,21 @@ def _inside_viewport(page: Page, selector: str) -> None:
     assert box["y"] + box["height"] <= size["height"], (selector, box)
 
 
-def _no_intersection(page: Page, a: str, b: str) -> None:
-    box_a, box_b = page.locator(a).bounding_box(), page.locator(b).bounding_box()
-    assert box_a is not None, a
-    assert box_b is not None, b
-    apart = (
+def _apart(box_a: FloatRect, box_b: FloatRect) -> bool:
+    """The two boxes share no area (touching edges are apart)."""
+    return (
         box_a["x"] + box_a["width"] <= box_b["x"]
         or box_b["x"] + box_b["width"] <= box_a["x"]
         or box_a["y"] + box_a["height"] <= box_b["y"]
         or box_b["y"] + box_b["height"] <= box_a["y"]
     )
-    assert apart, (a, box_a, b, box_b)
+
+
+def _no_intersection(page: Page, a: str, b: str) -> None:
+    box_a, box_b = page.locator(a).bounding_box(), page.locator(b).bounding_box()
+    assert box_a is not None, a
+    assert box_b is not None, b
+    assert _apart(box_a, box_b), (a, box_a, b, box_b)
 
 
 @pytest.mark.parametrize("width", [960, 1280, 1600, 1920])
@@ -875,21 +880,21 @@ def test_the_blotter_heads_tabs_figures_and_actions_never_overlap(
     server.reset_broker()
     page, _ = open_page(server, viewport=(width, 800))
     expect(page.locator("[data-account=buyingPower]")).not_to_have_text("—")
-    boxes = page.evaluate(
-        """() => [...document.querySelectorAll(
-              '.blotter-head [role=tab], #account > div, .desk-actions button')]
-            .map(e => { const r = e.getBoundingClientRect();
-                        return [e.textContent.trim(), r.left, r.top, r.right, r.bottom]; })"""
-    )
+    parts = page.locator(".blotter-head [role=tab], #account > div, .desk-actions button").all()
+    assert len(parts) == 4 + 7 + 2
+    boxes = []
+    for part in parts:
+        box = part.bounding_box()
+        assert box is not None
+        boxes.append((part.text_content(), box))
     blotter = page.locator("#blotter").bounding_box()
     assert blotter is not None
-    assert len(boxes) == 4 + 7 + 2
-    for name, left, _, right, _ in boxes:
-        assert blotter["x"] <= left, (width, name)
-        assert right <= blotter["x"] + blotter["width"], (width, name)
-    for i, (a, al, at, ar, ab) in enumerate(boxes):
-        for b, bl, bt, br, bb in boxes[i + 1 :]:
-            assert ar <= bl or br <= al or ab <= bt or bb <= at, (width, a, b)
+    for name, box in boxes:
+        assert blotter["x"] <= box["x"], (width, name)
+        assert box["x"] + box["width"] <= blotter["x"] + blotter["width"], (width, name)
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1 :]:
+            assert _apart(box_a, box_b), (width, a, b)
 
 
 def test_phone_blotter_is_usable_and_toasts_keep_off_the_ticket(
